@@ -1,0 +1,150 @@
+"""One validated settings model for the whole product.
+
+Environment variables (``ACRCHECK_*``, plus Slack's conventional ``SLACK_*`` names) and an
+optional YAML file (``ACRCHECK_CONFIG``) feed one pydantic model. Every external endpoint
+(ARM, DNS servers, CA bundle, Slack API, proxy, database) is a plain value here: that is
+how production points at Azure and how tests point at local fakes, with no test-only paths.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CredentialMode = Literal["none", "cli", "managed-identity", "workload-identity", "environment", "token"]
+ChannelMode = Literal["passive", "mention-only", "off"]
+
+
+class ChannelSettings(BaseModel):
+    """Per-channel behaviour: how chatty the bot is and what it may check there."""
+
+    mode: ChannelMode = "passive"
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    allow_bots: bool = False
+    registries: list[str] = Field(default_factory=list)  # allowlist; empty = any registry
+    subscriptions: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)  # Slack user ids
+
+
+class WatchSpec(BaseModel):
+    """A scheduled health check declared in the settings file."""
+
+    registry: str
+    channel: str
+    schedule: str = "hourly"  # "every 30m" | "hourly" | "daily 09:00 [TZ]"
+
+
+class Settings(BaseSettings):
+    """All settings. Field names map to ``ACRCHECK_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACRCHECK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    # --- Slack -----------------------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_CLIENT_ID", "slack_client_id")
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_CLIENT_SECRET", "slack_client_secret")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        validation_alias=AliasChoices("ACRCHECK_SLACK_API_URL", "slack_api_url"),
+    )
+    port: int = Field(default=3000, ge=1, le=65535)
+    database_url: str = "sqlite:///acrcheck.db"
+
+    # --- Behaviour ---------------------------------------------------------------
+    default_mode: ChannelMode = "passive"
+    reply_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    admins: list[str] = Field(default_factory=list)  # workspace-wide admins
+    watches: list[WatchSpec] = Field(default_factory=list)
+    user_rate_per_minute: int = Field(default=10, ge=1)
+    channel_rate_per_minute: int = Field(default=30, ge=1)
+    lang: Literal["en", "ja"] = "en"
+
+    # --- Azure -----------------------------------------------------------------
+    azure_credential: CredentialMode = "none"
+    azure_token: SecretStr | None = None
+    subscriptions: list[str] = Field(default_factory=list)
+    arm_endpoint: str = "https://management.azure.com"
+    log_workspace_id: str | None = None
+    logs_endpoint: str | None = None
+    token_timeout: float = Field(default=10.0, gt=0)
+    arm_timeout: float = Field(default=15.0, gt=0)
+
+    # --- Network checks ---------------------------------------------------------
+    ca_bundle: Path | None = None
+    dns_servers: list[str] = Field(default_factory=list)  # "host[:port]"
+    dns_timeout: float = Field(default=3.0, gt=0)
+    probe_port: int = Field(default=443, ge=1, le=65535)
+    probe_timeout: float = Field(default=5.0, gt=0)
+    proxy: str | None = None
+    check_deadline: float = Field(default=20.0, gt=0)
+    vantage_name: str = "the bot's network"
+
+    @field_validator("subscriptions", "dns_servers", "admins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        """Environment variables carry lists as comma-separated strings."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("arm_endpoint", "slack_api_url")
+    @classmethod
+    def _https_or_loopback(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://127.", "http://localhost")):
+            raise ValueError("must be an https:// URL (plain http only for loopback)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment wins over the YAML file named by ``ACRCHECK_CONFIG``."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_path = os.environ.get("ACRCHECK_CONFIG")
+        if yaml_path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+    def channel(self, channel_id: str) -> ChannelSettings:
+        """Settings for a channel, falling back to the workspace defaults."""
+        found = self.channels.get(channel_id)
+        if found is not None:
+            return found
+        return ChannelSettings(mode=self.default_mode)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and the optional YAML file."""
+    return Settings(**overrides)
