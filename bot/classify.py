@@ -1,0 +1,345 @@
+"""Rank causes for a paste (and re-rank them with live evidence).
+
+Scoring is deliberately simple and inspectable: each card's rules add their scores when
+their conditions hold over the extracted facts and signals; ``unrelated`` competes with a
+base score, so a paste with no registry evidence stays silent. Confidence is a softmax
+over the scores. Live findings then add or subtract the weights a card lists under
+``live``. Everything a cause needs lives in its card; this module has no cause-specific code.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Iterable
+from typing import Any
+
+from bot.extract import Extraction
+from bot.knowledge import Card, Condition, KnowledgeBase, default_knowledge
+from bot.models import VANTAGE_PASTE, CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
+
+UNRELATED = "unrelated"
+HEALTHY = "healthy"
+#: Softmax temperature: higher spreads confidence across candidates.
+TEMPERATURE = 1.6
+#: A reply needs at least this much confidence in the top cause (passive mode default).
+REPLY_CONFIDENCE = 0.40
+#: Live check: a cause needs this score to beat "healthy".
+HEALTHY_SCORE = 2.5
+MAX_CAUSES = 5
+
+_PRESENCE_FIELDS = {
+    "registry",
+    "login_server",
+    "client_ip",
+    "target_ip",
+    "dns_server",
+    "proxy",
+    "region",
+    "data_endpoints",
+    "privatelink_hosts",
+    "blob_hosts",
+    "correlation_ids",
+    "tool",
+    "registry_host",
+    "kubernetes",
+}
+
+
+def _present(facts: Facts, name: str) -> bool:
+    if name not in _PRESENCE_FIELDS:
+        return False
+    return bool(getattr(facts, name))
+
+
+def holds(cond: Condition, ex: Extraction, signals: set[str]) -> bool:
+    """Whether a card condition holds for an extraction."""
+    if cond.context == "registry" and not ex.registry_context:
+        return False
+    if any(s not in signals for s in cond.signals):
+        return False
+    if cond.any_signals and not any(s in signals for s in cond.any_signals):
+        return False
+    if any(s in signals for s in cond.not_signals):
+        return False
+    for key, allowed in cond.facts.items():
+        if key == "has":
+            if not all(_present(ex.facts, name) for name in allowed):
+                return False
+        elif key == "lacks":
+            if any(_present(ex.facts, name) for name in allowed):
+                return False
+        else:
+            values = ex.derived.get(key, set())
+            if not values.intersection(str(a) for a in allowed):
+                return False
+    return True
+
+
+def _softmax(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    top = max(scores.values())
+    weights = {k: math.exp((v - top) / TEMPERATURE) for k, v in scores.items()}
+    total = sum(weights.values())
+    return {k: w / total for k, w in weights.items()}
+
+
+class _Values(dict[str, str]):
+    """Template values; a missing one becomes a visible placeholder and marks the step incomplete."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        super().__init__(known)
+        self.missing = False
+
+    def __missing__(self, key: str) -> str:
+        self.missing = True
+        return f"<{key.replace('_', '-')}>"
+
+
+def template_values(facts: Facts) -> dict[str, str]:
+    """The user's own values that fix templates may use."""
+    values: dict[str, str] = {}
+    host = facts.registry_host.split(":")[0] if facts.registry_host else None
+    if facts.registry:
+        values["registry"] = facts.registry
+    elif host:
+        values["registry"] = host
+    if facts.login_server:
+        values["login_server"] = facts.login_server
+    elif host:
+        values["login_server"] = host
+    if host:
+        values["host"] = facts.registry_host or host
+    elif facts.login_server:
+        values["host"] = facts.login_server
+    simple = {
+        "client_ip": facts.client_ip,
+        "target_ip": facts.target_ip,
+        "dns_server": facts.dns_server.rsplit(":", 1)[0].strip("[]") if facts.dns_server else None,
+        "proxy": facts.proxy,
+        "region": facts.region,
+        "privatelink_host": facts.privatelink_hosts[0] if facts.privatelink_hosts else None,
+        "blob_host": facts.blob_hosts[0] if facts.blob_hosts else None,
+        "node": facts.kubernetes.get("node"),
+        "namespace": facts.kubernetes.get("namespace"),
+    }
+    values.update({k: v for k, v in simple.items() if v})
+    if facts.data_endpoints:
+        values["data_endpoint"] = facts.data_endpoints[0]
+    elif facts.registry and facts.region:
+        values["data_endpoint"] = f"{facts.registry}.{facts.region}.data.{(facts.login_server or '.azurecr.io').split('.', 1)[1]}"
+    if facts.target_ip:
+        port = facts.ports[0] if facts.ports else 443
+        values["target"] = f"{facts.target_ip}:{port}"
+    return values
+
+
+def _render(template: str, values: _Values) -> str:
+    return string.Formatter().vformat(template, (), values)
+
+
+def render_fix(card: Card, ex: Extraction | None, facts: Facts, lang: str) -> list[FixStep]:
+    """Fill a card's fix templates with the user's values (generic placeholders otherwise)."""
+    known = template_values(facts)
+    signals = set(facts.signals)
+    steps: list[FixStep] = []
+    for step in card.fix:
+        if step.when is not None and (ex is None or not holds(step.when, ex, signals)):
+            continue
+        values = _Values(known)
+        text = _render(step.text.get(lang), values)
+        command = _render(step.command, values) if step.command else None
+        steps.append(FixStep(text=text, command=command, complete=not values.missing))
+    return steps
+
+
+def _reason(text: str, facts: Facts) -> str:
+    return _render(text, _Values(template_values(facts)))
+
+
+def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = None) -> Diagnosis:
+    """Rank every cause for an extraction and decide whether the bot should reply."""
+    kb = kb or default_knowledge()
+    signals = set(ex.facts.signals)
+    scores: dict[str, float] = {}
+    reasons: dict[str, list[str]] = {}
+    for card in kb.cards.values():
+        score = card.base_score
+        why: list[str] = []
+        for rule in card.recognise:
+            if holds(rule.when, ex, signals):
+                score += rule.score
+                if rule.score > 0:
+                    why.append(_reason(rule.reason.get(lang), ex.facts))
+        if score > 0:
+            scores[card.id] = score
+            reasons[card.id] = why
+    scores.setdefault(UNRELATED, 0.01)
+    return _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+
+
+def _build(
+    kb: KnowledgeBase,
+    ex: Extraction | None,
+    facts: Facts,
+    scores: dict[str, float],
+    reasons: dict[str, list[str]],
+    supported: dict[str, list[str]],
+    contradicted: dict[str, list[str]],
+    lang: str,
+    *,
+    text: str = "",
+    evidence: list[Evidence] | None = None,
+    live: bool = False,
+) -> Diagnosis:
+    confidence = _softmax(scores)
+    ranked = sorted(scores, key=lambda k: (-scores[k], k))
+    causes = [
+        CauseScore(
+            id=cid,
+            confidence=round(confidence[cid], 3),
+            score=round(scores[cid], 2),
+            reasons=reasons.get(cid, []),
+            supported_by=supported.get(cid, []),
+            contradicted_by=contradicted.get(cid, []),
+        )
+        for cid in ranked[:MAX_CAUSES]
+    ]
+    top = ranked[0]
+    top_conf = confidence[top]
+    registry_context = ex.registry_context if ex is not None else True
+    reply = top not in (UNRELATED, HEALTHY) and registry_context and top_conf >= REPLY_CONFIDENCE
+    notes: list[str] = []
+    if facts.secrets:
+        notes.append(
+            "A secret was found in the paste and redacted; rotate it."
+            if lang != "ja"
+            else "貼り付けに秘密情報が含まれていたため伏せました。すぐにローテーションしてください。"
+        )
+    diagnosis = Diagnosis(
+        cause=top,
+        confidence=round(top_conf, 3),
+        reply=reply,
+        causes=causes,
+        facts=facts,
+        lang=lang,
+        redacted_text=text,
+        notes=notes,
+        evidence=list(evidence or []),
+    )
+    if top in kb.cards:
+        card = kb.card(top)
+        diagnosis.title = card.title.get(lang)
+        diagnosis.summary = card.summary.get(lang)
+        diagnosis.fix = render_fix(card, ex, facts, lang)
+        diagnosis.docs = list(card.docs)
+    elif top == HEALTHY:
+        diagnosis.title = "No problem found" if lang != "ja" else "問題は見つかりませんでした"
+        diagnosis.summary = (
+            "Every check passed from the bot's network." if lang != "ja" else "ボットのネットワークからのチェックはすべて成功しました。"
+        )
+    if not live and ex is not None:
+        diagnosis.evidence = text_evidence(diagnosis)
+    return diagnosis
+
+
+def text_evidence(diagnosis: Diagnosis) -> list[Evidence]:
+    """The reasons behind the top causes, as evidence observed in the user's paste."""
+    out: list[Evidence] = []
+    target = diagnosis.facts.registry_host or diagnosis.facts.login_server or "paste"
+    for cause in diagnosis.causes[:3]:
+        for reason in cause.reasons:
+            out.append(
+                Evidence(
+                    check="text",
+                    target=target,
+                    vantage=VANTAGE_PASTE,
+                    status=Status.WARN,
+                    detail=reason,
+                    data={"cause": cause.id},
+                )
+            )
+    return out
+
+
+def _findings(evidence: Iterable[Evidence]) -> dict[str, list[Evidence]]:
+    found: dict[str, list[Evidence]] = {}
+    for item in evidence:
+        for name in item.findings:
+            found.setdefault(name, []).append(item)
+    return found
+
+
+def rerank(
+    diagnosis: Diagnosis | None,
+    evidence: list[Evidence],
+    *,
+    registry: str,
+    lang: str = "en",
+    kb: KnowledgeBase | None = None,
+    extraction: Extraction | None = None,
+) -> Diagnosis:
+    """Combine text scores (if any) with live findings, and say what supports or contradicts each cause."""
+    kb = kb or default_knowledge()
+    findings = _findings(evidence)
+    scores: dict[str, float] = {}
+    reasons: dict[str, list[str]] = {}
+    if diagnosis is not None:
+        for cause in diagnosis.causes:
+            if cause.id != UNRELATED:
+                scores[cause.id] = cause.score
+                reasons[cause.id] = list(cause.reasons)
+        facts = diagnosis.facts
+    else:
+        facts = Facts(registry=registry.split(".")[0], login_server=registry if "." in registry else None)
+        facts.registry_host = facts.login_server
+    supported: dict[str, list[str]] = {}
+    contradicted: dict[str, list[str]] = {}
+    for card in kb.cards.values():
+        if card.id == UNRELATED:
+            continue
+        delta = 0.0
+        for name, weight in card.live.confirm.items():
+            if name in findings:
+                delta += weight
+                supported.setdefault(card.id, []).extend(_describe(findings[name]))
+        for name, weight in card.live.rule_out.items():
+            if name in findings:
+                delta -= weight
+                contradicted.setdefault(card.id, []).extend(_describe(findings[name]))
+        if delta or card.id in scores:
+            scores[card.id] = scores.get(card.id, 0.0) + delta
+    scores = {k: v for k, v in scores.items() if v > 0}
+    scores[HEALTHY] = HEALTHY_SCORE if diagnosis is None else 0.5
+    _fill_live_facts(facts, evidence)
+    combined = (diagnosis.evidence if diagnosis is not None else []) + list(evidence)
+    return _build(
+        kb,
+        extraction,
+        facts,
+        scores,
+        reasons,
+        supported,
+        contradicted,
+        lang,
+        text=diagnosis.redacted_text if diagnosis else "",
+        evidence=combined,
+        live=True,
+    )
+
+
+def _describe(items: list[Evidence]) -> list[str]:
+    return [f"{e.check} {e.target}: {e.detail} ({e.vantage})" for e in items]
+
+
+def _fill_live_facts(facts: Facts, evidence: list[Evidence]) -> None:
+    """Let live data fill values the fix templates need (the client IP ACR saw, regions)."""
+    for item in evidence:
+        data: dict[str, Any] = item.data or {}
+        if not facts.client_ip and isinstance(data.get("client_ip"), str):
+            facts.client_ip = data["client_ip"]
+        if not facts.region and isinstance(data.get("region"), str):
+            facts.region = data["region"]
+        if not facts.data_endpoints and isinstance(data.get("data_endpoints"), list):
+            facts.data_endpoints = [str(x) for x in data["data_endpoints"]]

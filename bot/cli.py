@@ -1,0 +1,167 @@
+"""The ``acrcheck`` command line: diagnose offline, run live checks, serve Slack.
+
+Exit codes: 0 success, 2 bad usage (with a clear message on stderr), 1 an operational
+failure that was reported. Subcommands owned by other modules (live checks, Slack
+server, feedback export) register themselves here if their modules are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from bot.engine import diagnose
+from bot.knowledge import KnowledgeError, default_knowledge
+from bot.render_text import diagnosis_json, diagnosis_jsonl, render_text
+
+#: Pasted text larger than this is refused rather than silently truncated.
+MAX_TEXT_BYTES = 1_100_000
+
+_OPTIONAL_COMMANDS = (
+    ("bot.cli_live", "add_live_commands"),
+    ("bot.cli_serve", "add_serve_command"),
+    ("bot.feedback_export", "add_feedback_command"),
+    ("bot.doctor", "add_doctor_command"),
+)
+
+
+class UsageError(Exception):
+    """Bad usage: printed without a traceback, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own errors also exit 2, via our message
+        raise UsageError(message)
+
+
+def _read_text(value: str | None, stdin: TextIO) -> str:
+    if value is None or value == "-":
+        if stdin.isatty():
+            raise UsageError("no text given: pass the error as an argument, or pipe it on stdin")
+        data = stdin.buffer.read(MAX_TEXT_BYTES + 1) if hasattr(stdin, "buffer") else stdin.read().encode()
+        if len(data) > MAX_TEXT_BYTES:
+            raise UsageError(f"input is larger than {MAX_TEXT_BYTES} bytes; paste the relevant part")
+        return data.decode("utf-8", errors="replace")
+    if len(value.encode("utf-8", errors="replace")) > MAX_TEXT_BYTES:
+        raise UsageError(f"input is larger than {MAX_TEXT_BYTES} bytes; paste the relevant part")
+    return value
+
+
+def _jsonl(stdin: TextIO, stdout: TextIO, lang: str) -> int:
+    """Stream ``{"id", "text"}`` lines to one answer line each; bad lines get an ``error``."""
+    for number, raw in enumerate(_lines(stdin), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        item_id: Any = None
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("each line must be a JSON object with 'id' and 'text'")
+            item_id = item.get("id")
+            text = item.get("text")
+            if not isinstance(text, str):
+                raise ValueError("'text' must be a string")
+            result = diagnosis_jsonl(item_id, diagnose(text, lang=lang))
+        except (ValueError, RecursionError) as exc:
+            result = {"id": item_id, "line": number, "error": f"invalid input line: {exc}"}
+        stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    stdout.flush()
+    return 0
+
+
+def _lines(stdin: TextIO) -> Iterable[str]:
+    if hasattr(stdin, "buffer"):
+        for raw in stdin.buffer:
+            yield raw.decode("utf-8", errors="replace")
+    else:
+        yield from stdin
+
+
+def _cmd_diagnose(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    if args.jsonl:
+        if args.text not in (None, "-"):
+            raise UsageError("--jsonl reads JSON lines from stdin; do not pass TEXT")
+        return _jsonl(stdin, stdout, args.lang)
+    text = _read_text(args.text, stdin)
+    if args.live:
+        from bot.engine import diagnose_live_sync
+
+        diagnosis = diagnose_live_sync(text, lang=args.lang)
+    else:
+        diagnosis = diagnose(text, lang=args.lang)
+    if args.json:
+        stdout.write(json.dumps(diagnosis_json(diagnosis), ensure_ascii=False, indent=2) + "\n")
+    else:
+        stdout.write(render_text(diagnosis) + "\n")
+    return 0
+
+
+def _cmd_cards(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    kb = default_knowledge()
+    for card in kb.cards.values():
+        stdout.write(f"{card.id:32} {card.title.get(args.lang)}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="acrcheck", description="Troubleshoot Azure Container Registry network problems.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log debug details to stderr")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    diag = sub.add_parser("diagnose", help="diagnose a pasted error (offline unless --live)")
+    diag.add_argument("text", nargs="?", help="the error text; '-' or absent reads stdin")
+    mode = diag.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="print one JSON object")
+    mode.add_argument("--jsonl", action="store_true", help='read {"id","text"} lines on stdin, write one line each')
+    diag.add_argument("--lang", choices=["en", "ja"], default="en")
+    diag.add_argument("--live", action="store_true", help="also run the live checks the error calls for")
+    diag.set_defaults(handler=_cmd_diagnose)
+
+    cards = sub.add_parser("cards", help="list the knowledge base's causes")
+    cards.add_argument("--lang", choices=["en", "ja"], default="en")
+    cards.set_defaults(handler=_cmd_cards)
+
+    for module_name, function in _OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        getattr(module, function)(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+        if not getattr(args, "handler", None):
+            parser.print_help(sys.stderr)
+            return 2
+        result: int = args.handler(args, stdin, stdout)
+        return result
+    except UsageError as exc:
+        sys.stderr.write(f"acrcheck: {exc}\n")
+        return 2
+    except KnowledgeError as exc:
+        sys.stderr.write(f"acrcheck: knowledge base is invalid: {exc}\n")
+        return 1
+    except BrokenPipeError:
+        with contextlib.suppress(Exception):
+            sys.stdout = None  # type: ignore[assignment]
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,424 @@
+"""Read facts out of a pasted error: hosts, IPs, status codes, tool, codes, signals.
+
+Order matters for safety: the text is normalised, then redacted, and only the redacted
+text is examined further, so no secret can leak into facts, evidence or logs. Every
+regex here has bounded quantifiers and runs on lines capped by ``normalize``; the
+signal vocabulary comes from the knowledge base, not from this module.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from bot.hosts import classify_host, is_private_registry_name
+from bot.knowledge import KnowledgeBase, default_knowledge
+from bot.models import Facts, HostFact, IpFact
+from bot.normalize import normalize, unwrap
+from bot.redact import redact
+
+_HOST = re.compile(
+    r"(?<![\w.@-])((?:[A-Za-z0-9_-]{1,63}+\.){1,12}[A-Za-z]{2,24}+)(?::(\d{1,5}))?(?![\w-])"
+)
+_IPV4 = re.compile(r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(\d{1,5}))?(?![\w.]|\.\d)")
+_CLIENT_IP = re.compile(r"client with ip\s{0,3}['\"]?\s{0,3}([0-9a-f.:]{3,45})", re.IGNORECASE)
+_LOOKUP = re.compile(
+    r"lookup\s{1,3}([^\s:'\"]{1,253}+)(?:\s{1,3}on\s{1,3}\[?([0-9a-f.:]{3,45}?)\]?(?::(\d{1,5}))?)?:\s",
+    re.IGNORECASE,
+)
+_DNS_UDP = re.compile(r"(?:read|write|dial) udp\s{1,3}[^\s>]{0,60}->\[?([0-9a-f.:]{3,45}?)\]?:53\b", re.IGNORECASE)
+_DIAL = re.compile(r"dial tcp\s{1,3}\[?([0-9a-f.:]{3,45}?)\]?:(\d{1,5})", re.IGNORECASE)
+_CONNECT = re.compile(r"(?:connect|ETIMEDOUT|ECONNREFUSED|ECONNRESET)\s{1,3}([\d.]{7,15}):(\d{1,5})")
+_PROXYCONNECT = re.compile(r"proxyconnect tcp:\s{0,3}(?:dial tcp\s{1,3}(?:lookup\s{1,3})?)?([^\s:]{0,253}):?(\d{0,5})", re.IGNORECASE)
+_PROXY_VAR = re.compile(r"\b(?:https?_proxy|proxy)\s{0,3}[=:]\s{0,3}[\"']?(https?://[^\s\"']{1,253})", re.IGNORECASE)
+_STATUS = (
+    re.compile(
+        r"\b([1-5]\d\d)\s{1,3}(?:Forbidden|Unauthorized|Not Found|Too Many Requests|Service Unavailable|Bad Gateway|"
+        r"Internal Server Error|Proxy Authentication Required|Bad Request|Gateway Time-?out|Conflict|"
+        r"Method Not Allowed|Request Timeout)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\b(?:status(?: code)?|response code|response|unexpected status|error status|http status|"
+        r"status code=|HTTP/\d(?:\.\d)?)\s{0,3}[:=]?\s{0,3}\[?([1-5]\d\d)\b",
+        re.IGNORECASE,
+    ),
+)
+_CHECKHEALTH = re.compile(
+    r"\b(CONNECTIVITY_[A-Z_]{3,40}|DOCKER_[A-Z]{3,12}_ERROR|HELM_[A-Z]{3,12}_ERROR|NOTARY_[A-Z]{3,12}_ERROR|"
+    r"LOGIN_SERVER_ERROR|CMK_ERROR|UNEXPECTED_ERROR)\b"
+)
+_CHECKHEALTH_OK = re.compile(r"^(?:DNS lookup to|Challenge endpoint|Fetch (?:refresh|access) token|Docker pull of)[^\n]{0,300} : OK\s*$", re.MULTILINE)
+_CANIPULL = re.compile(
+    r"(Checking host name resolution|Validating managed identity existance|Validating managed identity existence|"
+    r"Validating service principal credential|Validating image pull permission)[^:\n]{0,120}:\s{0,3}(SUCCEEDED|FAILED)",
+    re.IGNORECASE,
+)
+_CANIPULL_OK = re.compile(r"Your cluster can pull images from\s{1,3}(\S{1,253})", re.IGNORECASE)
+_CANIPULL_LOCATION = re.compile(r"ACR location:\s{0,3}([a-z0-9]{3,30})", re.IGNORECASE)
+_CANIPULL_EXCHANGE = re.compile(r"token exchange endpoint returned error status:\s{0,3}(\d{3})", re.IGNORECASE)
+_CORRELATION = re.compile(
+    r"(?:correlation[ _-]?(?:request[ _-]?)?id|x-ms-correlation-request-id|request[ _-]?id)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+    re.IGNORECASE,
+)
+_K8S_NODE = re.compile(r"\b(aks-[a-z0-9]{1,30}-\d{3,12}-vmss[0-9a-z]{6})\b")
+_K8S_NAMESPACE = re.compile(r"(?:namespace[=: ]{1,3}|-n\s{1,3}|--namespace[= ])\"?([a-z0-9][a-z0-9-]{0,62})\b")
+_K8S_POD = re.compile(r"\bpod[s]?/([a-z0-9][a-z0-9.-]{0,252})")
+_K8S_CONTEXT = re.compile(r"\b(?:current-context|context)[=: ]{1,3}\"?([\w@.:/-]{1,120})")
+_REGION_HINT = re.compile(r"\b(?:region|location)\b[\s:='\"]{1,4}([a-z]{4,20}\d?)\b", re.IGNORECASE)
+_REGISTRY_POSITION = (
+    re.compile(r"https?://([^/\s\"'<>]{1,253})/v[12]/", re.IGNORECASE),
+    re.compile(r"\b(?:docker|podman|nerdctl|buildah|crane|oras|helm registry)\s{1,3}login\s{1,3}(?:-{1,2}\S{1,40}\s{1,3}){0,4}([^\s/\"'`]{1,253})", re.IGNORECASE),
+    re.compile(r"\b(?:docker|podman|nerdctl|buildah|crane|oras|ctr|crictl)\s{1,3}(?:image\s{1,3})?(?:pull|push|run)\s{1,3}(?:-{1,2}[\w-]{1,40}(?:[ =][^\s-]\S{0,60})?\s{1,3}){0,8}([^\s\"'`]{1,400})", re.IGNORECASE),
+    re.compile(r"pinging (?:container|docker) registry(?: returned:)?\s{1,3}(?:get\s{1,3}\"?https?://)?([^\s/:\"']{1,253}(?::\d{1,5})?)", re.IGNORECASE),
+    re.compile(r"(?:image|pull|push|repository|pulling)\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}", re.IGNORECASE),
+)
+_ACR_NAME_ARG = (
+    re.compile(r"\baz acr\s{1,3}[a-z-]{2,30}(?:\s{1,3}[a-z-]{2,30})?\s{1,3}(?:[^\n]{0,200}?\s)?(?:-n|--name|-r|--registry|--registry-name)[ =]([A-Za-z0-9]{5,50})\b"),
+    re.compile(r"\bregistry\s{1,3}['\"‘’]([A-Za-z0-9]{5,50})['\"‘’]", re.IGNORECASE),
+    re.compile(r"\b(?:--acr|--attach-acr)[ =]([A-Za-z0-9]{5,50})\b"),
+)
+_AZURE_REGIONS = frozenset(
+    """eastus eastus2 westus westus2 westus3 centralus northcentralus southcentralus westcentralus canadacentral
+    canadaeast brazilsouth northeurope westeurope uksouth ukwest francecentral francesouth germanywestcentral
+    germanynorth norwayeast norwaywest switzerlandnorth switzerlandwest swedencentral polandcentral italynorth
+    spaincentral eastasia southeastasia japaneast japanwest australiaeast australiasoutheast australiacentral
+    koreacentral koreasouth centralindia southindia westindia uaenorth uaecentral southafricanorth qatarcentral
+    israelcentral mexicocentral newzealandnorth chinaeast chinaeast2 chinaeast3 chinanorth chinanorth2 chinanorth3
+    usgovvirginia usgovarizona usgovtexas""".split()
+)
+_IGNORED_HOST_SUFFIXES = ("aka.ms", "learn.microsoft.com", "docs.microsoft.com", "docker.com/increase-rate-limit")
+_FILE_LIKE = re.compile(r"\.(?:py|go|js|ts|json|yaml|yml|txt|log|conf|sh|md|cs|java|rb|exe|dll|so|tar|gz|zip|html|xml|crt|pem|key)$")
+
+
+@dataclass(slots=True)
+class Extraction:
+    """Facts plus the derived views the classifier's rules test."""
+
+    facts: Facts
+    text: str  # normalised, redacted
+    derived: dict[str, set[str]] = field(default_factory=dict)
+    registry_context: bool = False
+
+
+def _ip_scope(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "other"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_private:
+        return "private"
+    if ip.is_global:
+        return "public"
+    return "other"
+
+
+def _add_unique(items: list[str], value: str) -> None:
+    if value not in items:
+        items.append(value)
+
+
+def _find_signals(kb: KnowledgeBase, lower: str, flat: str, text: str) -> tuple[list[str], str | None, bool]:
+    found: list[str] = []
+    tool: str | None = None
+    context = False
+    for sig in kb.signals:
+        hit = next((k for k in sig.any if k in lower or k in flat), None)
+        if hit is None:
+            continue
+        if sig.all and not all(k in lower or k in flat for k in sig.all):
+            continue
+        if sig.pattern is not None and not _pattern_hits(sig.pattern, text, hit):
+            continue
+        found.append(sig.id)
+        if sig.tool and tool is None:
+            tool = sig.tool
+        if sig.registry_context:
+            context = True
+    return found, tool, context
+
+
+def _pattern_hits(pattern: re.Pattern[str], text: str, keyword: str) -> bool:
+    """Run a signal regex only on lines that hold its keyword (bounds work on huge pastes)."""
+    if len(text) <= 20_000:
+        return pattern.search(text) is not None or pattern.search(unwrap(text)) is not None
+    lower = text.lower()
+    start = 0
+    for _ in range(50):
+        index = lower.find(keyword, start)
+        if index < 0:
+            return False
+        line_start = lower.rfind("\n", 0, index) + 1
+        line_end = lower.find("\n", index)
+        line_end = len(text) if line_end < 0 else line_end
+        if pattern.search(text, line_start, line_end):
+            return True
+        start = line_end
+    return False
+
+
+def _hosts(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+    kinds = derived["host_kinds"]
+    seen: set[str] = set()
+    for count, match in enumerate(_HOST.finditer(text)):
+        if count > 400:
+            break
+        host = match.group(1).lower().rstrip(".")
+        if host in seen or _FILE_LIKE.search(host) or host.endswith(_IGNORED_HOST_SUFFIXES):
+            continue
+        seen.add(host)
+        port = int(match.group(2)) if match.group(2) else None
+        info = classify_host(host)
+        if info.kind == "other":
+            continue
+        kinds.add(info.kind)
+        facts.hosts.append(HostFact(host, info.kind, info.registry, info.cloud, info.region, port))
+        if info.kind == "login_server" and facts.login_server is None:
+            facts.login_server, facts.registry, facts.cloud = host, info.registry, info.cloud
+        elif info.kind in ("data_endpoint", "geo"):
+            _add_unique(facts.data_endpoints, host)
+            facts.region = facts.region or info.region
+            facts.registry = facts.registry or info.registry
+            facts.cloud = facts.cloud or info.cloud
+        elif info.kind == "privatelink":
+            _add_unique(facts.privatelink_hosts, host)
+            facts.registry = facts.registry or info.registry
+            facts.cloud = facts.cloud or info.cloud
+        elif info.kind == "blob":
+            _add_unique(facts.blob_hosts, host)
+        elif info.kind in ("public_registry", "malformed", "lookalike", "data_cdn"):
+            _add_unique(facts.other_registry_hosts, host)
+    if facts.registry is None:
+        for pattern in _ACR_NAME_ARG:
+            m = pattern.search(text)
+            if m and m.group(1).lower() not in ("redacted", "registry", "xxxxx"):
+                facts.registry = m.group(1).lower()
+                derived["host_kinds"].add("acr_name")
+                break
+    if facts.registry and facts.login_server is None:
+        suffix = {"AzureChinaCloud": "azurecr.cn", "AzureUSGovernment": "azurecr.us"}.get(facts.cloud or "", "azurecr.io")
+        facts.login_server = f"{facts.registry}.{suffix}"
+
+
+def _registry_of(reference: str) -> str:
+    """The registry part of an image reference; Docker Hub when the first part is not a host."""
+    if "://" in reference:
+        reference = reference.split("://", 1)[1]
+    first, _, rest = reference.partition("/")
+    if not rest:
+        host = first.split(":")[0]
+        return first if "." in host or host == "localhost" else "docker.io"
+    if "." in first or first.startswith("localhost") or re.fullmatch(r"[^:]{1,253}:\d{1,5}", first):
+        return first
+    return "docker.io"
+
+
+def _registry_host(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+    """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
+    candidates: list[str] = []
+    for pattern in _REGISTRY_POSITION:
+        for count, match in enumerate(pattern.finditer(text)):
+            if count > 20:
+                break
+            value = _registry_of(match.group(1).strip("[]\"'`,").lower())
+            if value and not value.startswith("-"):
+                candidates.append(value)
+    if facts.login_server:
+        facts.registry_host = facts.login_server
+    elif candidates:
+        facts.registry_host = candidates[0]
+    elif facts.other_registry_hosts:
+        facts.registry_host = facts.other_registry_hosts[0]
+    if facts.registry_host:
+        info = classify_host(facts.registry_host.split(":")[0])
+        if info.kind in ("login_server", "data_endpoint", "privatelink", "geo"):
+            derived["registry_class"].add("acr")
+        elif info.kind in ("public_registry", "data_cdn", "blob"):
+            derived["registry_class"].add("public")
+        elif info.kind in ("malformed", "lookalike"):
+            derived["registry_class"].add("acr")
+            derived["host_kinds"].add(info.kind)
+        elif is_private_registry_name(facts.registry_host) or ":" in facts.registry_host:
+            derived["registry_class"].add("private")
+        else:
+            derived["registry_class"].add("private")
+    elif "azurecr" in text.lower():
+        derived["registry_class"].add("acr")
+    if not derived["registry_class"]:
+        derived["registry_class"].add("none")
+
+
+def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+    roles: dict[str, tuple[str, int | None]] = {}
+    m = _CLIENT_IP.search(text)
+    if m:
+        facts.client_ip = m.group(1).strip(".:")
+        roles[facts.client_ip] = ("client", None)
+    lookup_kinds = derived["lookup_kinds"]
+    for count, m in enumerate(_LOOKUP.finditer(text)):
+        if count > 20:
+            break
+        name = m.group(1).lower().rstrip(".")
+        if name in ("tcp", "udp"):
+            continue
+        if "." not in name:
+            lookup_kinds.add("single_label")
+        lookup_kinds.add(classify_host(name).kind)
+        derived["lookup_hosts"].add(name)
+        if m.group(2) and facts.dns_server is None:
+            facts.dns_server = m.group(2) + (f":{m.group(3)}" if m.group(3) else "")
+            roles[m.group(2)] = ("dns_server", int(m.group(3)) if m.group(3) else None)
+    if facts.dns_server is None:
+        m = _DNS_UDP.search(text)
+        if m:
+            facts.dns_server = m.group(1) + ":53"
+            roles[m.group(1)] = ("dns_server", 53)
+    m = _PROXYCONNECT.search(text)
+    if m and m.group(1):
+        facts.proxy = m.group(1) + (f":{m.group(2)}" if m.group(2) else "")
+        roles[m.group(1)] = ("proxy", int(m.group(2)) if m.group(2) else None)
+    else:
+        m = _PROXY_VAR.search(text)
+        if m:
+            facts.proxy = m.group(1)
+    for pattern in (_DIAL, _CONNECT):
+        for count, m in enumerate(pattern.finditer(text)):
+            if count > 20:
+                break
+            address, port = m.group(1), int(m.group(2))
+            if address in roles or port == 53:
+                continue
+            roles[address] = ("target", port)
+            if facts.target_ip is None and _ip_scope(address) != "other":
+                facts.target_ip = address
+            if port not in facts.ports:
+                facts.ports.append(port)
+    for count, m in enumerate(_IPV4.finditer(text)):
+        if count > 100:
+            break
+        address = m.group(1)
+        if any(ip.address == address for ip in facts.ips):
+            continue
+        role, port = roles.get(address, ("unknown", None))
+        if port is None and m.group(2):
+            port = int(m.group(2))
+        facts.ips.append(IpFact(address, _ip_scope(address), role, port))
+    if facts.client_ip and not any(ip.address == facts.client_ip for ip in facts.ips):
+        facts.ips.append(IpFact(facts.client_ip, _ip_scope(facts.client_ip), "client"))
+    if facts.target_ip:
+        derived["target_ip_scope"].add(_ip_scope(facts.target_ip))
+    if facts.dns_server:
+        derived["dns_server_scope"].add(_ip_scope(facts.dns_server.rsplit(":", 1)[0].strip("[]")))
+    for host in facts.hosts:
+        if host.port and host.port not in facts.ports:
+            facts.ports.append(host.port)
+
+
+def _codes(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+    for pattern in _STATUS:
+        for count, m in enumerate(pattern.finditer(text)):
+            if count > 50:
+                break
+            code = int(m.group(1))
+            if code not in facts.status_codes:
+                facts.status_codes.append(code)
+    derived["status"] = {str(c) for c in facts.status_codes}
+    for count, m in enumerate(_CHECKHEALTH.finditer(text)):
+        if count > 20:
+            break
+        _add_unique(facts.checkhealth_codes, m.group(1))
+    derived["checkhealth"] = set(facts.checkhealth_codes)
+    if _CHECKHEALTH_OK.search(text) and not facts.checkhealth_codes:
+        derived["checkhealth"].add("all_ok")
+    steps = {m.group(1).lower(): m.group(2).upper() for m in _CANIPULL.finditer(text)}
+    outcomes = derived["canipull"]
+    if steps:
+        facts.canipull["steps"] = steps
+        for step, result in steps.items():
+            if result != "FAILED":
+                continue
+            if "host name" in step:
+                outcomes.add("dns_failed")
+            elif "identity" in step or "principal" in step:
+                outcomes.add("identity_failed")
+            elif "pull permission" in step:
+                outcomes.add("pull_denied")
+    m = _CANIPULL_OK.search(text)
+    if m:
+        facts.canipull["can_pull"] = True
+        outcomes.add("ok")
+    m = _CANIPULL_EXCHANGE.search(text)
+    if m:
+        facts.canipull["exchange_status"] = int(m.group(1))
+    m = _CANIPULL_LOCATION.search(text)
+    if m:
+        facts.canipull["location"] = m.group(1).lower()
+        facts.region = facts.region or m.group(1).lower()
+    for m in _CORRELATION.finditer(text):
+        _add_unique(facts.correlation_ids, m.group(1).lower())
+        if len(facts.correlation_ids) >= 5:
+            break
+
+
+def _kubernetes(text: str, facts: Facts) -> None:
+    for key, pattern in (("node", _K8S_NODE), ("namespace", _K8S_NAMESPACE), ("pod", _K8S_POD), ("context", _K8S_CONTEXT)):
+        m = pattern.search(text)
+        if m:
+            facts.kubernetes[key] = m.group(1)
+
+
+def _region(text: str, facts: Facts) -> None:
+    if facts.region:
+        return
+    for m in _REGION_HINT.finditer(text):
+        candidate = m.group(1).lower()
+        if candidate in _AZURE_REGIONS:
+            facts.region = candidate
+            return
+
+
+def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
+    """Normalise, redact and read facts from a paste. Never raises on ``str`` input."""
+    kb = kb or default_knowledge()
+    text, secret_kinds = redact(normalize(raw))
+    lower = text.lower()
+    flat = unwrap(lower)
+    facts = Facts(secrets=secret_kinds)
+    derived: dict[str, set[str]] = {
+        key: set()
+        for key in (
+            "host_kinds",
+            "lookup_kinds",
+            "lookup_hosts",
+            "registry_class",
+            "target_ip_scope",
+            "dns_server_scope",
+            "status",
+            "checkhealth",
+            "canipull",
+        )
+    }
+    signals, tool, signal_context = _find_signals(kb, lower, flat, text)
+    facts.signals = signals
+    facts.tool = tool
+    derived["tool"] = {tool} if tool else set()
+    _hosts(text, facts, derived)
+    _network(text, facts, derived)
+    _registry_host(text, facts, derived)
+    _codes(text, facts, derived)
+    _kubernetes(text, facts)
+    _region(text, facts)
+    context = (
+        signal_context
+        or bool(facts.login_server or facts.data_endpoints or facts.privatelink_hosts)
+        or bool(facts.checkhealth_codes)
+        or bool(derived["canipull"])
+        or bool(derived["host_kinds"] & {"public_registry", "malformed", "lookalike"})
+    )
+    return Extraction(facts=facts, text=text, derived=derived, registry_context=context)

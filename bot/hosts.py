@@ -1,0 +1,120 @@
+"""What kind of host a name is: ACR endpoint, another registry, a data path, or noise.
+
+Kept apart from extraction because the SSRF guard, the extractor and the renderers all
+need the same answers, and because the answers depend only on the name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ACR_SUFFIXES = {"azurecr.io": "AzureCloud", "azurecr.cn": "AzureChinaCloud", "azurecr.us": "AzureUSGovernment"}
+
+_ACR = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9-]{0,80})"
+    r"(?:\.(?P<region>[a-z0-9]{2,30})\.(?P<sub>data|geo))?"
+    r"(?P<pl>\.privatelink)?"
+    r"\.(?P<suffix>azurecr\.(?:io|cn|us))$"
+)
+_DATA_PRIVATELINK = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]{0,80})\.(?P<region>[a-z0-9]{2,30})\.data\.privatelink\.azurecr\.(?:io|cn|us)$")
+_BLOB = re.compile(r"\.blob\.core\.(?:windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$")
+
+#: Public registries whose certificates are publicly trusted and whose names always resolve.
+PUBLIC_REGISTRIES = (
+    "docker.io",
+    "docker.com",
+    "mcr.microsoft.com",
+    "gcr.io",
+    "pkg.dev",
+    "ghcr.io",
+    "quay.io",
+    "amazonaws.com",
+    "ecr.aws",
+    "registry.k8s.io",
+    "nvcr.io",
+    "registry.gitlab.com",
+    "azk8s.cn",
+)
+#: Hosts that serve image layers for public registries (the "data endpoint" of those registries).
+DATA_PATH_SUFFIXES = (
+    "cloudflare.docker.com",
+    "cloudfront.net",
+    "data.mcr.microsoft.com",
+    "storage.googleapis.com",
+    "r2.cloudflarestorage.com",
+    "s3.amazonaws.com",
+    "blob.core.windows.net",
+    "pkg-containers.githubusercontent.com",
+)
+_PRIVATE_TLDS = (".local", ".lan", ".internal", ".corp", ".home", ".testing", ".test", ".intra", ".localdomain")
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    host: str
+    kind: str  # login_server | data_endpoint | geo | privatelink | blob | data_cdn | public_registry | malformed | lookalike | other
+    registry: str | None = None
+    cloud: str | None = None
+    region: str | None = None
+
+
+def _edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Levenshtein distance, stopping early once it exceeds ``limit`` (names are short)."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def classify_host(host: str) -> HostInfo:
+    """Say what a (lowercase, port-less) host name is."""
+    host = host.lower().rstrip(".")
+    if host.count("azurecr.") >= 2:
+        return HostInfo(host, "malformed")
+    m = _DATA_PRIVATELINK.match(host)
+    if m:
+        return HostInfo(host, "privatelink", m.group("name"), ACR_SUFFIXES[host[-10:]], m.group("region"))
+    m = _ACR.match(host)
+    if m:
+        cloud = ACR_SUFFIXES[m.group("suffix")]
+        name = m.group("name")
+        if m.group("pl"):
+            return HostInfo(host, "privatelink", name, cloud, m.group("region"))
+        if m.group("sub") == "data":
+            return HostInfo(host, "data_endpoint", name, cloud, m.group("region"))
+        if m.group("sub") == "geo":
+            return HostInfo(host, "geo", name, cloud, m.group("region"))
+        if "." in name:
+            return HostInfo(host, "malformed")
+        return HostInfo(host, "login_server", name, cloud)
+    if _BLOB.search(host):
+        return HostInfo(host, "blob")
+    if any(host == s or host.endswith("." + s) for s in DATA_PATH_SUFFIXES):
+        return HostInfo(host, "data_cdn")
+    if any(host == s or host.endswith("." + s) for s in PUBLIC_REGISTRIES):
+        return HostInfo(host, "public_registry")
+    labels = host.split(".")
+    if len(labels) >= 2:
+        tail = ".".join(labels[-2:])
+        for suffix in ACR_SUFFIXES:
+            if tail != suffix and _edit_distance(tail, suffix, 2) <= 2:
+                return HostInfo(host, "lookalike", labels[0])
+        if "azurecr" in host or "azureacr" in host:
+            return HostInfo(host, "lookalike", labels[0])
+    return HostInfo(host, "other")
+
+
+def is_private_registry_name(host: str) -> bool:
+    """A registry name that is clearly self-hosted (intranet TLD, single label, IP, custom port)."""
+    bare = host.split(":")[0]
+    if "." not in bare:
+        return True
+    return bare.endswith(_PRIVATE_TLDS) or bool(re.fullmatch(r"[\d.]+", bare))

@@ -1,0 +1,77 @@
+"""Turn whatever people paste into plain text the extractor can read.
+
+Pastes arrive Slack-escaped (``&gt;``, ``<https://x|x>``), in code fences and quotes,
+with ANSI colours from terminals, JSON-escaped quotes (``\\u0027``), CRLF line ends,
+box-drawing borders from k9s/kubectl, and lines wrapped mid-word by the terminal.
+All steps are linear-time so hostile input cannot blow up the engine.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Text beyond this is not examined (a 1 MB paste is read whole; bigger is cut, and said so).
+MAX_INPUT_CHARS = 1_100_000
+#: Lines are cut to this length before any pattern runs, which bounds every regex.
+MAX_LINE_CHARS = 4_000
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)")
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^<>|\s]{1,2048})(?:\|([^<>]{0,512}))?>")
+_SLACK_SPECIAL = re.compile(r"<([#@!][^<>\s]{1,200})>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_QUOTE_PREFIX = re.compile(r"^(?:&gt;|>)\s?", re.MULTILINE)
+_UNICODE_ESCAPE = re.compile(r"\\u00(27|22|26|3c|3e|3C|3E)")
+_ESCAPED_NEWLINE = re.compile(r"\\r\\n|\\n")
+_SMART_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " "})
+_UNICODE_MAP = {"27": "'", "22": '"', "26": "&", "3c": "<", "3e": ">"}
+
+
+def _slack_link(match: re.Match[str]) -> str:
+    url, label = match.group(1), match.group(2)
+    # Slack auto-links host names: <http://myreg.azurecr.io|myreg.azurecr.io> -> keep what the user typed.
+    return label if label else url
+
+
+def _strip_line_borders(line: str) -> str:
+    """Drop k9s/table borders and cap the line length (bounds every later regex)."""
+    if len(line) > MAX_LINE_CHARS:
+        line = line[:MAX_LINE_CHARS]
+    if "│" in line or "┃" in line or "║" in line:
+        line = line.strip(" \t│┃║").replace("│", " ").replace("┃", " ").replace("║", " ")
+    return line
+
+
+def normalize(text: str) -> str:
+    """Return a cleaned copy of a paste; never raises on any ``str`` input."""
+    if len(text) > MAX_INPUT_CHARS:
+        text = text[:MAX_INPUT_CHARS]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = _CONTROL.sub("", text)
+    if "<" in text:
+        text = _SLACK_LINK.sub(_slack_link, text)
+        text = _SLACK_SPECIAL.sub(r"\1", text)
+    if "&" in text:
+        text = _QUOTE_PREFIX.sub("", text)
+        text = text.replace("&gt;", ">").replace("&lt;", "<").replace("&quot;", '"').replace("&#39;", "'")
+        text = text.replace("&amp;", "&")
+    else:
+        text = _QUOTE_PREFIX.sub("", text)
+    if "\\u00" in text:
+        text = _UNICODE_ESCAPE.sub(lambda m: _UNICODE_MAP[m.group(1).lower()], text)
+    if "\\n" in text:
+        text = _ESCAPED_NEWLINE.sub("\n", text)
+    if "```" in text:
+        text = text.replace("```", "\n")
+    text = text.translate(_SMART_QUOTES)
+    return "\n".join(_strip_line_borders(line) for line in text.split("\n"))
+
+
+def unwrap(text: str) -> str:
+    """Join terminal-wrapped lines so phrases split across lines still match.
+
+    Used only for phrase detection (``Client.Timeout exceeded w|hile awaiting``);
+    facts are read from the line-structured text.
+    """
+    return text.replace("\n", "")

@@ -1,0 +1,134 @@
+"""Render a Diagnosis as terminal text or as the JSON contracts of the CLI.
+
+The engine returns data objects; this module is the only place that decides how they
+look outside Slack (Block Kit rendering lives with the Slack handlers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.models import Diagnosis
+
+_LABELS = {
+    "en": {
+        "cause": "Likely cause",
+        "confidence": "confidence",
+        "evidence": "Evidence",
+        "fix": "Fix",
+        "others": "Other candidates",
+        "docs": "Docs",
+        "silent": "Not a registry connectivity problem — the bot would stay silent in passive mode.",
+        "self_check": "Check from your own machine (no install needed)",
+    },
+    "ja": {
+        "cause": "考えられる原因",
+        "confidence": "確信度",
+        "evidence": "根拠",
+        "fix": "対処",
+        "others": "その他の候補",
+        "docs": "ドキュメント",
+        "silent": "レジストリの接続問題ではありません。パッシブ モードではボットは応答しません。",
+        "self_check": "自分のマシンから確認 (インストール不要)",
+    },
+}
+
+
+def self_check_command(diagnosis: Diagnosis) -> str | None:
+    """A one-line nslookup/curl for users who cannot install anything."""
+    host = diagnosis.facts.login_server or diagnosis.facts.registry_host
+    if not host:
+        return None
+    host = host.split(":")[0]
+    return f"nslookup {host} && curl -sv --max-time 10 https://{host}/v2/ -o /dev/null"
+
+
+def render_text(diagnosis: Diagnosis) -> str:
+    """Readable multi-line diagnosis for a terminal."""
+    labels = _LABELS.get(diagnosis.lang, _LABELS["en"])
+    lines: list[str] = []
+    if diagnosis.cause == "unrelated":
+        lines.append(labels["silent"])
+    else:
+        lines.append(f"{labels['cause']}: {diagnosis.title} [{diagnosis.cause}]  ({labels['confidence']} {diagnosis.confidence:.0%})")
+        if diagnosis.summary:
+            lines.append(diagnosis.summary)
+    for note in diagnosis.notes:
+        lines.append(f"! {note}")
+    if diagnosis.evidence:
+        lines.append("")
+        lines.append(f"{labels['evidence']}:")
+        for item in diagnosis.evidence:
+            lines.append(f"  - [{item.status}] {item.detail}  ({item.vantage})")
+    if diagnosis.fix:
+        lines.append("")
+        lines.append(f"{labels['fix']}:")
+        for number, step in enumerate(diagnosis.fix, 1):
+            lines.append(f"  {number}. {step.text}")
+            if step.command:
+                lines.append(f"     $ {step.command}")
+    check = self_check_command(diagnosis)
+    if check and diagnosis.cause != "unrelated":
+        lines.append("")
+        lines.append(f"{labels['self_check']}:")
+        lines.append(f"  $ {check}")
+    others = [c for c in diagnosis.causes if c.id != diagnosis.cause][:3]
+    if others and diagnosis.cause != "unrelated":
+        lines.append("")
+        lines.append(f"{labels['others']}: " + ", ".join(f"{c.id} ({c.confidence:.0%})" for c in others))
+    if diagnosis.docs:
+        lines.append("")
+        lines.append(f"{labels['docs']}: " + " ".join(diagnosis.docs))
+    return "\n".join(lines)
+
+
+def fix_list(diagnosis: Diagnosis) -> list[str]:
+    """Fix steps as plain strings ("what to do $ command"), the form every JSON output carries."""
+    return [f"{step.text} $ {step.command}" if step.command else step.text for step in diagnosis.fix]
+
+
+def fix_steps(diagnosis: Diagnosis) -> list[dict[str, Any]]:
+    """Fix steps with their parts kept apart, for consumers that render them."""
+    return [{"text": s.text, "command": s.command, "complete": s.complete} for s in diagnosis.fix]
+
+
+def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    """The one-object JSON of ``acrcheck diagnose --json``."""
+    return {
+        "cause": diagnosis.cause,
+        "confidence": diagnosis.confidence,
+        "reply": diagnosis.reply,
+        "title": diagnosis.title,
+        "summary": diagnosis.summary,
+        "causes": [
+            {
+                "id": c.id,
+                "confidence": c.confidence,
+                "reasons": c.reasons,
+                "supported_by": c.supported_by,
+                "contradicted_by": c.contradicted_by,
+            }
+            for c in diagnosis.causes
+        ],
+        "facts": diagnosis.facts.to_dict(),
+        "evidence": [e.to_dict() for e in diagnosis.evidence],
+        "fix": fix_list(diagnosis),
+        "fix_steps": fix_steps(diagnosis),
+        "self_check": self_check_command(diagnosis),
+        "docs": diagnosis.docs,
+        "secret_redacted": diagnosis.secret_found,
+        "lang": diagnosis.lang,
+    }
+
+
+def diagnosis_jsonl(item_id: Any, diagnosis: Diagnosis) -> dict[str, Any]:
+    """One line of ``acrcheck diagnose --jsonl`` (the contract the eval harness reads)."""
+    return {
+        "id": item_id,
+        "cause": diagnosis.cause,
+        "confidence": diagnosis.confidence,
+        "reply": diagnosis.reply,
+        "causes": [{"id": c.id, "confidence": c.confidence} for c in diagnosis.causes],
+        "facts": diagnosis.facts.to_dict(),
+        "fix": fix_list(diagnosis),
+    }
