@@ -52,27 +52,49 @@ def _present(facts: Facts, name: str) -> bool:
     return bool(getattr(facts, name))
 
 
-def holds(cond: Condition, ex: Extraction, signals: set[str]) -> bool:
+class _Compiled:
+    """A card condition prepared for fast evaluation (sets instead of lists)."""
+
+    __slots__ = ("any_signals", "context", "facts", "not_signals", "signals")
+
+    def __init__(self, cond: Condition) -> None:
+        self.context = cond.context == "registry"
+        self.signals = frozenset(cond.signals)
+        self.any_signals = frozenset(cond.any_signals)
+        self.not_signals = frozenset(cond.not_signals)
+        self.facts = tuple((k, tuple(v), frozenset(str(a) for a in v)) for k, v in cond.facts.items())
+
+
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _compiled(cond: Condition) -> _Compiled:
+    found = _COMPILED.get(id(cond))
+    if found is None:
+        found = _COMPILED[id(cond)] = _Compiled(cond)
+    return found
+
+
+def holds(cond: Condition, ex: Extraction, signals: set[str] | frozenset[str]) -> bool:
     """Whether a card condition holds for an extraction."""
-    if cond.context == "registry" and not ex.registry_context:
+    c = _compiled(cond)
+    if c.context and not ex.registry_context:
         return False
-    if any(s not in signals for s in cond.signals):
+    if c.signals and not c.signals <= signals:
         return False
-    if cond.any_signals and not any(s in signals for s in cond.any_signals):
+    if c.any_signals and c.any_signals.isdisjoint(signals):
         return False
-    if any(s in signals for s in cond.not_signals):
+    if c.not_signals and not c.not_signals.isdisjoint(signals):
         return False
-    for key, allowed in cond.facts.items():
+    for key, names, allowed in c.facts:
         if key == "has":
-            if not all(_present(ex.facts, name) for name in allowed):
+            if not all(_present(ex.facts, name) for name in names):
                 return False
         elif key == "lacks":
-            if any(_present(ex.facts, name) for name in allowed):
+            if any(_present(ex.facts, name) for name in names):
                 return False
-        else:
-            values = ex.derived.get(key, set())
-            if not values.intersection(str(a) for a in allowed):
-                return False
+        elif allowed.isdisjoint(ex.derived.get(key, ())):
+            return False
     return True
 
 
@@ -128,7 +150,9 @@ def template_values(facts: Facts) -> dict[str, str]:
     if facts.data_endpoints:
         values["data_endpoint"] = facts.data_endpoints[0]
     elif facts.registry and facts.region:
-        values["data_endpoint"] = f"{facts.registry}.{facts.region}.data.{(facts.login_server or '.azurecr.io').split('.', 1)[1]}"
+        values["data_endpoint"] = (
+            f"{facts.registry}.{facts.region}.data.{(facts.login_server or '.azurecr.io').split('.', 1)[1]}"
+        )
     if facts.target_ip:
         port = facts.ports[0] if facts.ports else 443
         values["target"] = f"{facts.target_ip}:{port}"
@@ -158,23 +182,45 @@ def _reason(text: str, facts: Facts) -> str:
     return _render(text, _Values(template_values(facts)))
 
 
+def _rule_table(kb: KnowledgeBase) -> list[tuple[str, float, list[tuple[float, _Compiled, Condition, Any]]]]:
+    """Cards with their rules precompiled, cached on the knowledge base (the hot loop of classify)."""
+    table = getattr(kb, "_rule_table", None)
+    if table is None:
+        table = [
+            (
+                card.id,
+                card.base_score,
+                [(rule.score, _compiled(rule.when), rule.when, rule.reason) for rule in card.recognise],
+            )
+            for card in kb.cards.values()
+        ]
+        kb._rule_table = table  # type: ignore[attr-defined]
+    return table
+
+
 def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = None) -> Diagnosis:
     """Rank every cause for an extraction and decide whether the bot should reply."""
     kb = kb or default_knowledge()
-    signals = set(ex.facts.signals)
+    signals = frozenset(ex.facts.signals)
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
-    for card in kb.cards.values():
-        score = card.base_score
+    for card_id, base, rules in _rule_table(kb):
+        score = base
         why: list[str] = []
-        for rule in card.recognise:
-            if holds(rule.when, ex, signals):
-                score += rule.score
-                if rule.score > 0:
-                    why.append(_reason(rule.reason.get(lang), ex.facts))
+        for rule_score, c, cond, reason in rules:
+            # Cheap set tests first: most rules fail on their signals.
+            if c.signals and not c.signals <= signals:
+                continue
+            if c.any_signals and c.any_signals.isdisjoint(signals):
+                continue
+            if not holds(cond, ex, signals):
+                continue
+            score += rule_score
+            if rule_score > 0:
+                why.append(_reason(reason.get(lang), ex.facts))
         if score > 0:
-            scores[card.id] = score
-            reasons[card.id] = why
+            scores[card_id] = score
+            reasons[card_id] = why
     scores.setdefault(UNRELATED, 0.01)
     return _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
 
@@ -237,7 +283,9 @@ def _build(
     elif top == HEALTHY:
         diagnosis.title = "No problem found" if lang != "ja" else "問題は見つかりませんでした"
         diagnosis.summary = (
-            "Every check passed from the bot's network." if lang != "ja" else "ボットのネットワークからのチェックはすべて成功しました。"
+            "Every check passed from the bot's network."
+            if lang != "ja"
+            else "ボットのネットワークからのチェックはすべて成功しました。"
         )
     if not live and ex is not None:
         diagnosis.evidence = text_evidence(diagnosis)

@@ -144,11 +144,14 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         parser = build_parser()
         args = parser.parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
-        if not getattr(args, "handler", None):
-            parser.print_help(sys.stderr)
-            return 2
-        result: int = args.handler(args, stdin, stdout)
-        return result
+        if getattr(args, "handler", None):
+            result: int = args.handler(args, stdin, stdout)
+            return result
+        if getattr(args, "func", None):  # subcommands registered by other modules
+            returned: int = args.func(args)
+            return returned
+        parser.print_help(sys.stderr)
+        return 2
     except UsageError as exc:
         sys.stderr.write(f"acrcheck: {exc}\n")
         return 2
@@ -157,7 +160,7 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return 1
     except BrokenPipeError:
         with contextlib.suppress(Exception):
-            sys.stdout = None  # type: ignore[assignment]
+            sys.stdout.close()
         return 0
     except KeyboardInterrupt:
         return 130

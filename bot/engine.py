@@ -1,4 +1,4 @@
-"""The engine's public entry points: text in, Diagnosis out.
+"""The engine's public entry points: text or a registry in, Diagnosis out.
 
 Slack handlers, the CLI and the scheduler call only these functions, so the engine
 stays ignorant of where the text came from or where the answer goes.
@@ -6,12 +6,95 @@ stays ignorant of where the text came from or where the answer goes.
 
 from __future__ import annotations
 
-from bot.classify import classify
-from bot.extract import extract
-from bot.models import Diagnosis
+import asyncio
+import logging
+
+from bot.classify import classify, rerank
+from bot.config import Settings, load_settings
+from bot.extract import Extraction, extract
+from bot.hostguard import RegistryTarget, UnsafeTarget, registry_target
+from bot.models import VANTAGE_PASTE, Diagnosis, Evidence, Status
+from bot.probe_report import parse_probe_report
+
+log = logging.getLogger(__name__)
 
 
 def diagnose(text: str, *, lang: str = "en") -> Diagnosis:
-    """Offline diagnosis of a pasted error: normalise, redact, extract facts, classify."""
+    """Offline diagnosis of a pasted error: normalise, redact, extract facts, classify.
+
+    A pasted ``acrcheck probe`` report is read as evidence from the user's machine and
+    re-ranks the causes, still without any network access.
+    """
     extraction = extract(text)
-    return classify(extraction, lang=lang)
+    diagnosis = classify(extraction, lang=lang)
+    if "acrcheck-probe v1" in extraction.text:
+        login_server, evidence = parse_probe_report(extraction.text)
+        if evidence and login_server:
+            return rerank(diagnosis, evidence, registry=login_server, lang=lang, extraction=extraction)
+    return diagnosis
+
+
+def paste_target(extraction: Extraction) -> RegistryTarget | None:
+    """The Azure registry a paste is about, if any, after the SSRF guard."""
+    facts = extraction.facts
+    for candidate in (facts.login_server, *facts.data_endpoints, *facts.privatelink_hosts):
+        if not candidate:
+            continue
+        try:
+            return registry_target(candidate)
+        except UnsafeTarget:
+            continue
+    return None
+
+
+async def check_registry(registry: str, settings: Settings, *, lang: str = "en") -> Diagnosis:
+    """Full live check of one registry (``/acrcheck myreg``, ``acrcheck check``, watches).
+
+    Raises ``UnsafeTarget`` for anything that is not an Azure registry endpoint.
+    """
+    from bot.live import run_checks
+
+    target = registry_target(registry)
+    evidence = await run_checks(target, settings)
+    return rerank(None, evidence, registry=target.login_server, lang=lang)
+
+
+async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> Diagnosis:
+    """Diagnose a paste, then run the live checks its top hypotheses call for and re-rank."""
+    from bot.live import run_checks
+
+    extraction = extract(text)
+    diagnosis = classify(extraction, lang=lang)
+    target = paste_target(extraction)
+    if target is None:
+        diagnosis.evidence.append(
+            Evidence(
+                "live",
+                "paste",
+                VANTAGE_PASTE,
+                Status.SKIPPED,
+                "no Azure registry endpoint in the paste, so no live check was run",
+            )
+        )
+        return diagnosis
+    hypotheses = [c.id for c in diagnosis.causes[:3] if c.id != "unrelated"] or None
+    extra: list[str] = []
+    for host in (*extraction.facts.data_endpoints, *extraction.facts.privatelink_hosts):
+        try:
+            extra.append(registry_target(host).host or host)
+        except UnsafeTarget:
+            continue
+    evidence = await run_checks(
+        target, settings, client_ip=extraction.facts.client_ip, hypotheses=hypotheses, extra_hosts=extra
+    )
+    return rerank(diagnosis, evidence, registry=target.login_server, lang=lang, extraction=extraction)
+
+
+def diagnose_live_sync(text: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:
+    """Blocking wrapper for the CLI."""
+    return asyncio.run(diagnose_live(text, settings or load_settings(), lang=lang))
+
+
+def check_registry_sync(registry: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:
+    """Blocking wrapper for the CLI."""
+    return asyncio.run(check_registry(registry, settings or load_settings(), lang=lang))

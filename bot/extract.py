@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from bot.hosts import classify_host, is_private_registry_name
 from bot.knowledge import KnowledgeBase, default_knowledge
 from bot.models import Facts, HostFact, IpFact
-from bot.normalize import normalize, unwrap
+from bot.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
 from bot.redact import redact
+from bot.redact import secret_kinds as all_secret_kinds
 
-_HOST = re.compile(
-    r"(?<![\w.@-])((?:[A-Za-z0-9_-]{1,63}+\.){1,12}[A-Za-z]{2,24}+)(?::(\d{1,5}))?(?![\w-])"
+_HOST = re.compile(r"(?<![\w.@-])((?:[A-Za-z0-9_-]{1,63}+\.){1,12}[A-Za-z]{2,24}+)(?::(\d{1,5}))?(?![\w-])")
+_IPV4 = re.compile(
+    r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(\d{1,5}))?(?![\w.]|\.\d)"
 )
-_IPV4 = re.compile(r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(\d{1,5}))?(?![\w.]|\.\d)")
 _CLIENT_IP = re.compile(r"client with ip\s{0,3}['\"]?\s{0,3}([0-9a-f.:]{3,45})", re.IGNORECASE)
 _LOOKUP = re.compile(
     r"lookup\s{1,3}([^\s:'\"]{1,253}+)(?:\s{1,3}on\s{1,3}\[?([0-9a-f.:]{3,45}?)\]?(?::(\d{1,5}))?)?:\s",
@@ -30,7 +31,9 @@ _LOOKUP = re.compile(
 _DNS_UDP = re.compile(r"(?:read|write|dial) udp\s{1,3}[^\s>]{0,60}->\[?([0-9a-f.:]{3,45}?)\]?:53\b", re.IGNORECASE)
 _DIAL = re.compile(r"dial tcp\s{1,3}\[?([0-9a-f.:]{3,45}?)\]?:(\d{1,5})", re.IGNORECASE)
 _CONNECT = re.compile(r"(?:connect|ETIMEDOUT|ECONNREFUSED|ECONNRESET)\s{1,3}([\d.]{7,15}):(\d{1,5})")
-_PROXYCONNECT = re.compile(r"proxyconnect tcp:\s{0,3}(?:dial tcp\s{1,3}(?:lookup\s{1,3})?)?([^\s:]{0,253}):?(\d{0,5})", re.IGNORECASE)
+_PROXYCONNECT = re.compile(
+    r"proxyconnect tcp:\s{0,3}(?:dial tcp\s{1,3}(?:lookup\s{1,3})?)?([^\s:]{0,253}):?(\d{0,5})", re.IGNORECASE
+)
 _PROXY_VAR = re.compile(r"\b(?:https?_proxy|proxy)\s{0,3}[=:]\s{0,3}[\"']?(https?://[^\s\"']{1,253})", re.IGNORECASE)
 _STATUS = (
     re.compile(
@@ -49,7 +52,10 @@ _CHECKHEALTH = re.compile(
     r"\b(CONNECTIVITY_[A-Z_]{3,40}|DOCKER_[A-Z]{3,12}_ERROR|HELM_[A-Z]{3,12}_ERROR|NOTARY_[A-Z]{3,12}_ERROR|"
     r"LOGIN_SERVER_ERROR|CMK_ERROR|UNEXPECTED_ERROR)\b"
 )
-_CHECKHEALTH_OK = re.compile(r"^(?:DNS lookup to|Challenge endpoint|Fetch (?:refresh|access) token|Docker pull of)[^\n]{0,300} : OK\s*$", re.MULTILINE)
+_CHECKHEALTH_OK = re.compile(
+    r"^(?:DNS lookup to|Challenge endpoint|Fetch (?:refresh|access) token|Docker pull of)[^\n]{0,300} : OK\s*$",
+    re.MULTILINE,
+)
 _CANIPULL = re.compile(
     r"(Checking host name resolution|Validating managed identity existance|Validating managed identity existence|"
     r"Validating service principal credential|Validating image pull permission)[^:\n]{0,120}:\s{0,3}(SUCCEEDED|FAILED)",
@@ -70,27 +76,101 @@ _K8S_CONTEXT = re.compile(r"\b(?:current-context|context)[=: ]{1,3}\"?([\w@.:/-]
 _REGION_HINT = re.compile(r"\b(?:region|location)\b[\s:='\"]{1,4}([a-z]{4,20}\d?)\b", re.IGNORECASE)
 _REGISTRY_POSITION = (
     re.compile(r"https?://([^/\s\"'<>]{1,253})/v[12]/", re.IGNORECASE),
-    re.compile(r"\b(?:docker|podman|nerdctl|buildah|crane|oras|helm registry)\s{1,3}login\s{1,3}(?:-{1,2}\S{1,40}\s{1,3}){0,4}([^\s/\"'`]{1,253})", re.IGNORECASE),
-    re.compile(r"\b(?:docker|podman|nerdctl|buildah|crane|oras|ctr|crictl)\s{1,3}(?:image\s{1,3})?(?:pull|push|run)\s{1,3}(?:-{1,2}[\w-]{1,40}(?:[ =][^\s-]\S{0,60})?\s{1,3}){0,8}([^\s\"'`]{1,400})", re.IGNORECASE),
-    re.compile(r"pinging (?:container|docker) registry(?: returned:)?\s{1,3}(?:get\s{1,3}\"?https?://)?([^\s/:\"']{1,253}(?::\d{1,5})?)", re.IGNORECASE),
-    re.compile(r"(?:image|pull|push|repository|pulling)\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}", re.IGNORECASE),
+    re.compile(
+        r"\b(?:docker|podman|nerdctl|buildah|crane|oras|helm registry)\s{1,3}login\s{1,3}(?:-{1,2}\S{1,40}\s{1,3}){0,4}([^\s/\"'`]{1,253})",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\b(?:docker|podman|nerdctl|buildah|crane|oras|ctr|crictl)\s{1,3}(?:image\s{1,3})?(?:pull|push|run)\s{1,3}(?:-{1,2}[\w-]{1,40}(?:[ =][^\s-]\S{0,60})?\s{1,3}){0,8}([^\s\"'`]{1,400})",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"pinging (?:container|docker) registry(?: returned:)?\s{1,3}(?:get\s{1,3}\"?https?://)?([^\s/:\"']{1,253}(?::\d{1,5})?)",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"(?:image|pull|push|repository|pulling)\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}",
+        re.IGNORECASE,
+    ),
 )
+#: Cheap substring tests that must pass before each _REGISTRY_POSITION regex runs.
+_REGISTRY_GATES = (("://",), ("login",), ("pull", "push", "run"), ("pinging",), ("image", "pull", "push", "repository"))
 _ACR_NAME_ARG = (
-    re.compile(r"\baz acr\s{1,3}[a-z-]{2,30}(?:\s{1,3}[a-z-]{2,30})?\s{1,3}(?:[^\n]{0,200}?\s)?(?:-n|--name|-r|--registry|--registry-name)[ =]([A-Za-z0-9]{5,50})\b"),
+    re.compile(
+        r"\baz acr\s{1,3}[a-z-]{2,30}(?:\s{1,3}[a-z-]{2,30})?\s{1,3}(?:[^\n]{0,200}?\s)?(?:-n|--name|-r|--registry|--registry-name)[ =]([A-Za-z0-9]{5,50})\b"
+    ),
     re.compile(r"\bregistry\s{1,3}['\"‘’]([A-Za-z0-9]{5,50})['\"‘’]", re.IGNORECASE),
     re.compile(r"\b(?:--acr|--attach-acr)[ =]([A-Za-z0-9]{5,50})\b"),
 )
 _AZURE_REGIONS = frozenset(
-    """eastus eastus2 westus westus2 westus3 centralus northcentralus southcentralus westcentralus canadacentral
-    canadaeast brazilsouth northeurope westeurope uksouth ukwest francecentral francesouth germanywestcentral
-    germanynorth norwayeast norwaywest switzerlandnorth switzerlandwest swedencentral polandcentral italynorth
-    spaincentral eastasia southeastasia japaneast japanwest australiaeast australiasoutheast australiacentral
-    koreacentral koreasouth centralindia southindia westindia uaenorth uaecentral southafricanorth qatarcentral
-    israelcentral mexicocentral newzealandnorth chinaeast chinaeast2 chinaeast3 chinanorth chinanorth2 chinanorth3
-    usgovvirginia usgovarizona usgovtexas""".split()
+    [
+        "eastus",
+        "eastus2",
+        "westus",
+        "westus2",
+        "westus3",
+        "centralus",
+        "northcentralus",
+        "southcentralus",
+        "westcentralus",
+        "canadacentral",
+        "canadaeast",
+        "brazilsouth",
+        "northeurope",
+        "westeurope",
+        "uksouth",
+        "ukwest",
+        "francecentral",
+        "francesouth",
+        "germanywestcentral",
+        "germanynorth",
+        "norwayeast",
+        "norwaywest",
+        "switzerlandnorth",
+        "switzerlandwest",
+        "swedencentral",
+        "polandcentral",
+        "italynorth",
+        "spaincentral",
+        "eastasia",
+        "southeastasia",
+        "japaneast",
+        "japanwest",
+        "australiaeast",
+        "australiasoutheast",
+        "australiacentral",
+        "koreacentral",
+        "koreasouth",
+        "centralindia",
+        "southindia",
+        "westindia",
+        "uaenorth",
+        "uaecentral",
+        "southafricanorth",
+        "qatarcentral",
+        "israelcentral",
+        "mexicocentral",
+        "newzealandnorth",
+        "chinaeast",
+        "chinaeast2",
+        "chinaeast3",
+        "chinanorth",
+        "chinanorth2",
+        "chinanorth3",
+        "usgovvirginia",
+        "usgovarizona",
+        "usgovtexas",
+    ]
 )
 _IGNORED_HOST_SUFFIXES = ("aka.ms", "learn.microsoft.com", "docs.microsoft.com", "docker.com/increase-rate-limit")
-_FILE_LIKE = re.compile(r"\.(?:py|go|js|ts|json|yaml|yml|txt|log|conf|sh|md|cs|java|rb|exe|dll|so|tar|gz|zip|html|xml|crt|pem|key)$")
+_FILE_LIKE = re.compile(
+    r"\.(?:py|go|js|ts|json|yaml|yml|txt|log|conf|sh|md|cs|java|rb|exe|dll|so|tar|gz|zip|html|xml|crt|pem|key)$"
+)
+
+
+_PRIVATE_NETS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 
 
 @dataclass(slots=True)
@@ -112,11 +192,12 @@ def _ip_scope(address: str) -> str:
         return "loopback"
     if ip.is_link_local:
         return "link-local"
-    if ip.is_private:
+    if any(ip in net for net in _PRIVATE_NETS if net.version == ip.version):
         return "private"
-    if ip.is_global:
-        return "public"
-    return "other"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return "other"
+    # Everything else routes on the internet (documentation ranges stand for public addresses).
+    return "public"
 
 
 def _add_unique(items: list[str], value: str) -> None:
@@ -124,17 +205,23 @@ def _add_unique(items: list[str], value: str) -> None:
         items.append(value)
 
 
-def _find_signals(kb: KnowledgeBase, lower: str, flat: str, text: str) -> tuple[list[str], str | None, bool]:
+def _find_signals(kb: KnowledgeBase, flat: str) -> tuple[list[str], str | None, bool]:
+    """Match the signal vocabulary against the lowercased, line-joined text.
+
+    ``flat`` contains every substring of the lines (phrases never span a line break), plus
+    phrases that a terminal wrapped mid-word, so one scan per keyword suffices.
+    """
+    present = kb.scanner.scan(flat)
+    candidates = sorted({pos for keyword in present for pos in kb.by_keyword.get(keyword, ())})
     found: list[str] = []
     tool: str | None = None
     context = False
-    for sig in kb.signals:
-        hit = next((k for k in sig.any if k in lower or k in flat), None)
-        if hit is None:
+    for position in candidates:
+        sig = kb.signals[position]
+        hit = next(k for k in sig.any if k in present)
+        if sig.all and not all(k in present for k in sig.all):
             continue
-        if sig.all and not all(k in lower or k in flat for k in sig.all):
-            continue
-        if sig.pattern is not None and not _pattern_hits(sig.pattern, text, hit):
+        if sig.pattern is not None and not _pattern_hits(sig.pattern, flat, hit):
             continue
         found.append(sig.id)
         if sig.tool and tool is None:
@@ -144,22 +231,18 @@ def _find_signals(kb: KnowledgeBase, lower: str, flat: str, text: str) -> tuple[
     return found, tool, context
 
 
-def _pattern_hits(pattern: re.Pattern[str], text: str, keyword: str) -> bool:
-    """Run a signal regex only on lines that hold its keyword (bounds work on huge pastes)."""
-    if len(text) <= 20_000:
-        return pattern.search(text) is not None or pattern.search(unwrap(text)) is not None
-    lower = text.lower()
+def _pattern_hits(pattern: re.Pattern[str], flat: str, keyword: str) -> bool:
+    """Run a signal regex near its keyword only, which bounds the work on huge pastes."""
+    if len(flat) <= 20_000:
+        return pattern.search(flat) is not None
     start = 0
     for _ in range(50):
-        index = lower.find(keyword, start)
+        index = flat.find(keyword, start)
         if index < 0:
             return False
-        line_start = lower.rfind("\n", 0, index) + 1
-        line_end = lower.find("\n", index)
-        line_end = len(text) if line_end < 0 else line_end
-        if pattern.search(text, line_start, line_end):
+        if pattern.search(flat, max(0, index - 600), index + 1200):
             return True
-        start = line_end
+        start = index + len(keyword)
     return False
 
 
@@ -202,7 +285,9 @@ def _hosts(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
                 derived["host_kinds"].add("acr_name")
                 break
     if facts.registry and facts.login_server is None:
-        suffix = {"AzureChinaCloud": "azurecr.cn", "AzureUSGovernment": "azurecr.us"}.get(facts.cloud or "", "azurecr.io")
+        suffix = {"AzureChinaCloud": "azurecr.cn", "AzureUSGovernment": "azurecr.us"}.get(
+            facts.cloud or "", "azurecr.io"
+        )
         facts.login_server = f"{facts.registry}.{suffix}"
 
 
@@ -222,7 +307,10 @@ def _registry_of(reference: str) -> str:
 def _registry_host(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
     candidates: list[str] = []
-    for pattern in _REGISTRY_POSITION:
+    lower = text.lower()
+    for gate, pattern in zip(_REGISTRY_GATES, _REGISTRY_POSITION, strict=True):
+        if not any(word in lower for word in gate):
+            continue
         for count, match in enumerate(pattern.finditer(text)):
             if count > 20:
                 break
@@ -305,10 +393,10 @@ def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
         address = m.group(1)
         if any(ip.address == address for ip in facts.ips):
             continue
-        role, port = roles.get(address, ("unknown", None))
-        if port is None and m.group(2):
-            port = int(m.group(2))
-        facts.ips.append(IpFact(address, _ip_scope(address), role, port))
+        role, known_port = roles.get(address, ("unknown", None))
+        if known_port is None and m.group(2):
+            known_port = int(m.group(2))
+        facts.ips.append(IpFact(address, _ip_scope(address), role, known_port))
     if facts.client_ip and not any(ip.address == facts.client_ip for ip in facts.ips):
         facts.ips.append(IpFact(facts.client_ip, _ip_scope(facts.client_ip), "client"))
     if facts.target_ip:
@@ -320,7 +408,8 @@ def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
             facts.ports.append(host.port)
 
 
-def _codes(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+    """Status codes, check-health codes, canipull lines, correlation ids (each gated by a cheap test)."""
     for pattern in _STATUS:
         for count, m in enumerate(pattern.finditer(text)):
             if count > 50:
@@ -329,13 +418,16 @@ def _codes(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
             if code not in facts.status_codes:
                 facts.status_codes.append(code)
     derived["status"] = {str(c) for c in facts.status_codes}
-    for count, m in enumerate(_CHECKHEALTH.finditer(text)):
-        if count > 20:
-            break
-        _add_unique(facts.checkhealth_codes, m.group(1))
+    if "_ERROR" in text:
+        for count, m in enumerate(_CHECKHEALTH.finditer(text)):
+            if count > 20:
+                break
+            _add_unique(facts.checkhealth_codes, m.group(1))
     derived["checkhealth"] = set(facts.checkhealth_codes)
-    if _CHECKHEALTH_OK.search(text) and not facts.checkhealth_codes:
+    if " : ok" in lower and not facts.checkhealth_codes and _CHECKHEALTH_OK.search(text):
         derived["checkhealth"].add("all_ok")
+    if "acr" not in lower and "cluster can pull" not in lower:
+        return
     steps = {m.group(1).lower(): m.group(2).upper() for m in _CANIPULL.finditer(text)}
     outcomes = derived["canipull"]
     if steps:
@@ -349,32 +441,43 @@ def _codes(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
                 outcomes.add("identity_failed")
             elif "pull permission" in step:
                 outcomes.add("pull_denied")
-    m = _CANIPULL_OK.search(text)
-    if m:
+    if _CANIPULL_OK.search(text):
         facts.canipull["can_pull"] = True
         outcomes.add("ok")
-    m = _CANIPULL_EXCHANGE.search(text)
-    if m:
-        facts.canipull["exchange_status"] = int(m.group(1))
-    m = _CANIPULL_LOCATION.search(text)
-    if m:
-        facts.canipull["location"] = m.group(1).lower()
-        facts.region = facts.region or m.group(1).lower()
+    exchange = _CANIPULL_EXCHANGE.search(text)
+    if exchange:
+        facts.canipull["exchange_status"] = int(exchange.group(1))
+    location = _CANIPULL_LOCATION.search(text)
+    if location:
+        facts.canipull["location"] = location.group(1).lower()
+        facts.region = facts.region or location.group(1).lower()
+
+
+def _correlation(text: str, lower: str, facts: Facts) -> None:
+    if "id" not in lower:
+        return
     for m in _CORRELATION.finditer(text):
         _add_unique(facts.correlation_ids, m.group(1).lower())
         if len(facts.correlation_ids) >= 5:
             break
 
 
-def _kubernetes(text: str, facts: Facts) -> None:
-    for key, pattern in (("node", _K8S_NODE), ("namespace", _K8S_NAMESPACE), ("pod", _K8S_POD), ("context", _K8S_CONTEXT)):
+def _kubernetes(text: str, lower: str, facts: Facts) -> None:
+    if not any(word in lower for word in ("aks-", "namespace", "-n ", "pod", "context")):
+        return
+    for key, pattern in (
+        ("node", _K8S_NODE),
+        ("namespace", _K8S_NAMESPACE),
+        ("pod", _K8S_POD),
+        ("context", _K8S_CONTEXT),
+    ):
         m = pattern.search(text)
         if m:
             facts.kubernetes[key] = m.group(1)
 
 
-def _region(text: str, facts: Facts) -> None:
-    if facts.region:
+def _region(text: str, lower: str, facts: Facts) -> None:
+    if facts.region or ("region" not in lower and "location" not in lower):
         return
     for m in _REGION_HINT.finditer(text):
         candidate = m.group(1).lower()
@@ -387,6 +490,8 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
     """Normalise, redact and read facts from a paste. Never raises on ``str`` input."""
     kb = kb or default_knowledge()
     text, secret_kinds = redact(normalize(raw))
+    if len(raw) > FOCUS_THRESHOLD:
+        secret_kinds = sorted(set(secret_kinds) | set(all_secret_kinds(raw[:MAX_INPUT_CHARS])))
     lower = text.lower()
     flat = unwrap(lower)
     facts = Facts(secrets=secret_kinds)
@@ -404,16 +509,17 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
             "canipull",
         )
     }
-    signals, tool, signal_context = _find_signals(kb, lower, flat, text)
+    signals, tool, signal_context = _find_signals(kb, flat)
     facts.signals = signals
     facts.tool = tool
     derived["tool"] = {tool} if tool else set()
     _hosts(text, facts, derived)
     _network(text, facts, derived)
     _registry_host(text, facts, derived)
-    _codes(text, facts, derived)
-    _kubernetes(text, facts)
-    _region(text, facts)
+    _codes(text, lower, facts, derived)
+    _correlation(text, lower, facts)
+    _kubernetes(text, lower, facts)
+    _region(text, lower, facts)
     context = (
         signal_context
         or bool(facts.login_server or facts.data_endpoints or facts.privatelink_hosts)

@@ -17,7 +17,9 @@ _ACR = re.compile(
     r"(?P<pl>\.privatelink)?"
     r"\.(?P<suffix>azurecr\.(?:io|cn|us))$"
 )
-_DATA_PRIVATELINK = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]{0,80})\.(?P<region>[a-z0-9]{2,30})\.data\.privatelink\.azurecr\.(?:io|cn|us)$")
+_DATA_PRIVATELINK = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9-]{0,80})\.(?P<region>[a-z0-9]{2,30})\.data\.privatelink\.azurecr\.(?:io|cn|us)$"
+)
 _BLOB = re.compile(r"\.blob\.core\.(?:windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$")
 
 #: Public registries whose certificates are publicly trusted and whose names always resolve.
@@ -104,7 +106,7 @@ def classify_host(host: str) -> HostInfo:
     labels = host.split(".")
     if len(labels) >= 2:
         tail = ".".join(labels[-2:])
-        for suffix in ACR_SUFFIXES:
+        for suffix in ACR_SUFFIXES if ("az" in tail or "cr" in tail) else ():
             if tail != suffix and _edit_distance(tail, suffix, 2) <= 2:
                 return HostInfo(host, "lookalike", labels[0])
         if "azurecr" in host or "azureacr" in host:

@@ -35,6 +35,64 @@ FACT_KEYS = {
 }
 
 
+#: Findings that live checks emit (``bot.live``); ``user.<finding>`` is the same seen from the user's machine.
+FINDINGS = frozenset(
+    [
+        "dns.ok",
+        "dns.nxdomain",
+        "dns.servfail",
+        "dns.noanswer",
+        "dns.timeout",
+        "dns.privatelink_chain",
+        "dns.private_answer",
+        "dns.public_answer",
+        "dns.privatelink_public_answer",
+        "dns.data_endpoint_missing",
+        "probe.reachable",
+        "probe.denied",
+        "probe.forbidden_other",
+        "probe.anonymous",
+        "probe.server_error",
+        "probe.timeout",
+        "probe.refused",
+        "probe.reset",
+        "probe.tls_untrusted",
+        "probe.tls_intercepted",
+        "probe.tls_name_mismatch",
+        "probe.data_endpoint_blocked",
+        "proxy.eof",
+        "proxy.forbidden",
+        "proxy.auth_required",
+        "proxy.unreachable",
+        "proxy.error",
+        "proxy.ok",
+        "arm.found",
+        "arm.not_found",
+        "arm.forbidden",
+        "arm.throttled",
+        "arm.error",
+        "arm.no_credential",
+        "arm.public_access_disabled",
+        "arm.default_deny",
+        "arm.ip_not_allowed",
+        "arm.ip_allowed",
+        "arm.tasks_bypass_off",
+        "arm.trusted_services_off",
+        "arm.pe_pending",
+        "arm.pe_rejected",
+        "arm.pe_disconnected",
+        "arm.pe_approved",
+        "arm.data_endpoint_enabled",
+        "arm.data_endpoint_disabled",
+        "arm.not_premium",
+        "arm.provisioning_failed",
+        "logs.failed_logins",
+        "logs.no_events",
+        "logs.skipped",
+    ]
+)
+
+
 class LocalText(BaseModel):
     """A string in English and Japanese."""
 
@@ -84,6 +142,22 @@ class LiveRules(BaseModel):
     confirm: dict[str, float] = Field(default_factory=dict)
     rule_out: dict[str, float] = Field(default_factory=dict)
     checks: list[str] = Field(default_factory=list)  # which live checks decide it: dns, probe, arm, logs
+
+    @field_validator("confirm", "rule_out")
+    @classmethod
+    def _known_findings(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            if name.removeprefix("user.") not in FINDINGS:
+                raise ValueError(f"unknown live finding '{name}'")
+        return value
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - {"dns", "probe", "arm", "logs"}
+        if unknown:
+            raise ValueError(f"unknown check(s) {sorted(unknown)}")
+        return value
 
 
 class FixStepTemplate(BaseModel):
@@ -160,6 +234,49 @@ class CompiledSignal:
         self.registry_context = signal.registry_context
 
 
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching any of ``words`` as a character trie (one pass, longest match first)."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+class KeywordScanner:
+    """Finds every signal keyword in a text in one regex pass instead of one scan per keyword.
+
+    A lookahead at each position captures the longest keyword starting there; keywords that
+    are prefixes of it start at the same place and are added from a precomputed map.
+    """
+
+    def __init__(self, keywords: set[str]) -> None:
+        ordered = sorted(keywords)
+        self.pattern = re.compile("(?=(" + _trie_pattern(ordered) + "))") if ordered else None
+        self.prefixes = {k: tuple(p for p in ordered if p != k and k.startswith(p)) for k in ordered}
+
+    def scan(self, text: str) -> set[str]:
+        if self.pattern is None:
+            return set()
+        found: set[str] = set()
+        for match in self.pattern.finditer(text):
+            word = match.group(1)
+            if word and word not in found:
+                found.add(word)
+                found.update(self.prefixes.get(word, ()))
+        return found
+
+
 class KnowledgeBase:
     """All cards and signals, validated and cross-checked."""
 
@@ -167,6 +284,12 @@ class KnowledgeBase:
         self.cards = cards
         self.signals = [CompiledSignal(s) for s in signals]
         self.signal_ids = {s.id for s in signals}
+        self.scanner = KeywordScanner({k for s in signals for k in (*s.any, *s.all)})
+        # keyword -> positions of the signals it can trigger, so a scan touches only candidates
+        self.by_keyword: dict[str, list[int]] = {}
+        for position, sig in enumerate(self.signals):
+            for keyword in sig.any:
+                self.by_keyword.setdefault(keyword, []).append(position)
 
     def card(self, cause_id: str) -> Card:
         return self.cards[cause_id]
@@ -182,7 +305,8 @@ def _format_error(path: Path, exc: ValidationError) -> str:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{path.name}: not valid YAML: {exc}") from exc
 

@@ -8,7 +8,7 @@ handle thousands of messages a second and these are built on the hot path.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -78,8 +78,26 @@ class Facts:
     secrets: list[str] = field(default_factory=list)  # kinds of secret that were redacted
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict, dropping empty values so output stays readable."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, [], {})}
+        """JSON-ready dict, dropping empty values so output stays readable.
+
+        Hand-written rather than ``dataclasses.asdict`` (which deep-copies): this runs for
+        every JSONL line.
+        """
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is None or value == [] or value == {}:
+                continue
+            if name == "hosts":
+                value = [{k: getattr(h, k) for k in h.__slots__ if getattr(h, k) is not None} for h in value]
+            elif name == "ips":
+                value = [{k: getattr(i, k) for k in i.__slots__ if getattr(i, k) is not None} for i in value]
+            elif isinstance(value, list):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[name] = value
+        return out
 
 
 @dataclass(slots=True)

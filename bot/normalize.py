@@ -41,10 +41,62 @@ def _strip_line_borders(line: str) -> str:
     return line
 
 
+#: Pastes longer than this are focused on the lines that can hold an error before any parsing.
+FOCUS_THRESHOLD = 48_000
+_FOCUS_BUDGET = 40_000
+_ANCHORS = (
+    "error", "fail", "denied", "refused", "timeout", "timed out", "unauthorized", "forbidden", "x509",
+    "certificate", "lookup", "eof", "proxy", "daemon", "azurecr", "/v2/", "cannot", "unable", "not found",
+    "exceeded", "misbehaving", "no such host", "reset", "tls", "ssl", "acrcheck-probe", "checking host name",
+    "validating", " : ok", "registry", "blob.core", "retrying", "エラー",
+)  # fmt: skip
+
+
+def focus(text: str) -> str:
+    """Keep only the lines of a huge paste that can carry an error (plus its head and tail).
+
+    A 1 MB CI log is mostly noise; the error is on a few lines, usually near the end.
+    Anchor words are found with ``str.rfind`` from the end (C speed, linear), so the
+    rest of the pipeline sees at most ~50 KB whatever the paste's size.
+    """
+    if len(text) <= FOCUS_THRESHOLD:
+        return text
+    lower = text.lower()
+    spans: set[tuple[int, int]] = set()
+    for anchor in _ANCHORS:
+        end = len(lower)
+        for _ in range(60):
+            index = lower.rfind(anchor, 0, end)
+            if index < 0:
+                break
+            start = max(lower.rfind("\n", max(0, index - MAX_LINE_CHARS), index) + 1, index - MAX_LINE_CHARS // 2)
+            stop = lower.find("\n", index, index + MAX_LINE_CHARS)
+            stop = stop if stop >= 0 else min(len(lower), index + MAX_LINE_CHARS // 2)
+            spans.add((start, stop))
+            end = start
+    spans.add((0, min(len(text), 2_000)))
+    spans.add((max(0, len(text) - 8_000), len(text)))
+    chosen: list[tuple[int, int]] = []
+    budget = _FOCUS_BUDGET
+    for start, stop in sorted(spans, reverse=True):
+        if budget <= 0:
+            break
+        chosen.append((start, stop))
+        budget -= stop - start
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(chosen):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return "\n".join(text[a:b] for a, b in merged)
+
+
 def normalize(text: str) -> str:
     """Return a cleaned copy of a paste; never raises on any ``str`` input."""
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
+    text = focus(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in text:
         text = _ANSI.sub("", text)

@@ -36,7 +36,7 @@ _RULES: tuple[_Rule, ...] = (
         1,
     ),
     _Rule("bearer-token", "bearer", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{16,8192})"), 1),
-    _Rule("jwt", "ey", re.compile(r"\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}\.[A-Za-z0-9_-]{0,4096}")),
+    _Rule("jwt", "eyj", re.compile(r"\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}\.[A-Za-z0-9_-]{0,4096}")),
     _Rule(
         "password-flag",
         "login",
@@ -128,6 +128,27 @@ def _apply(rule: _Rule, text: str) -> str:
         return whole[: start - offset] + MASK + whole[end - offset :]
 
     return rule.pattern.sub(substitute, text)
+
+
+def secret_kinds(text: str) -> list[str]:
+    """Kinds of secret anywhere in a (possibly huge) paste, without building a redacted copy.
+
+    The engine reads only the focused part of a huge paste, but the author must be told
+    about a secret wherever it sits in what they pasted.
+    """
+    lowered = text.lower()
+    found: set[str] = set()
+    for rule in _RULES:
+        start = 0
+        for _ in range(200):  # windows around the trigger keep this linear on hostile input
+            index = lowered.find(rule.trigger, start)
+            if index < 0:
+                break
+            if rule.pattern.search(text, max(0, index - 400), index + 9000):
+                found.add(rule.kind)
+                break
+            start = index + len(rule.trigger)
+    return sorted(found)
 
 
 def redact_text(text: str) -> str:

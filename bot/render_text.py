@@ -50,7 +50,9 @@ def render_text(diagnosis: Diagnosis) -> str:
     if diagnosis.cause == "unrelated":
         lines.append(labels["silent"])
     else:
-        lines.append(f"{labels['cause']}: {diagnosis.title} [{diagnosis.cause}]  ({labels['confidence']} {diagnosis.confidence:.0%})")
+        lines.append(
+            f"{labels['cause']}: {diagnosis.title} [{diagnosis.cause}]  ({labels['confidence']} {diagnosis.confidence:.0%})"
+        )
         if diagnosis.summary:
             lines.append(diagnosis.summary)
     for note in diagnosis.notes:

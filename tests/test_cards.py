@@ -1,0 +1,108 @@
+"""Every card recognises realistic messages written for it; wrapped pastes get the same answer."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.engine import diagnose
+from bot.render_text import fix_list
+
+CORPUS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "corpus" / "messages.yaml").read_text())
+
+
+def _ids() -> list[str]:
+    return [f"{i:02d}-{item['cause']}" for i, item in enumerate(CORPUS)]
+
+
+def test_corpus_covers_every_card() -> None:
+    from bot.knowledge import default_knowledge
+
+    assert {item["cause"] for item in CORPUS} == set(default_knowledge().cards)
+
+
+@pytest.mark.parametrize("item", CORPUS, ids=_ids())
+def test_top_cause_and_reply(item: dict[str, Any]) -> None:
+    d = diagnose(item["text"])
+    assert d.cause == item["cause"], [(c.id, c.score) for c in d.causes]
+    assert d.reply is (item["cause"] != "unrelated")
+
+
+@pytest.mark.parametrize("item", [i for i in CORPUS if i.get("values")], ids=lambda i: i["cause"])
+def test_fix_carries_the_users_values(item: dict[str, Any]) -> None:
+    joined = " ".join(fix_list(diagnose(item["text"])))
+    for value in item["values"]:
+        assert value in joined
+
+
+@pytest.mark.parametrize("item", CORPUS, ids=_ids())
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda t: f"anyone seen this?\n```\n{t}\n```",
+        lambda t: "\n".join(
+            "&gt; " + line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for line in t.split("\n")
+        ),
+        lambda t: f"本番でこのエラーが出ます。\n```{t}```\nよろしくお願いします",
+        lambda t: t.replace("\n", "\r\n"),
+    ],
+    ids=["fenced", "slack-escaped", "japanese", "crlf"],
+)
+def test_chat_wrapping_does_not_change_the_answer(item: dict[str, Any], wrap: Any) -> None:
+    assert diagnose(wrap(item["text"])).cause == diagnose(item["text"]).cause
+
+
+def test_japanese_output() -> None:
+    d = diagnose("Error response from daemon: Get https://myreg.azurecr.io/v2/: proxyconnect tcp: EOF", lang="ja")
+    assert d.cause == "client-proxy"
+    assert "プロキシ" in d.title
+    assert all(step.text for step in d.fix)
+
+
+def test_unknown_values_fall_back_to_placeholders() -> None:
+    d = diagnose("Error response from daemon: login attempt failed with status: 403 Forbidden")
+    assert d.cause == "client-proxy"
+    commands = " ".join(s.command or "" for s in d.fix)
+    assert "<login-server>" in commands or "<proxy>" in commands
+    assert any(not s.complete for s in d.fix)
+
+
+def test_live_finding_reranks() -> None:
+    from bot.classify import rerank
+    from bot.models import Evidence, Status
+
+    text = "Error response from daemon: Get https://myreg.azurecr.io/v2/: net/http: request canceled (Client.Timeout exceeded while awaiting headers)"
+    offline = diagnose(text)
+    assert offline.cause == "client-firewall"
+    denied = Evidence(
+        "probe",
+        "myreg.azurecr.io",
+        "the bot's network",
+        Status.FAIL,
+        "403 DENIED",
+        {"client_ip": "198.51.100.4"},
+        12.0,
+        ["probe.denied"],
+    )
+    config = Evidence(
+        "arm",
+        "myreg.azurecr.io",
+        "the bot's network",
+        Status.FAIL,
+        "public access disabled",
+        {},
+        30.0,
+        ["arm.public_access_disabled"],
+    )
+    live = rerank(offline, [denied, config], registry="myreg.azurecr.io")
+    assert live.cause == "registry-public-access"
+    top = live.causes[0]
+    assert top.supported_by and "the bot's network" in top.supported_by[0]
+    firewall = (
+        next(c for c in live.causes if c.id == "client-firewall")
+        if any(c.id == "client-firewall" for c in live.causes)
+        else None
+    )
+    assert firewall is None or firewall.contradicted_by
+    assert "198.51.100.4" in " ".join(f"{s.text} {s.command}" for s in live.fix)

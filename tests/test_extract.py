@@ -1,0 +1,114 @@
+"""Facts read from pasted text, across tools and clouds."""
+
+from bot.extract import extract
+
+
+def test_login_server_client_ip_and_cloud() -> None:
+    ex = extract("denied: client with IP '203.0.113.7' is not allowed access. registry contoso.azurecr.us")
+    f = ex.facts
+    assert f.login_server == "contoso.azurecr.us"
+    assert f.registry == "contoso"
+    assert f.cloud == "AzureUSGovernment"
+    assert f.client_ip == "203.0.113.7"
+    assert any(ip.address == "203.0.113.7" and ip.role == "client" and ip.scope == "public" for ip in f.ips)
+
+
+def test_data_endpoint_region_and_blob_hosts() -> None:
+    ex = extract(
+        "GET https://myreg.japaneast.data.azurecr.io/v2/x/blobs/sha256:1 and "
+        "https://abc123.blob.core.windows.net/container/x failed"
+    )
+    f = ex.facts
+    assert f.data_endpoints == ["myreg.japaneast.data.azurecr.io"]
+    assert f.region == "japaneast"
+    assert f.registry == "myreg"
+    assert f.login_server == "myreg.azurecr.io"
+    assert f.blob_hosts == ["abc123.blob.core.windows.net"]
+
+
+def test_china_cloud_and_privatelink() -> None:
+    ex = extract("x509: certificate is valid for *.azurecr.cn, not reg1.privatelink.azurecr.cn")
+    assert ex.facts.privatelink_hosts == ["reg1.privatelink.azurecr.cn"]
+    assert ex.facts.cloud == "AzureChinaCloud"
+    assert "privatelink" in ex.derived["host_kinds"]
+
+
+def test_dns_server_target_ip_and_private_class() -> None:
+    ex = extract(
+        "dial tcp: lookup myreg.azurecr.io on 127.0.0.53:53: read udp 127.0.0.1:3333->127.0.0.53:53: i/o timeout\n"
+        "Head https://myreg.azurecr.io/v2/a/manifests/b: dial tcp 10.1.2.3:443: i/o timeout"
+    )
+    f = ex.facts
+    assert f.dns_server == "127.0.0.53:53"
+    assert f.target_ip == "10.1.2.3"
+    assert 443 in f.ports
+    assert ex.derived["target_ip_scope"] == {"private"}
+    assert any(ip.address == "10.1.2.3" and ip.scope == "private" and ip.role == "target" for ip in f.ips)
+
+
+def test_proxy_status_codes_and_correlation_id() -> None:
+    ex = extract(
+        "Get https://myreg.azurecr.io/v2/: proxyconnect tcp: dial tcp 192.0.2.10:8080: connect: connection refused\n"
+        "RESPONSE 403: 403 Forbidden\nx-ms-correlation-request-id: 0f8fad5b-d9cb-469f-a165-70867728950e"
+    )
+    f = ex.facts
+    assert f.proxy == "192.0.2.10:8080"
+    assert 403 in f.status_codes
+    assert f.correlation_ids == ["0f8fad5b-d9cb-469f-a165-70867728950e"]
+
+
+def test_tools_are_recognised() -> None:
+    assert extract("Error response from daemon: Get https://r.azurecr.io/v2/: EOF").facts.tool == "docker"
+    assert extract('Warning Failed kubelet Failed to pull image "a.azurecr.io/b"').facts.tool == "kubelet"
+    assert extract("az acr login -n myreg\nAn error occurred: CONNECTIVITY_DNS_ERROR").facts.tool == "az"
+    assert extract("podman pull x: initializing source docker://x").facts.tool == "podman"
+    assert extract("#5 ERROR: failed to solve: buildx failed").facts.tool == "buildkit"
+
+
+def test_checkhealth_codes_and_canipull() -> None:
+    ex = extract(
+        "2024-01-01 An error occurred: CONNECTIVITY_FORBIDDEN_ERROR\n"
+        "[2025-01-11T21:08:53Z] Checking host name resolution (x.azurecr.io): FAILED\n"
+        "ACR location: westeurope"
+    )
+    assert ex.facts.checkhealth_codes == ["CONNECTIVITY_FORBIDDEN_ERROR"]
+    assert "dns_failed" in ex.derived["canipull"]
+    assert ex.facts.canipull["location"] == "westeurope"
+
+
+def test_kubernetes_context() -> None:
+    ex = extract(
+        'Warning Failed 37m kubelet, aks-nodepool1-12345678-vmss000001 Failed to pull image "x.azurecr.io/a" -n payments'
+    )
+    assert ex.facts.kubernetes["node"] == "aks-nodepool1-12345678-vmss000001"
+    assert ex.facts.kubernetes["namespace"] == "payments"
+
+
+def test_malformed_and_lookalike_registry_hosts() -> None:
+    doubled = extract("lookup myacr.azurecr.io.azurecr.io: no such host")
+    assert "malformed" in doubled.derived["host_kinds"]
+    typo = extract("Get https://myacr.azureacr.io/v2/: Service Unavailable")
+    assert "lookalike" in typo.derived["host_kinds"]
+
+
+def test_docker_hub_image_reference_is_a_public_registry() -> None:
+    ex = extract("docker pull ubuntu:22.04\nError response from daemon: x509: certificate signed by unknown authority")
+    assert ex.facts.registry_host == "docker.io"
+    assert ex.derived["registry_class"] == {"public"}
+
+
+def test_self_hosted_registry_is_private() -> None:
+    ex = extract("docker login harbor.example.internal\nx509: certificate signed by unknown authority")
+    assert ex.facts.registry_host == "harbor.example.internal"
+    assert ex.derived["registry_class"] == {"private"}
+
+
+def test_registry_name_from_az_arguments() -> None:
+    ex = extract("az acr update --name prodregistry01 --public-network-enabled false\nFailed")
+    assert ex.facts.registry == "prodregistry01"
+
+
+def test_plain_chat_has_no_registry_context() -> None:
+    ex = extract("lunch at 12?")
+    assert not ex.registry_context
+    assert ex.facts.to_dict().get("hosts") is None

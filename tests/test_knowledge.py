@@ -1,0 +1,126 @@
+"""The knowledge base: one valid card per taxonomy id, and clear errors for bad cards."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge import KnowledgeError, load_knowledge
+
+TAXONOMY_IDS = {
+    "client-dns", "registry-not-found", "client-firewall", "client-firewall-data-endpoint", "client-proxy",
+    "tls-interception", "registry-tls-config", "registry-public-access", "registry-private-endpoint",
+    "registry-resource-provider", "service-integration", "aks-pull", "auth", "client-docker-daemon",
+    "other-acr", "unrelated",
+}  # fmt: skip
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
+
+
+def test_one_card_per_taxonomy_id() -> None:
+    kb = load_knowledge(taxonomy_ids=TAXONOMY_IDS)
+    assert set(kb.cards) == TAXONOMY_IDS
+
+
+def test_shared_taxonomy_matches_when_available() -> None:
+    taxonomy = Path(__file__).resolve().parents[2] / "shared" / "taxonomy.md"
+    if not taxonomy.exists():
+        pytest.skip("shared/taxonomy.md not beside the checkout")
+    ids = set(re.findall(r"^\| `([a-z-]+)` \|", taxonomy.read_text(), re.MULTILINE))
+    assert ids == TAXONOMY_IDS
+
+
+def test_every_card_is_bilingual_with_fix_and_docs() -> None:
+    kb = load_knowledge()
+    for card in kb.cards.values():
+        assert card.title.en and card.title.ja and card.summary.ja
+        if card.id == "unrelated":
+            continue
+        assert card.fix, card.id
+        assert card.docs, card.id
+        assert any(
+            "{registry}" in (s.command or "") + s.text.en
+            or "{login_server}" in (s.command or "") + s.text.en
+            or "{host}" in (s.command or "") + s.text.en
+            for s in card.fix
+        ), card.id
+        for step in card.fix:
+            assert step.text.ja
+
+
+def test_every_guide_symptom_is_covered() -> None:
+    kb = load_knowledge()
+    covered = " ".join(s for c in kb.cards.values() for s in c.symptoms).lower()
+    for symptom in [
+        "dial tcp: lookup", "client.timeout exceeded", "could not connect to the registry login server",
+        "aks", "proxyconnect tcp: eof", "failed to save firewall", "portal or cli cannot show",
+        "cannot add or change vnet", "acr tasks", "defender for cloud", "host is not reachable",
+    ]:  # fmt: skip
+        assert symptom in covered, symptom
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, target)
+    return target
+
+
+def test_bad_field_names_the_file_and_field(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    card = directory / "auth.yaml"
+    card.write_text(card.read_text().replace("score: 5\n", "score: lots\n", 1))
+    with pytest.raises(KnowledgeError, match=r"auth\.yaml: field 'recognise\.0\.score'"):
+        load_knowledge(directory)
+
+
+def test_unknown_signal_is_rejected(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    card = directory / "client-dns.yaml"
+    card.write_text(card.read_text().replace("signals: [dns_lookup_timeout]", "signals: [dns_lookup_timout]", 1))
+    with pytest.raises(KnowledgeError, match=r"client-dns\.yaml: .*unknown signal 'dns_lookup_timout'"):
+        load_knowledge(directory)
+
+
+def test_unknown_live_finding_is_rejected(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    card = directory / "client-proxy.yaml"
+    card.write_text(card.read_text().replace("proxy.eof: 5", "proxy.oef: 5", 1))
+    with pytest.raises(KnowledgeError, match=r"client-proxy\.yaml: field 'live\.confirm'"):
+        load_knowledge(directory)
+
+
+def test_id_must_match_file_and_taxonomy(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    (directory / "auth.yaml").rename(directory / "authn.yaml")
+    with pytest.raises(KnowledgeError, match="does not match the file name"):
+        load_knowledge(directory)
+
+
+def test_missing_card_is_reported(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    (directory / "other-acr.yaml").unlink()
+    with pytest.raises(KnowledgeError, match="missing \\['other-acr'\\]"):
+        load_knowledge(directory, taxonomy_ids=TAXONOMY_IDS)
+
+
+def test_new_cause_is_a_card_edit(tmp_path: Path) -> None:
+    """A new phrasing recognised only by editing YAML: no code changes."""
+    from bot.classify import classify
+    from bot.extract import extract
+
+    directory = _copy(tmp_path)
+    text = "Error response from daemon: Get https://myreg.azurecr.io/v2/: quantum flux capacitor misaligned"
+    kb = load_knowledge(directory)
+    assert classify(extract(text, kb), kb=kb).cause != "other-acr"
+    signals = directory / "signals.yaml"
+    signals.write_text(signals.read_text() + '\n- id: flux\n  any: ["flux capacitor misaligned"]\n')
+    card = directory / "other-acr.yaml"
+    card.write_text(
+        card.read_text().replace(
+            "recognise:\n",
+            "recognise:\n  - when: {signals: [flux]}\n    score: 9\n    reason: {en: flux, ja: flux}\n",
+            1,
+        )
+    )
+    kb = load_knowledge(directory)
+    assert classify(extract(text, kb), kb=kb).cause == "other-acr"

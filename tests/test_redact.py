@@ -1,0 +1,72 @@
+"""Secrets never survive redaction, and ordinary error text is left alone."""
+
+import pytest
+
+from bot.engine import diagnose
+from bot.redact import MASK, redact
+from bot.render_text import diagnosis_json, render_text
+
+JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6ImFjciJ9.c2lnbmF0dXJlLXBhcnQtaGVyZQ"
+
+CASES = [
+    ("docker login myreg.azurecr.io -u myreg -p S3cr3t-Passw0rd!", "S3cr3t-Passw0rd!", "password-flag"),
+    ("docker login --username x --password 'hunter2-long' myreg.azurecr.io", "hunter2-long", "password-flag"),
+    ("Authorization: Bearer " + JWT, JWT, "authorization-header"),
+    (
+        "curl -H 'Authorization: Basic dXNlcjpwYXNzd29yZA==' https://myreg.azurecr.io/v2/",
+        "dXNlcjpwYXNzd29yZA==",
+        "authorization-header",
+    ),
+    ("refresh_token=" + JWT, JWT, "jwt"),
+    (
+        "GET https://acct.blob.core.windows.net/c/blob?sv=2020-08-04&sr=b&sig=AbCdEf1234567890%2Bxyz%3D&se=2030",
+        "AbCdEf1234567890%2Bxyz%3D",
+        "sas-signature",
+    ),
+    (
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=QUJDREVGR0hJSktMTU5PUA==;EndpointSuffix=core.windows.net",
+        "QUJDREVGR0hJSktMTU5PUA==",
+        "connection-string",
+    ),
+    ('{"aadClientSecret": "Abc~8Q~superSecretValue12345"}', "Abc~8Q~superSecretValue12345", "client-secret"),
+    ("export AZURE_CLIENT_SECRET=Zz9~verysecretvalue000", "Zz9~verysecretvalue000", "client-secret"),
+    ("password: correct-horse-battery", "correct-horse-battery", "password-field"),
+    (
+        "token xoxb-123456789012-123456789012-abcdefghijklmnop",
+        "xoxb-123456789012-123456789012-abcdefghijklmnop",
+        "slack-token",
+    ),
+    ("HTTPS_PROXY=http://alice:pr0xyPass@proxy.corp:3128", "pr0xyPass", "basic-auth-url"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret", "kind"), CASES)
+def test_secret_is_masked_and_reported(text: str, secret: str, kind: str) -> None:
+    out, kinds = redact(text)
+    assert secret not in out
+    assert MASK in out
+    assert kinds, "a secret kind must be reported"
+
+
+@pytest.mark.parametrize(("text", "secret", "kind"), CASES)
+def test_secret_never_reaches_any_engine_output(text: str, secret: str, kind: str) -> None:
+    d = diagnose(f"Error response from daemon: Get https://myreg.azurecr.io/v2/: unauthorized\n{text}")
+    assert d.secret_found
+    assert secret not in render_text(d)
+    assert secret not in str(diagnosis_json(d))
+    assert secret not in d.redacted_text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker run -it -p 8080:80 nginx",
+        "dial tcp 20.1.2.3:443: i/o timeout",
+        "failed to get ACR token: POST https://myreg.azurecr.io/oauth2/exchange 403",
+        "Fetch refresh token for registry 'myreg.azurecr.io' : OK",
+    ],
+)
+def test_ordinary_error_text_is_not_redacted(text: str) -> None:
+    out, kinds = redact(text)
+    assert out == text
+    assert kinds == []
