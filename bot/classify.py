@@ -156,6 +156,12 @@ def template_values(facts: Facts) -> dict[str, str]:
     if facts.target_ip:
         port = facts.ports[0] if facts.ports else 443
         values["target"] = f"{facts.target_ip}:{port}"
+        values["target_port"] = str(port)
+    data_host = next(iter(facts.data_endpoints + facts.blob_hosts), None) or next(
+        (h.host for h in facts.hosts if h.kind == "data_cdn"), None
+    )
+    if data_host:
+        values["data_host"] = data_host
     return values
 
 
@@ -348,10 +354,17 @@ def rerank(
         if card.id == UNRELATED:
             continue
         delta = 0.0
+        hypothesis = card.id in scores
         for name, weight in card.live.confirm.items():
-            if name in findings:
-                delta += weight
-                supported.setdefault(card.id, []).extend(_describe(findings[name]))
+            items = findings.get(name)
+            if not items:
+                continue
+            # A healthy observation (dns.ok, probe.reachable) can support a hypothesis the text
+            # raised, but never creates one: only problems found live can.
+            if not hypothesis and all(e.status == Status.OK for e in items):
+                continue
+            delta += weight
+            supported.setdefault(card.id, []).extend(_describe(items))
         for name, weight in card.live.rule_out.items():
             if name in findings:
                 delta -= weight
@@ -359,7 +372,16 @@ def rerank(
         if delta or card.id in scores:
             scores[card.id] = scores.get(card.id, 0.0) + delta
     scores = {k: v for k, v in scores.items() if v > 0}
-    scores[HEALTHY] = HEALTHY_SCORE if diagnosis is None else 0.5
+    failed = [e for e in evidence if e.status == Status.FAIL]
+    if not failed:
+        scores[HEALTHY] = HEALTHY_SCORE if diagnosis is None else 0.5
+    elif not scores:
+        # Something failed that no card explains: never call that healthy. Say the checks failed
+        # from where they ran and let the evidence speak (the bot's own network is then the client).
+        scores["client-firewall"] = 0.5
+        reasons.setdefault("client-firewall", []).append(
+            f"{len(failed)} live check(s) failed from {failed[0].vantage} and no more specific cause matched."
+        )
     _fill_live_facts(facts, evidence)
     combined = (diagnosis.evidence if diagnosis is not None else []) + list(evidence)
     return _build(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -31,7 +32,7 @@ class ChannelSettings(BaseModel):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     allow_bots: bool = False
     registries: list[str] = Field(default_factory=list)  # allowlist; empty = any registry
-    subscriptions: list[str] = Field(default_factory=list)
+    subscriptions: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admins: list[str] = Field(default_factory=list)  # Slack user ids
 
 
@@ -80,7 +81,7 @@ class Settings(BaseSettings):
     default_mode: ChannelMode = "passive"
     reply_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
-    admins: list[str] = Field(default_factory=list)  # workspace-wide admins
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # workspace-wide admins
     watches: list[WatchSpec] = Field(default_factory=list)
     user_rate_per_minute: int = Field(default=10, ge=1)
     channel_rate_per_minute: int = Field(default=30, ge=1)
@@ -89,7 +90,7 @@ class Settings(BaseSettings):
     # --- Azure -----------------------------------------------------------------
     azure_credential: CredentialMode = "none"
     azure_token: SecretStr | None = None
-    subscriptions: list[str] = Field(default_factory=list)
+    subscriptions: Annotated[list[str], NoDecode] = Field(default_factory=list)
     arm_endpoint: str = "https://management.azure.com"
     log_workspace_id: str | None = None
     logs_endpoint: str | None = None
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
 
     # --- Network checks ---------------------------------------------------------
     ca_bundle: Path | None = None
-    dns_servers: list[str] = Field(default_factory=list)  # "host[:port]"
+    dns_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "host[:port]"
     dns_timeout: float = Field(default=3.0, gt=0)
     probe_port: int = Field(default=443, ge=1, le=65535)
     probe_timeout: float = Field(default=5.0, gt=0)
@@ -111,7 +112,12 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: Any) -> Any:
         """Environment variables carry lists as comma-separated strings."""
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            stripped = value.strip()
+            if stripped.startswith("["):  # a JSON list is accepted too
+                import json
+
+                return json.loads(stripped)
+            return [part.strip() for part in stripped.split(",") if part.strip()]
         return value
 
     @field_validator("arm_endpoint", "slack_api_url")
