@@ -1,0 +1,103 @@
+"""Build the Bolt AsyncApp: client, middleware, listeners, error handler. Nothing else.
+
+The same app object serves HTTP mode (behind Starlette) and Socket Mode, so both
+transports run exactly the same handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.store import Store
+from handlers import actions, blocks, commands, events, logsafe, messages, oauth, shortcuts
+from handlers.deps import Deps
+
+log = logging.getLogger("acrcheck.slack")
+
+RATE_LIMIT_RETRIES = 3
+
+
+def api_base_url(settings: Settings) -> str:
+    """slack_sdk joins method names onto the base URL, so it must end with a slash."""
+    url = settings.slack_api_url
+    return url if url.endswith("/") else url + "/"
+
+
+def make_client(settings: Settings, *, token: str | None = None) -> AsyncWebClient:
+    """Web API client with Slack's 429 Retry-After honoured and connection errors retried."""
+    if token is None and settings.slack_bot_token is not None and not oauth.oauth_enabled(settings):
+        token = settings.slack_bot_token.get_secret_value()
+    return AsyncWebClient(
+        token=token,
+        base_url=api_base_url(settings),
+        timeout=30,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_app(settings: Settings, store: Store, *, client: AsyncWebClient | None = None) -> AsyncApp:
+    """One AsyncApp wired with every listener kind; OAuth when client id/secret are set."""
+    logsafe.install()
+    deps = Deps(settings=settings, store=store)
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    kwargs: dict[str, Any] = {
+        "client": client or make_client(settings),
+        "signing_secret": signing_secret,
+        "process_before_response": False,
+        "name": "acrcheck",
+    }
+    if oauth.oauth_enabled(settings) and not settings.slack_app_token:
+        settings_obj, installation_store = oauth.oauth_settings(settings, store.engine)
+        kwargs["oauth_settings"] = settings_obj
+        kwargs["installation_store"] = installation_store
+    app = AsyncApp(**kwargs)
+
+    async def inject(context: Any, next: Callable[[], Awaitable[None]]) -> None:
+        context["acr"] = deps
+        await next()
+
+    app.use(inject)
+    messages.register(app)
+    events.register(app)
+    commands.register(app)
+    shortcuts.register(app)
+    actions.register(app)
+    if "oauth_settings" in kwargs:
+        app.enable_token_revocation_listeners()
+    app.error(on_error)
+    return app
+
+
+async def on_error(error: Exception, body: dict[str, Any], context: Any) -> None:
+    """Last resort: log the failure (redacted by logsafe) and tell the user privately, without a trace."""
+    log.error("listener failed: %s", type(error).__name__, exc_info=error)
+    client = context.get("client")
+    user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else body.get("user_id")
+    channel = (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else body.get("channel_id")
+    event = body.get("event") or {}
+    if event.get("type") == "message":
+        return  # nobody asked: a passive failure is for the operator's log only
+    user = user or event.get("user")
+    channel = channel or event.get("channel")
+    if client is None or not user or not channel:
+        return
+    message = blocks.error_message(
+        "Something went wrong while handling that; it has been logged. Please try again.", "en"
+    )
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, **message.kwargs())
+    except Exception:
+        log.info("could not deliver the error notice")

@@ -1,0 +1,130 @@
+"""Buttons and the message shortcut, over both transports."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from bot.feedback_export import export_feedback
+from tests.fakes.slack import FakeSlack
+from tests.slack.conftest import REGISTRY_ERROR, BotRunner, event_body, message_event, needs_live
+
+
+def _click(fake: FakeSlack, action_id: str, value: str, channel: str, message_ts: str) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "team": {"id": "T0000001"},
+        "user": {"id": "U0000009"},
+        "api_app_id": "AAPP0001",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "message": {"ts": message_ts, "text": "x"},
+        "response_url": f"{fake.base_url}/response/btn",
+        "actions": [{"action_id": action_id, "block_id": f"acrcheck:{value}", "value": value, "type": "button"}],
+    }
+
+
+def _diagnosis_post(bot: BotRunner, fake: FakeSlack) -> tuple[dict[str, Any], str]:
+    event = message_event(REGISTRY_ERROR)
+    bot.send_event(event_body(event))
+    post = fake.wait_for(lambda: fake.posts())[0]
+    actions = next(b for b in post["blocks"] if b["type"] == "actions")
+    ids = [e["action_id"] for e in actions["elements"]]
+    assert ids == [
+        "acrcheck_rerun",
+        "acrcheck_evidence",
+        "acrcheck_helpful",
+        "acrcheck_not_helpful",
+        "acrcheck_mute",
+    ]
+    fake.settle(0.3)
+    return event, actions["elements"][0]["value"]
+
+
+def test_feedback_is_stored_and_exported(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    event, diag_id = _diagnosis_post(bot, fake_slack)
+    bot.send_interactive(_click(fake_slack, "acrcheck_helpful", diag_id, event["channel"], "1700000001.000100"))
+    bot.send_interactive(_click(fake_slack, "acrcheck_not_helpful", diag_id, event["channel"], "1700000001.000100"))
+    fake_slack.wait_for(lambda: len(fake_slack.calls_of("chat.postEphemeral")) >= 2)
+    out = io.StringIO()
+    assert export_feedback(bot.settings.database_url, out) == 2
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows[0]["label"] == "registry-public-access" and rows[0]["helpful"] is True
+    assert rows[1]["label"] is None and rows[1]["predicted"] == "registry-public-access"
+    assert "denied" in rows[0]["text"]
+
+
+def test_show_evidence_is_ephemeral_with_vantage(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    event, diag_id = _diagnosis_post(bot, fake_slack)
+    bot.send_interactive(_click(fake_slack, "acrcheck_evidence", diag_id, event["channel"], "1700000001.000100"))
+    ephemeral = fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postEphemeral"))[0].params
+    assert ephemeral["user"] == "U0000009"
+    assert "observed" in json.dumps(ephemeral["blocks"])
+
+
+def test_mute_silences_cause_for_channel(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    event, diag_id = _diagnosis_post(bot, fake_slack)
+    bot.send_interactive(_click(fake_slack, "acrcheck_mute", diag_id, event["channel"], "1700000001.000100"))
+    fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postEphemeral"))
+    bot.send_event(event_body(message_event(REGISTRY_ERROR)))
+    bot.send_event(event_body(message_event(REGISTRY_ERROR, channel="C0000777")))  # other channel: not muted
+    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 2)
+    fake_slack.settle(0.5)
+    assert [p["channel"] for p in fake_slack.posts()] == [event["channel"], "C0000777"]
+
+
+def test_unknown_diagnosis_id(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    bot.send_interactive(_click(fake_slack, "acrcheck_helpful", "nope", "C0000001", "1700000001.000100"))
+    fake_slack.wait_for(lambda: fake_slack.responses)
+    assert "too old" in fake_slack.responses[0][1]["text"]
+
+
+def test_message_shortcut(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    payload = {
+        "type": "message_action",
+        "callback_id": "diagnose_message",
+        "team": {"id": "T0000001"},
+        "user": {"id": "U0000009"},
+        "channel": {"id": "C0000001"},
+        "api_app_id": "AAPP0001",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "message_ts": "1500000000.000001",
+        "message": {"type": "message", "user": "U0000001", "ts": "1500000000.000001", "text": REGISTRY_ERROR},
+        "response_url": f"{fake_slack.base_url}/response/sc",
+    }
+    bot.send_interactive(payload)
+    post = fake_slack.wait_for(lambda: fake_slack.posts())[0]
+    assert post["thread_ts"] == "1500000000.000001"
+    assert "registry-public-access" in json.dumps(post["blocks"])
+
+
+def test_shortcut_falls_back_to_ephemeral_when_not_in_channel(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    fake_slack.failing["chat.postMessage"] = "not_in_channel"
+    payload = {
+        "type": "message_action",
+        "callback_id": "diagnose_message",
+        "team": {"id": "T0000001"},
+        "user": {"id": "U0000009"},
+        "channel": {"id": "C0000555"},
+        "api_app_id": "AAPP0001",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "message_ts": "1500000000.000002",
+        "message": {"type": "message", "user": "U0000001", "ts": "1500000000.000002", "text": REGISTRY_ERROR},
+        "response_url": f"{fake_slack.base_url}/response/sc2",
+    }
+    bot.send_interactive(payload)
+    body = fake_slack.wait_for(lambda: fake_slack.responses)[0][1]
+    assert body["response_type"] == "ephemeral" and body["blocks"]
+
+
+@needs_live
+def test_rerun_updates_in_place(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    event, diag_id = _diagnosis_post(bot, fake_slack)
+    bot.send_interactive(_click(fake_slack, "acrcheck_rerun", diag_id, event["channel"], "1700000001.000100"))
+    body = fake_slack.wait_for(lambda: fake_slack.responses, timeout=30)[0][1]
+    assert body.get("replace_original") is True and body.get("blocks")

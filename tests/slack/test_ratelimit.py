@@ -1,0 +1,44 @@
+"""Slack's 429 + Retry-After is honoured; the bot's own per-user/per-channel limits hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes.slack import BOT_USER_ID, FakeSlack
+from tests.slack.conftest import REGISTRY_ERROR, BotRunner, event_body, message_event
+
+
+def test_slack_429_is_retried_after_retry_after(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    fake_slack.rate_limited["chat.postMessage"] = 1
+    fake_slack.retry_after = 1
+    bot.send_event(event_body(message_event(REGISTRY_ERROR)))
+    fake_slack.wait_for(lambda: len(fake_slack.calls_of("chat.postMessage")) >= 2, timeout=15)
+    first, second = fake_slack.calls_of("chat.postMessage")[:2]
+    assert second.at - first.at >= 0.9  # waited for Retry-After
+    assert second.params["thread_ts"] == first.params["thread_ts"]
+    fake_slack.settle(0.5)
+    assert len(fake_slack.calls_of("chat.postMessage")) == 2  # one 429 + one success, no duplicate
+
+
+def test_per_user_limit(bot_factory: Any, fake_slack: FakeSlack) -> None:
+    runner = bot_factory("http", user_rate_per_minute=2)
+    for _ in range(3):
+        runner.send_event(event_body({**message_event(f"<@{BOT_USER_ID}> {REGISTRY_ERROR}"), "type": "app_mention"}))
+    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 2)
+    refusal = fake_slack.wait_for(
+        lambda: [c for c in fake_slack.calls_of("chat.postEphemeral") if "minute" in c.params.get("text", "")]
+    )
+    assert refusal
+    _elapsed, ack = runner.send_command("diagnose " + REGISTRY_ERROR)
+    assert "minute" in str(ack)
+    fake_slack.settle(0.4)
+    assert len(fake_slack.posts()) == 2
+
+
+def test_per_channel_limit_silences_passive(bot_factory: Any, fake_slack: FakeSlack) -> None:
+    runner = bot_factory("http", channel_rate_per_minute=1)
+    runner.send_event(event_body(message_event(REGISTRY_ERROR, user="U0000001")))
+    runner.send_event(event_body(message_event(REGISTRY_ERROR, user="U0000002")))
+    fake_slack.wait_for(lambda: fake_slack.posts())
+    fake_slack.settle(0.5)
+    assert len(fake_slack.posts()) == 1
