@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     database_url: str = "sqlite:///acrcheck.db"
 
+    # --- Operations ----------------------------------------------------------------
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for log collectors
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+    shutdown_grace: float = Field(default=20.0, ge=0)  # seconds to finish in-flight replies after SIGTERM
+
     # --- Behaviour ---------------------------------------------------------------
     default_mode: ChannelMode = "passive"
     reply_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
@@ -106,6 +111,18 @@ class Settings(BaseSettings):
     proxy: str | None = None
     check_deadline: float = Field(default=20.0, gt=0)
     vantage_name: str = "the bot's network"
+
+    # --- Scheduled watches ---------------------------------------------------------
+    watch_leader_poll: float = Field(default=1.0, gt=0)  # leader lock heartbeat, seconds
+    watch_takeover_grace: float | None = Field(default=None, gt=0)  # wait before adopting a dead leader's runs
+    watch_sync_interval: float = Field(default=15.0, gt=0)  # re-read watches from the database
+    watch_concurrency: int = Field(default=20, ge=1)  # live checks in flight during a sweep
+    watch_slack_min_interval: float = Field(default=1.0, ge=0)  # per-channel pacing of posts
+    watch_misfire_grace: float = Field(default=300.0, ge=0)  # a slot missed by less still runs after takeover
+    watch_error_threshold: int = Field(default=3, ge=1)  # failed checks in a row before "could not run" is posted
+    watch_check_timeout: float | None = Field(default=None, gt=0)  # default: check_deadline + 10
+    watch_digest: str | None = None  # e.g. "daily 09:00 Europe/Paris"
+    watch_min_interval: int = Field(default=300, ge=10)  # shortest schedule the watch command accepts, seconds
 
     @field_validator("subscriptions", "dns_servers", "admins", mode="before")
     @classmethod

@@ -1,0 +1,294 @@
+"""The scheduler service: leadership + APScheduler 3 + sweeps, started by ``acrcheck serve``.
+
+Every replica calls :func:`start_scheduler`. All of them sync the settings file's watches
+into the database and compete for leadership; only the leader starts an APScheduler 3
+``AsyncIOScheduler``. Its job store is in memory on purpose: APScheduler 3 cannot share a
+job store between processes, and the watches themselves live in our own tables, so the
+jobs are rebuilt from the database on every election and re-synced every
+``sync_interval`` seconds (that is how a watch added on another replica gets scheduled).
+There is one APScheduler job per distinct schedule, not per watch, so 1,000 hourly watches
+make one sweep with one bulk configuration read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.scheduler.leader import Leadership, leadership_for, make_owner_id
+from bot.scheduler.observe import CheckFn, ConfigReader, default_check, default_reader
+from bot.scheduler.poster import Poster
+from bot.scheduler.schedule_spec import ScheduleError, ScheduleSpec, parse_schedule
+from bot.scheduler.store import Store, store_for_url
+from bot.scheduler.sweep import Demoted, Sweeper
+
+__all__ = ["SchedulerHandle", "SchedulerOptions", "start_scheduler"]
+
+log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class SchedulerOptions:
+    """Tuning knobs. ``from_settings`` reads optional ``watch_*`` settings if the lead adds them."""
+
+    leader_poll: float = 1.0  # advisory-lock poll / heartbeat, seconds
+    takeover_grace: float | None = None  # wait before adopting a dead leader's runs (default 2.5 polls)
+    sync_interval: float = 15.0  # re-read watches from the database
+    concurrency: int = 20  # live checks in flight
+    slack_min_interval: float = 1.0  # per-channel pacing
+    misfire_grace: float = 300.0  # a slot missed by less than this still runs after a restart/takeover
+    error_threshold: int = 3  # consecutive failed checks before "the check could not run" is posted
+    check_timeout: float | None = None  # default: settings.check_deadline + 10
+    digest: str | None = None  # e.g. "daily 09:00 Europe/Paris"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SchedulerOptions:
+        opts = cls()
+        for name in cls.__dataclass_fields__:
+            value = getattr(settings, f"watch_{name}", None)
+            if value is not None:
+                setattr(opts, name, value)
+        return opts
+
+
+def _trigger(spec: ScheduleSpec) -> BaseTrigger:
+    """Epoch-aligned interval (same fire times on every replica) or a daily cron in the zone."""
+    if spec.kind == "daily":
+        assert spec.at is not None
+        return CronTrigger(hour=spec.at.hour, minute=spec.at.minute, timezone=spec.tz)
+    return IntervalTrigger(seconds=spec.interval_seconds, start_date=_EPOCH, timezone=UTC)
+
+
+class SchedulerService:
+    """Reacts to leadership changes; owns the APScheduler instance while leading."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        leadership: Leadership,
+        sweeper: Sweeper,
+        options: SchedulerOptions,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.leadership = leadership
+        self.sweeper = sweeper
+        self.options = options
+        self.scheduler: AsyncIOScheduler | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.sweeps = 0
+
+    # --- leadership callbacks ----------------------------------------------------------
+
+    async def on_elected(self) -> None:
+        self.sweeper.epoch = await asyncio.to_thread(self.store.bump_epoch, self.leadership.owner)
+        log.info("%s leads the scheduler (term %d)", self.leadership.owner, self.sweeper.epoch)
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(self.options.misfire_grace),
+            },
+        )
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self._sync, IntervalTrigger(seconds=self.options.sync_interval), id="sync", replace_existing=True
+        )
+        self.scheduler.add_job(self._prune, IntervalTrigger(hours=6), id="prune", replace_existing=True)
+        if self.options.digest:
+            spec = parse_schedule(self.options.digest)
+            self.scheduler.add_job(self._digest, _trigger(spec), args=[spec.text], id="digest", replace_existing=True)
+        self._spawn(self._catch_up())
+
+    async def on_demoted(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- jobs --------------------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        """After election: adopt a dead leader's unfinished runs and run slots nobody ran."""
+        grace = self.options.takeover_grace
+        await asyncio.sleep(grace if grace is not None else 2.5 * self.options.leader_poll)
+        await self._sync(first=True)
+        now = datetime.now(UTC)
+        for text in sorted(await asyncio.to_thread(self.store.schedules)):
+            spec = self._spec(text)
+            if spec is None:
+                continue
+            slot = spec.slot_at(now)
+            if (now - slot).total_seconds() <= self.options.misfire_grace:
+                await self._sweep(text, slot, allow_takeover=True)
+
+    async def _sync(self, first: bool = False) -> None:
+        """Make the APScheduler jobs match the schedules in the database; start new watches."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        wanted = {f"sweep:{t}": t for t in await asyncio.to_thread(self.store.schedules)}
+        current = {job.id for job in scheduler.get_jobs() if job.id.startswith("sweep:")}
+        for job_id in current - wanted.keys():
+            scheduler.remove_job(job_id)
+        for job_id in wanted.keys() - current:
+            spec = self._spec(wanted[job_id])
+            if spec is not None:
+                scheduler.add_job(self._fire, _trigger(spec), args=[spec.text], id=job_id, replace_existing=True)
+        if not first:
+            await self._start_new_watches()
+
+    async def _start_new_watches(self) -> None:
+        """A watch added a minute ago should not wait for its next slot to show a status."""
+        fresh = await asyncio.to_thread(self.store.watches_without_state)
+        groups: dict[str, list[Any]] = {}
+        for row in fresh:
+            groups.setdefault(row.schedule, []).append(row)
+        now = datetime.now(UTC)
+        for text, rows in groups.items():
+            spec = self._spec(text)
+            if spec is not None:
+                await self._sweep(text, spec.slot_at(now), only=rows)
+
+    async def _fire(self, schedule_text: str) -> None:
+        spec = self._spec(schedule_text)
+        if spec is not None:
+            await self._sweep(schedule_text, spec.slot_at(datetime.now(UTC)))
+
+    async def _sweep(self, text: str, slot: datetime, **kwargs: Any) -> None:
+        started = asyncio.get_running_loop().time()
+        current = asyncio.current_task()
+        if current is not None:
+            self._tasks.add(current)  # so demotion cancels a sweep APScheduler started
+        try:
+            stats = await self.sweeper.run(text, slot, **kwargs)
+        except Demoted:
+            log.warning("sweep %s@%s stopped: leadership lost", text, slot.isoformat())
+            return
+        finally:
+            if current is not None:
+                self._tasks.discard(current)
+        self.sweeps += 1
+        if stats.claimed:
+            log.info(
+                "sweep %s@%s: %d watches, %d claimed (%d resumed), %d actions, %d failures in %.1fs",
+                text, slot.isoformat(), stats.watches, stats.claimed, stats.resumed, stats.planned_actions,
+                stats.failures, asyncio.get_running_loop().time() - started,
+            )  # fmt: skip
+
+    async def _digest(self, schedule_text: str) -> None:
+        spec = self._spec(schedule_text)
+        if spec is None:
+            return
+        with contextlib.suppress(Demoted):
+            await self.sweeper.digest(spec.slot_at(datetime.now(UTC)))
+
+    async def _prune(self) -> None:
+        await asyncio.to_thread(self.store.prune_claims)
+
+    @staticmethod
+    def _spec(text: str) -> ScheduleSpec | None:
+        try:
+            return parse_schedule(text)
+        except ScheduleError:
+            log.error("ignoring watches with unparseable schedule %r", text)
+            return None
+
+
+@dataclass(slots=True)
+class SchedulerHandle:
+    """What ``acrcheck serve`` keeps: stop it on shutdown."""
+
+    service: SchedulerService
+    task: asyncio.Task[None]
+
+    @property
+    def is_leader(self) -> bool:
+        return self.service.leadership.is_leader
+
+    async def stop(self) -> None:
+        """Release leadership (the lock goes with the connection) and stop the scheduler."""
+        self.service.leadership.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=10)
+        except TimeoutError:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.service.on_demoted()
+
+
+def config_watch_specs(settings: Settings) -> list[tuple[str, str, str]]:
+    """Settings-file watches, validated like the Slack command's (SSRF guard, schedule grammar)."""
+    from bot.hostguard import UnsafeTarget, registry_target
+
+    out: list[tuple[str, str, str]] = []
+    for spec in settings.watches:
+        try:
+            name = registry_target(spec.registry).name
+            schedule = parse_schedule(spec.schedule).text
+        except (UnsafeTarget, ScheduleError) as exc:
+            log.error("settings watch %s in %s skipped: %s", spec.registry, spec.channel, exc)
+            continue
+        out.append((name, spec.channel, schedule))
+    return out
+
+
+async def start_scheduler(
+    settings: Settings,
+    slack_client: AsyncWebClient,
+    *,
+    options: SchedulerOptions | None = None,
+    check: CheckFn | None = None,
+    reader: ConfigReader | None = None,
+    store: Store | None = None,
+) -> SchedulerHandle:
+    """Sync settings watches, then compete for leadership in the background.
+
+    ``check``/``reader`` default to the engine's live check and the Resource Graph bulk
+    read; they are parameters so tests and the benchmark can run the real scheduler
+    against fakes.
+    """
+    opts = options or SchedulerOptions.from_settings(settings)
+    if store is None:
+        store = await asyncio.to_thread(store_for_url, settings.database_url)
+    await asyncio.to_thread(store.sync_config_watches, config_watch_specs(settings))
+    leadership = leadership_for(settings.database_url, owner=make_owner_id(), poll=opts.leader_poll)
+    poster = Poster(slack_client, min_interval=opts.slack_min_interval)
+    sweeper = Sweeper(
+        store=store,
+        leadership=leadership,
+        settings=settings,
+        poster=poster,
+        reader=reader or default_reader,
+        check=check or default_check,
+        concurrency=opts.concurrency,
+        error_threshold=opts.error_threshold,
+        check_timeout=opts.check_timeout or settings.check_deadline + 10,
+    )
+    service = SchedulerService(settings=settings, store=store, leadership=leadership, sweeper=sweeper, options=opts)
+    task = asyncio.create_task(leadership.run(service.on_elected, service.on_demoted), name="acrcheck-leadership")
+    return SchedulerHandle(service=service, task=task)
