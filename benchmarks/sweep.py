@@ -108,7 +108,7 @@ class FakeResourceGraph:
 
 
 def registry_row(name: str, ip_rules: list[str]) -> dict[str, Any]:
-    rid = f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/{name}"  # noqa: E501
+    rid = f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/{name}"
     return {
         "id": rid,
         "name": name,
