@@ -107,7 +107,7 @@ def big_paste() -> None:
 
 def hostile() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_hostile import HOSTILE
+    from test_engine_hostile import HOSTILE
 
     extra = {
         "catastrophic-a!": "a" * 100_000 + "!",

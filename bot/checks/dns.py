@@ -1,0 +1,270 @@
+"""DNS check: A/AAAA with the full CNAME chain, as the bot's resolver sees it.
+
+Most ACR network problems show up first in DNS: a typo or wrong cloud is NXDOMAIN, a private
+endpoint whose zone is not linked resolves through ``privatelink`` to a *public* address, and
+a replica whose data-endpoint record is missing breaks layer downloads while logins work. The
+OS resolver (``gethostbyname``, what ``az acr check-health`` uses) hides the chain and folds all
+failures into one error, so this check talks DNS itself with dnspython and keeps the rcode.
+
+The resolver is the system configuration, or ``settings.dns_servers`` ("host[:port]") when set,
+which is how corporate resolvers, Azure DNS (168.63.129.16) or a test fake are selected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.asyncresolver
+import dns.exception
+import dns.message
+import dns.name
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+
+from bot.config import Settings
+from bot.models import Evidence, Status
+
+_PRIVATE_NETS = [
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+]
+
+
+class DnsConfigError(ValueError):
+    """``settings.dns_servers`` holds something that is not ``ip[:port]``."""
+
+
+@dataclass(slots=True)
+class DnsAnswer:
+    """What one name resolved to. ``rcode`` is a DNS rcode name or ``TIMEOUT``."""
+
+    host: str
+    rcode: str = "NOERROR"
+    chain: list[str] = field(default_factory=list)  # qname first, then each CNAME target
+    a: list[str] = field(default_factory=list)
+    aaaa: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def addresses(self) -> list[str]:
+        return [*self.a, *self.aaaa]
+
+
+def ip_scope(address: str) -> str:
+    """Classify an answer: ``private``, ``public``, ``loopback``, ``link-local`` or ``other``.
+
+    Private means RFC1918, CGNAT or ULA. The split matters: a privatelink chain ending in a
+    private address is a working private endpoint; the same chain ending in a public one means
+    the private zone was not used.
+    """
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if any(ip in net for net in _PRIVATE_NETS):
+        return "private"
+    if ip.is_global:
+        return "public"
+    return "other"
+
+
+def parse_server(spec: str) -> tuple[str, int]:
+    """``"10.0.0.4"``, ``"10.0.0.4:5353"``, ``"[fd00::1]:53"`` or ``"fd00::1"`` → (address, port)."""
+    spec = spec.strip()
+    host, port = spec, 53
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif spec.count(":") == 1:
+        host, _, port_text = spec.partition(":")
+        port = int(port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise DnsConfigError(f"DNS server {spec!r} must be an IP address with an optional port") from exc
+    if not 0 < port < 65536:
+        raise DnsConfigError(f"DNS server {spec!r} has an invalid port")
+    return host, port
+
+
+def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
+    """The configured resolvers, or the system's; lifetime bounded by ``settings.dns_timeout``."""
+    if settings.dns_servers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        servers: list[str | dns.nameserver.Nameserver] = []
+        for spec in settings.dns_servers:
+            host, port = parse_server(spec)
+            servers.append(dns.nameserver.Do53Nameserver(host, port))
+        resolver.nameservers = servers
+    else:
+        resolver = dns.asyncresolver.Resolver()
+    resolver.lifetime = settings.dns_timeout
+    resolver.timeout = settings.dns_timeout
+    resolver.use_search_by_default = False
+    return resolver
+
+
+def resolver_label(settings: Settings) -> str:
+    return ",".join(settings.dns_servers) if settings.dns_servers else "system resolver"
+
+
+async def resolve(host: str, settings: Settings) -> DnsAnswer:
+    """Resolve A and AAAA concurrently and merge them into one :class:`DnsAnswer`."""
+    resolver = make_resolver(settings)
+    qname = dns.name.from_text(host)
+    a_res, aaaa_res = await asyncio.gather(
+        _query(resolver, qname, "A"), _query(resolver, qname, "AAAA"), return_exceptions=False
+    )
+    answer = DnsAnswer(host=host.rstrip("."))
+    a_rcode, a_chain, a_addrs, a_err = a_res
+    q_rcode, q_chain, q_addrs, q_err = aaaa_res
+    answer.a, answer.aaaa = a_addrs, q_addrs
+    answer.chain = _merge_chain(host, a_chain or q_chain)
+    if a_addrs or q_addrs:
+        answer.rcode = "NOERROR"
+    else:
+        # Report the most informative failure: a real error over an empty answer.
+        order = ["NXDOMAIN", "SERVFAIL", "REFUSED", "TIMEOUT", "ERROR", "NOANSWER", "NOERROR"]
+        answer.rcode = min((a_rcode, q_rcode), key=lambda r: order.index(r) if r in order else 4)
+        answer.error = a_err or q_err
+        if answer.rcode == "NOERROR":
+            answer.rcode = "NOANSWER"
+    return answer
+
+
+async def _query(
+    resolver: dns.asyncresolver.Resolver, qname: dns.name.Name, rdtype: str
+) -> tuple[str, list[str], list[str], str]:
+    """One query → (rcode, chain, addresses, error text). Never raises for DNS outcomes."""
+    try:
+        result = await resolver.resolve(qname, rdtype, search=False)
+    except dns.resolver.NXDOMAIN as exc:
+        responses = exc.kwargs.get("responses") or {}
+        return "NXDOMAIN", _chain_from_responses(list(responses.values())), [], "name does not exist"
+    except dns.resolver.NoAnswer as exc:
+        response = exc.kwargs.get("response")
+        return "NOANSWER", _chain_from_responses([response] if response else []), [], ""
+    except dns.resolver.NoNameservers as exc:
+        match = re.search(r"answered (\w+)", str(exc))
+        rcode = match.group(1).upper() if match else "SERVFAIL"
+        return rcode, [], [], f"all resolvers failed ({rcode})"
+    except dns.exception.Timeout:
+        return "TIMEOUT", [], [], "no answer from the resolver in time"
+    except (dns.exception.DNSException, OSError) as exc:
+        return "ERROR", [], [], f"{type(exc).__name__}: {exc}"
+    chain = [
+        str(rrset.name).rstrip(".") for rrset in result.response.answer if rrset.rdtype == dns.rdatatype.CNAME
+    ]
+    chain += [str(result.canonical_name).rstrip(".")]
+    addresses = [rdata.to_text() for rdata in result.rrset] if result.rrset is not None else []
+    return "NOERROR", chain, addresses, ""
+
+
+def _chain_from_responses(responses: list[Any]) -> list[str]:
+    chain: list[str] = []
+    for response in responses:
+        if not isinstance(response, dns.message.Message):
+            continue
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.CNAME:
+                chain.append(str(rrset.name).rstrip("."))
+                chain.extend(str(rdata.target).rstrip(".") for rdata in rrset)
+    return chain
+
+
+def _merge_chain(host: str, chain: list[str]) -> list[str]:
+    merged = [host.rstrip(".").lower()]
+    for name in chain:
+        name = name.lower()
+        if name not in merged:
+            merged.append(name)
+    return merged
+
+
+def evidence_from_answer(answer: DnsAnswer, settings: Settings, duration_ms: float) -> Evidence:
+    """Turn an answer into Evidence with the findings vocabulary (``dns.*``)."""
+    scopes = {addr: ip_scope(addr) for addr in answer.addresses}
+    privatelink = any("privatelink" in name for name in answer.chain)
+    data: dict[str, Any] = {
+        "chain": answer.chain,
+        "addresses": answer.addresses,
+        "a": answer.a,
+        "aaaa": answer.aaaa,
+        "rcode": answer.rcode,
+        "scopes": scopes,
+        "privatelink": privatelink,
+        "resolver": resolver_label(settings),
+    }
+    findings: list[str] = []
+    if privatelink:
+        findings.append("dns.privatelink_chain")
+    chain_text = " → ".join(answer.chain)
+    if answer.addresses:
+        findings.append("dns.ok")
+        kinds = set(scopes.values())
+        if "private" in kinds:
+            findings.append("dns.private_answer")
+        if "public" in kinds:
+            findings.append("dns.public_answer")
+            if privatelink:
+                findings.append("dns.privatelink_public_answer")
+        listing = ", ".join(f"{a} ({scopes[a]})" for a in answer.addresses)
+        detail = f"resolves to {listing}"
+        if len(answer.chain) > 1:
+            detail += f" via {chain_text}"
+        status = Status.OK
+        if "dns.privatelink_public_answer" in findings:
+            detail += (
+                "; the chain goes through privatelink but the answer is public (private DNS zone not used)"
+            )
+            status = Status.WARN
+        return Evidence(
+            "dns", answer.host, settings.vantage_name, status, detail, data, duration_ms, findings
+        )
+    finding, detail = {
+        "NXDOMAIN": ("dns.nxdomain", "does not exist (NXDOMAIN)"),
+        "SERVFAIL": ("dns.servfail", "the resolver failed (SERVFAIL)"),
+        "REFUSED": ("dns.servfail", "the resolver refused the query (REFUSED)"),
+        "TIMEOUT": ("dns.timeout", f"no DNS answer within {settings.dns_timeout:g} s"),
+        "NOANSWER": ("dns.noanswer", "the name exists but has no A/AAAA record"),
+    }.get(answer.rcode, ("dns.servfail", f"lookup failed: {answer.error}"))
+    findings.append(finding)
+    if len(answer.chain) > 1:
+        detail += f" (chain {chain_text})"
+    detail += f" [{resolver_label(settings)}]"
+    return Evidence(
+        "dns", answer.host, settings.vantage_name, Status.FAIL, detail, data, duration_ms, findings
+    )
+
+
+async def check_dns(host: str, settings: Settings) -> tuple[Evidence, DnsAnswer]:
+    """Resolve ``host`` (already guarded) and return the Evidence plus the raw answer for probes."""
+    started = time.perf_counter()
+    try:
+        answer = await resolve(host, settings)
+    except DnsConfigError as exc:
+        answer = DnsAnswer(host=host, rcode="ERROR", error=str(exc))
+        ev = Evidence(
+            "dns",
+            host,
+            settings.vantage_name,
+            Status.SKIPPED,
+            f"DNS not checked: {exc}",
+            {"rcode": "ERROR"},
+            _ms(started),
+            [],
+        )
+        return ev, answer
+    return evidence_from_answer(answer, settings, _ms(started)), answer
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

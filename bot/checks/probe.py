@@ -1,0 +1,602 @@
+"""Registry probe: TCP + TLS + unauthenticated ``GET /v2/`` to each resolved address.
+
+``/v2/`` is the cheapest request that tells the network story: a 401 with a Bearer challenge
+means the path to the registry is open (anything left is auth), a 403 ``DENIED`` means the
+registry's own firewall refused this client (and names the egress IP it saw), and a timeout,
+refusal or reset places the block on the path. The TLS step says whether a middlebox
+re-signs traffic.
+
+Design points, each fixing a measured pitfall (see the test-harness notes):
+
+* Direct mode connects to every IP our own DNS check returned, with SNI and ``Host`` set to the
+  registry name, so each replica/front end is tested and the certificate is verified against
+  the registry name, not the IP. httpx pools by origin (the IP), not SNI, so the client never
+  keeps connections alive: probing two registry names on one shared front-end IP must never
+  reuse the first name's TLS session.
+* Proxy mode (``settings.proxy``) sends the hostname URL through the proxy (the proxy resolves;
+  httpcore ignores ``sni_hostname`` in tunnels anyway) and traces httpcore's phases: a failure
+  before ``proxy.start_tls`` happened in the CONNECT exchange, i.e. the proxy, not the registry.
+* A probe only ever connects to addresses that came from DNS for a guarded ACR host, and never
+  to link-local / metadata / unspecified / multicast addresses even if DNS returns them.
+  Loopback answers are probed only when the operator pointed ``dns_servers`` at a loopback
+  resolver (a local resolver they run, or a test fake).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ipaddress
+import json
+import re
+import ssl
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from bot.checks.dns import ip_scope
+from bot.config import Settings
+from bot.models import Evidence, Status
+
+USER_AGENT = "acrcheck-probe/1"
+_MAX_BODY = 64 * 1024
+_DENIED_IP_RE = re.compile(r"client with IP\s+(?:'|\\u0027)?([0-9a-fA-F.:]+)")
+#: Issuers of public registry certificates (Azure front ends use Microsoft and DigiCert CAs).
+PUBLIC_ISSUER_ORGS = ("Microsoft Corporation", "DigiCert Inc", "DigiCert, Inc.", "Baltimore")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass(slots=True)
+class CertInfo:
+    """The leaf certificate the probe was shown."""
+
+    issuer: str = ""
+    issuer_org: str = ""
+    subject: str = ""
+    san: list[str] = field(default_factory=list)
+    not_after: str = ""
+    verified: bool = False
+
+    @property
+    def public_issuer(self) -> bool:
+        return any(org.lower() in self.issuer_org.lower() for org in PUBLIC_ISSUER_ORGS if self.issuer_org)
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """Raw outcome of one probe, before it is turned into Evidence."""
+
+    host: str
+    address: str | None  # None in proxy mode (the proxy resolved the name)
+    port: int
+    outcome: str  # machine code, e.g. "401-bearer", "denied", "timeout", "proxy-407"
+    status: int | None = None
+    www_authenticate: str = ""
+    error_code: str = ""
+    error_message: str = ""
+    correlation_id: str = ""
+    client_ip: str | None = None
+    cert: CertInfo | None = None
+    phases: list[str] = field(default_factory=list)
+    exception: str = ""
+    via_proxy: bool = False
+    findings: list[str] = field(default_factory=list)
+    detail: str = ""
+    ok: bool = False
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def build_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """System trust store plus the operator's extra CA bundle (corporate roots, or a test CA)."""
+    return _cached_context(str(ca_bundle) if ca_bundle else None)
+
+
+class CaBundleError(ValueError):
+    """``settings.ca_bundle`` cannot be read as PEM certificates."""
+
+
+@lru_cache(maxsize=8)
+def _cached_context(ca_bundle: str | None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if ca_bundle:
+        try:
+            ctx.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise CaBundleError(f"ca_bundle {ca_bundle} cannot be loaded ({type(exc).__name__})") from exc
+    return ctx
+
+
+def _noverify_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def parse_cert(der: bytes, *, verified: bool) -> CertInfo:
+    """Issuer, subject and SANs of a DER certificate (for the report and the interception test)."""
+    cert = x509.load_der_x509_certificate(der)
+
+    def attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+        values = name.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else ""
+
+    try:
+        san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        san = [str(v) for v in san_ext.value.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        san = []
+    issuer_cn = attr(cert.issuer, NameOID.COMMON_NAME)
+    issuer_org = attr(cert.issuer, NameOID.ORGANIZATION_NAME)
+    return CertInfo(
+        issuer=", ".join(p for p in (issuer_cn, issuer_org) if p) or cert.issuer.rfc4514_string(),
+        issuer_org=issuer_org,
+        subject=attr(cert.subject, NameOID.COMMON_NAME),
+        san=san,
+        not_after=cert.not_valid_after_utc.isoformat(),
+        verified=verified,
+    )
+
+
+# --------------------------------------------------------------------------- address policy
+
+
+def address_refusal(address: str, settings: Settings) -> str | None:
+    """Why the probe must not connect to ``address`` (a DNS answer), or None when it may."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+        if embedded is not None:
+            return address_refusal(str(embedded), settings)
+    scope = ip_scope(address)
+    if scope in ("public", "private"):
+        return None
+    if scope == "loopback":
+        if settings.dns_servers and all(_is_loopback_server(s) for s in settings.dns_servers):
+            return None
+        return "DNS returned a loopback address for a registry name; not probed"
+    return f"DNS returned a {scope} address; not probed (possible metadata/rebinding target)"
+
+
+def _is_loopback_server(spec: str) -> bool:
+    host = spec.strip()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- probing
+
+
+def redact_proxy(url: str | None) -> str:
+    """Proxy URL without credentials, for anything shown or logged."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def make_client(settings: Settings, *, proxy: bool) -> httpx.AsyncClient:
+    """A probe client: no keep-alive (SNI must never be reused across names), no env proxies/CAs."""
+    timeout = httpx.Timeout(settings.probe_timeout)
+    return httpx.AsyncClient(
+        verify=build_ssl_context(settings.ca_bundle),
+        proxy=settings.proxy if proxy else None,
+        trust_env=False,
+        timeout=timeout,
+        follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0, max_connections=32),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+async def probe(
+    host: str,
+    address: str | None,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    *,
+    kind: str = "login_server",
+) -> ProbeResult:
+    """Probe ``host`` at ``address`` (direct) or by name through ``settings.proxy`` (address None)."""
+    port = settings.probe_port
+    via_proxy = address is None
+    result = ProbeResult(host=host, address=address, port=port, outcome="error", via_proxy=via_proxy)
+    phases: list[str] = []
+
+    async def trace(name: str, info: dict[str, Any]) -> None:
+        phases.append(name)
+
+    if via_proxy:
+        url = f"https://{host}:{port}/v2/"
+        extensions: dict[str, Any] = {"trace": trace}
+    else:
+        assert address is not None
+        literal = f"[{address}]" if ":" in address else address
+        url = f"https://{literal}:{port}/v2/"
+        extensions = {"trace": trace, "sni_hostname": host}
+    try:
+        async with asyncio.timeout(settings.probe_timeout + 0.5):
+            async with client.stream("GET", url, headers={"Host": host}, extensions=extensions) as response:
+                result.cert = _cert_from_response(response)
+                body = await _read_capped(response)
+                _record_response(result, response, body)
+    except TimeoutError:
+        result.exception = "TimeoutError"
+        result.phases = phases
+        _classify_exception(result, httpx.ReadTimeout("overall probe timeout"), settings)
+    except httpx.HTTPError as exc:
+        result.exception = type(exc).__name__
+        result.phases = phases
+        _classify_exception(result, exc, settings)
+        if {"probe.tls_untrusted", "probe.tls_name_mismatch"} & set(result.findings):
+            await _explain_untrusted(result, settings)
+    else:
+        result.phases = phases
+        _classify_response(result, kind)
+    return result
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _MAX_BODY:
+            break
+    return b"".join(chunks)[:_MAX_BODY]
+
+
+def _cert_from_response(response: httpx.Response) -> CertInfo | None:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    ssl_object = stream.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return parse_cert(der, verified=True) if der else None
+
+
+def _record_response(result: ProbeResult, response: httpx.Response, body: bytes) -> None:
+    result.status = response.status_code
+    result.www_authenticate = response.headers.get("www-authenticate", "")
+    result.correlation_id = response.headers.get("x-ms-correlation-request-id", "")
+    try:
+        payload = json.loads(body.decode("utf-8", "replace")) if body else {}
+        error = (payload.get("errors") or [{}])[0] if isinstance(payload, dict) else {}
+        result.error_code = str(error.get("code", ""))
+        result.error_message = str(error.get("message", ""))[:300]
+    except (ValueError, AttributeError, IndexError):
+        result.error_message = body[:200].decode("utf-8", "replace")
+    match = _DENIED_IP_RE.search(result.error_message or body[:2000].decode("utf-8", "replace"))
+    if match:
+        result.client_ip = match.group(1).rstrip(".")
+
+
+def _where(result: ProbeResult) -> str:
+    if result.via_proxy:
+        return "via the proxy"
+    return f"at {result.address}:{result.port}"
+
+
+def _classify_response(result: ProbeResult, kind: str) -> None:
+    status = result.status or 0
+    where = _where(result)
+    if result.via_proxy:
+        result.findings.append("proxy.ok")
+    issuer = f"; certificate issued by {result.cert.issuer}" if result.cert else ""
+    bearer = result.www_authenticate.lower().startswith("bearer")
+    if status == 401 and bearer:
+        result.outcome, result.ok = "401-bearer", True
+        result.findings.append("probe.reachable")
+        result.detail = f"reachable {where}: /v2/ answered 401 with a Bearer challenge (network OK){issuer}"
+    elif status == 403 and result.error_code.upper() == "DENIED":
+        result.outcome = "denied"
+        result.findings.append("probe.denied")
+        ip = f" for client IP {result.client_ip}" if result.client_ip else ""
+        result.detail = f"denied by the registry firewall {where}: 403 DENIED{ip}"
+    elif status == 200:
+        result.outcome, result.ok = "200-anonymous", True
+        result.findings.append("probe.anonymous" if kind != "data_endpoint" else "probe.reachable")
+        result.detail = f"reachable {where}: /v2/ answered 200 without credentials (anonymous access){issuer}"
+    elif status >= 500 or status == 429:
+        result.outcome = f"http-{status}"
+        result.findings.append("probe.server_error")
+        result.detail = f"{where}: /v2/ answered HTTP {status} (registry-side error or throttling)"
+    elif kind == "data_endpoint" and 400 <= status < 500:
+        # A data endpoint has no /v2/ API; any HTTP answer proves the path is open.
+        result.outcome, result.ok = f"http-{status}", True
+        result.findings.append("probe.reachable")
+        result.detail = f"reachable {where}: HTTP {status} from the data endpoint{issuer}"
+    elif 400 <= status < 500:
+        result.outcome = f"http-{status}"
+        result.findings.append("probe.forbidden_other")
+        code = f" {result.error_code}" if result.error_code else ""
+        result.detail = f"{where}: /v2/ answered HTTP {status}{code} (not the registry's usual answer)"
+    else:
+        result.outcome = f"http-{status}"
+        result.detail = f"{where}: /v2/ answered HTTP {status}"
+    if result.correlation_id:
+        result.detail += f" (correlation id {result.correlation_id})"
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _classify_exception(result: ProbeResult, exc: BaseException, settings: Settings) -> None:
+    chain = _exception_chain(exc)
+    text = " | ".join(str(e) for e in chain)
+    lowered = text.lower()
+    phases = result.phases
+    where = _where(result)
+    tunnel_up = any(p.startswith("proxy.start_tls") for p in phases)
+    tcp_up = "connection.connect_tcp.complete" in phases
+    if result.via_proxy and not tunnel_up:
+        _classify_proxy_failure(result, exc, lowered, tcp_up, settings)
+        return
+    if result.via_proxy:
+        result.findings.append("proxy.ok")
+    verify_error = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if verify_error is not None or "certificate_verify_failed" in lowered:
+        code = getattr(verify_error, "verify_code", None)
+        message = getattr(verify_error, "verify_message", "") or text
+        if code == 62 or "hostname mismatch" in lowered or "not valid for" in lowered:
+            result.outcome = "tls-name-mismatch"
+            result.findings.append("probe.tls_name_mismatch")
+            result.detail = f"TLS {where}: the certificate is not valid for {result.host} ({message})"
+        else:
+            result.outcome = "tls-untrusted"
+            result.findings.append("probe.tls_untrusted")
+            result.detail = f"TLS {where}: certificate not trusted ({message})"
+        return
+    if isinstance(exc, httpx.TimeoutException):
+        result.outcome = "timeout"
+        result.findings.append("probe.timeout")
+        if isinstance(exc, httpx.ConnectTimeout):
+            step = "TLS handshake" if tcp_up else "TCP connect"
+        elif isinstance(exc, httpx.ReadTimeout):
+            step = "HTTP answer"
+        else:
+            step = "request"
+        result.detail = f"timeout {where}: no {step} within {settings.probe_timeout:g} s"
+        return
+    if "reset" in lowered or "errno 104" in lowered or "connection aborted" in lowered:
+        result.outcome = "reset"
+        result.findings.append("probe.reset")
+        result.detail = f"connection reset {where}"
+        return
+    if isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in lowered or "eof" in lowered:
+        result.outcome = "reset"
+        result.findings.append("probe.reset")
+        result.detail = f"connection closed without an answer {where}"
+        return
+    if isinstance(exc, httpx.ConnectError) and ("refused" in lowered or "all connection attempts failed" in lowered):
+        result.outcome = "refused"
+        result.findings.append("probe.refused")
+        result.detail = f"connection refused {where}"
+        return
+    if isinstance(exc, httpx.ConnectError) and "ssl" in lowered:
+        result.outcome = "tls-error"
+        result.findings.append("probe.tls_untrusted")
+        result.detail = f"TLS handshake failed {where}: {_short(text)}"
+        return
+    result.outcome = "error"
+    result.detail = f"{where}: {type(exc).__name__}: {_short(text)}"
+
+
+def _classify_proxy_failure(
+    result: ProbeResult, exc: BaseException, lowered: str, tcp_up: bool, settings: Settings
+) -> None:
+    proxy = redact_proxy(settings.proxy)
+    if isinstance(exc, httpx.ProxyError):
+        match = re.match(r"\s*(\d{3})", str(exc))
+        code = int(match.group(1)) if match else 0
+        result.status = code or None
+        if code == 407:
+            result.outcome, finding = "proxy-407", "proxy.auth_required"
+            result.detail = f"proxy {proxy} requires authentication (407) for CONNECT {result.host}:{result.port}"
+        elif code == 403:
+            result.outcome, finding = "proxy-403", "proxy.forbidden"
+            result.detail = f"proxy {proxy} refused CONNECT {result.host}:{result.port} (403)"
+        else:
+            result.outcome, finding = f"proxy-{code or 'error'}", "proxy.error"
+            result.detail = f"proxy {proxy} answered CONNECT {result.host}:{result.port} with {exc}"
+        result.findings.append(finding)
+        return
+    if not tcp_up and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        result.outcome = "proxy-unreachable"
+        result.findings.append("proxy.unreachable")
+        result.detail = f"proxy {proxy} is unreachable ({type(exc).__name__})"
+        return
+    if isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in lowered or "reset" in lowered:
+        result.outcome = "proxy-eof"
+        result.findings.append("proxy.eof")
+        result.detail = (
+            f"proxy {proxy} closed the connection during CONNECT {result.host}:{result.port} "
+            "(like Go's 'proxyconnect tcp: EOF')"
+        )
+        return
+    if isinstance(exc, httpx.TimeoutException):
+        result.outcome = "proxy-silent"
+        result.findings.append("proxy.error")
+        result.detail = f"proxy {proxy} accepted the connection but never answered CONNECT"
+        return
+    result.outcome = "proxy-error"
+    result.findings.append("proxy.error")
+    result.detail = f"proxy {proxy} failed before the tunnel was up: {type(exc).__name__}"
+
+
+async def _explain_untrusted(result: ProbeResult, settings: Settings) -> None:
+    """After a verification failure, look at the certificate to tell interception from a trust gap."""
+    try:
+        der = await asyncio.wait_for(_fetch_unverified_cert(result, settings), settings.probe_timeout)
+    except (OSError, TimeoutError, ssl.SSLError, ValueError, ConnectionError):
+        return
+    if not der:
+        return
+    cert = parse_cert(der, verified=False)
+    result.cert = cert
+    if result.outcome == "tls-name-mismatch":
+        result.detail += f"; it is issued for {', '.join(cert.san) or cert.subject}"
+        return
+    if not cert.public_issuer:
+        result.outcome = "tls-intercepted"
+        result.findings = [f for f in result.findings if f != "probe.tls_untrusted"] + ["probe.tls_intercepted"]
+        result.detail = (
+            f"TLS {_where(result)}: certificate for {result.host} issued by '{cert.issuer}', "
+            "not a public CA: a TLS-inspecting proxy/firewall is re-signing traffic"
+        )
+    else:
+        result.detail += f"; issuer '{cert.issuer}' is a public CA missing from this machine's trust store"
+
+
+async def _fetch_unverified_cert(result: ProbeResult, settings: Settings) -> bytes | None:
+    """Handshake without verification, only to read the certificate; nothing is sent over it."""
+    ctx = _noverify_context()
+    writer: asyncio.StreamWriter | None = None
+    try:
+        if result.via_proxy:
+            writer = await _open_tunnel(settings.proxy or "", result.host, result.port)
+            await writer.start_tls(ctx, server_hostname=result.host)
+        else:
+            assert result.address is not None
+            _, writer = await asyncio.open_connection(result.address, result.port, ssl=ctx, server_hostname=result.host)
+        obj = writer.get_extra_info("ssl_object")
+        return obj.getpeercert(binary_form=True) if obj else None
+    finally:
+        if writer is not None:
+            await _close(writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError, TimeoutError, ConnectionError):
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+async def _open_tunnel(proxy_url: str, host: str, port: int) -> asyncio.StreamWriter:
+    """A raw CONNECT tunnel through the configured proxy (used only to fetch a certificate)."""
+    parts = urlsplit(proxy_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+    try:
+        lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
+        if parts.username:
+            creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            lines.append(f"Proxy-Authorization: Basic {base64.b64encode(creds).decode()}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.split(b" ", 2)[1:2] != [b"200"]:
+            raise ConnectionError("proxy did not open a tunnel")
+    except BaseException:
+        await _close(writer)
+        raise
+    return writer
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def to_evidence(result: ProbeResult, settings: Settings, duration_ms: float) -> Evidence:
+    """Probe outcome → Evidence (``probe.*`` and ``proxy.*`` findings)."""
+    if result.ok:
+        status = Status.OK
+    elif result.outcome.startswith("http-") and "probe.forbidden_other" not in result.findings:
+        status = Status.WARN if result.status == 429 or (result.status or 0) < 400 else Status.FAIL
+    else:
+        status = Status.FAIL
+    data: dict[str, Any] = {
+        "address": result.address,
+        "port": result.port,
+        "outcome": result.outcome,
+        "http_status": result.status,
+        "www_authenticate": result.www_authenticate,
+        "error_code": result.error_code,
+        "correlation_id": result.correlation_id,
+        "client_ip": result.client_ip,
+        "phases": result.phases,
+        "exception": result.exception,
+        "via_proxy": result.via_proxy,
+    }
+    if result.via_proxy:
+        data["proxy"] = redact_proxy(settings.proxy)
+    if result.cert is not None:
+        data["cert_issuer"] = result.cert.issuer
+        data["cert_subject"] = result.cert.subject
+        data["cert_san"] = result.cert.san
+        data["cert_verified"] = result.cert.verified
+        data["cert_public_issuer"] = result.cert.public_issuer
+    return Evidence(
+        "probe",
+        result.host,
+        settings.vantage_name,
+        status,
+        result.detail,
+        data,
+        duration_ms,
+        list(result.findings),
+    )
+
+
+def refused_address_evidence(host: str, address: str, reason: str, settings: Settings) -> Evidence:
+    return Evidence(
+        "probe",
+        host,
+        settings.vantage_name,
+        Status.SKIPPED,
+        f"{address}: {reason}",
+        {"address": address, "outcome": "unsafe-address"},
+        0.0,
+        [],
+    )
+
+
+async def check_probe(
+    host: str,
+    address: str | None,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    *,
+    kind: str = "login_server",
+) -> Evidence:
+    """Probe one (host, address) pair and return Evidence; refuses unsafe addresses without connecting."""
+    if address is not None:
+        reason = address_refusal(address, settings)
+        if reason:
+            return refused_address_evidence(host, address, reason, settings)
+    started = time.perf_counter()
+    result = await probe(host, address, settings, client, kind=kind)
+    return to_evidence(result, settings, (time.perf_counter() - started) * 1000.0)
