@@ -372,7 +372,9 @@ def rerank(
         if delta or card.id in scores:
             scores[card.id] = scores.get(card.id, 0.0) + delta
     scores = {k: v for k, v in scores.items() if v > 0}
-    failed = [e for e in evidence if e.status == Status.FAIL]
+    # Healthy only while everything a client touches (DNS, endpoints) passed; control-plane
+    # failures (ARM, logs) are shown as evidence but do not make a reachable registry unhealthy.
+    failed = [e for e in evidence if e.status == Status.FAIL and e.check in ("dns", "probe", "tls")]
     if not failed:
         scores[HEALTHY] = HEALTHY_SCORE if diagnosis is None else 0.5
     elif not scores:
@@ -405,6 +407,11 @@ def _describe(items: list[Evidence]) -> list[str]:
 
 def _fill_live_facts(facts: Facts, evidence: list[Evidence]) -> None:
     """Let live data fill values the fix templates need (the client IP ACR saw, regions)."""
+    for item in evidence:  # the data endpoint that failed is the one the fix must name
+        if {"probe.data_endpoint_blocked", "dns.data_endpoint_missing"} & set(item.findings):
+            facts.data_endpoints = [item.target, *[h for h in facts.data_endpoints if h != item.target]]
+            facts.region = facts.region or item.target.split(".")[1]
+            break
     for item in evidence:
         data: dict[str, Any] = item.data or {}
         if not facts.client_ip and isinstance(data.get("client_ip"), str):
@@ -413,3 +420,9 @@ def _fill_live_facts(facts: Facts, evidence: list[Evidence]) -> None:
             facts.region = data["region"]
         if not facts.data_endpoints and isinstance(data.get("data_endpoints"), list):
             facts.data_endpoints = [str(x) for x in data["data_endpoints"]]
+        if not facts.proxy and isinstance(data.get("proxy"), str) and data["proxy"]:
+            facts.proxy = data["proxy"]
+        if item.check == "probe" and ".data." in item.target and item.target not in facts.data_endpoints:
+            facts.data_endpoints.append(item.target)
+        if not facts.region and ".data." in item.target:
+            facts.region = item.target.split(".")[1]

@@ -97,6 +97,7 @@ def fix_steps(diagnosis: Diagnosis) -> list[dict[str, Any]]:
 def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
     """The one-object JSON of ``acrcheck diagnose --json``."""
     return {
+        "registry": diagnosis.facts.login_server or diagnosis.facts.registry_host,
         "cause": diagnosis.cause,
         "confidence": diagnosis.confidence,
         "reply": diagnosis.reply,

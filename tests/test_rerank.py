@@ -12,7 +12,11 @@ def ev(check: str, status: Status, *findings: str, **data: str) -> Evidence:
 
 
 def test_all_checks_passing_is_healthy() -> None:
-    d = rerank(None, [ev("dns", Status.OK, "dns.ok", "dns.public_answer"), ev("probe", Status.OK, "probe.reachable")], registry="contosoreg.azurecr.io")
+    d = rerank(
+        None,
+        [ev("dns", Status.OK, "dns.ok", "dns.public_answer"), ev("probe", Status.OK, "probe.reachable")],
+        registry="contosoreg.azurecr.io",
+    )
     assert d.cause == HEALTHY
     assert not d.reply
 
@@ -24,8 +28,17 @@ def test_a_failed_check_is_never_healthy() -> None:
 
 
 def test_failure_no_card_explains_is_still_not_healthy() -> None:
-    d = rerank(None, [ev("logs", Status.FAIL)], registry="contosoreg.azurecr.io")
+    d = rerank(None, [ev("probe", Status.FAIL)], registry="contosoreg.azurecr.io")
     assert d.cause != HEALTHY
+
+
+def test_control_plane_failures_alone_do_not_make_a_reachable_registry_unhealthy() -> None:
+    evidence = [
+        ev("dns", Status.OK, "dns.ok"),
+        ev("probe", Status.OK, "probe.reachable"),
+        ev("arm", Status.FAIL, "arm.error"),
+    ]
+    assert rerank(None, evidence, registry="contosoreg.azurecr.io").cause == HEALTHY
 
 
 def test_healthy_observations_only_support_text_hypotheses() -> None:
@@ -42,7 +55,9 @@ def test_contradicting_evidence_lowers_a_cause() -> None:
     text = "Error response from daemon: Get https://contosoreg.azurecr.io/v2/: dial tcp: lookup contosoreg.azurecr.io: no such host"
     offline = diagnose(text)
     assert offline.cause == "registry-not-found"
-    live = rerank(offline, [ev("dns", Status.OK, "dns.ok"), ev("arm", Status.OK, "arm.found")], registry="contosoreg.azurecr.io")
+    live = rerank(
+        offline, [ev("dns", Status.OK, "dns.ok"), ev("arm", Status.OK, "arm.found")], registry="contosoreg.azurecr.io"
+    )
     assert live.cause != "registry-not-found"
     not_found = [c for c in live.causes if c.id == "registry-not-found"]
     assert not not_found or not_found[0].contradicted_by
