@@ -424,7 +424,12 @@ def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
                 break
             _add_unique(facts.checkhealth_codes, m.group(1))
     derived["checkhealth"] = set(facts.checkhealth_codes)
-    if " : ok" in lower and not facts.checkhealth_codes and _CHECKHEALTH_OK.search(text):
+    if (
+        " : ok" in lower
+        and not facts.checkhealth_codes
+        and not any(word in lower for word in ("fail", "error", "warning", "incorrect"))
+        and _CHECKHEALTH_OK.search(text)
+    ):
         derived["checkhealth"].add("all_ok")
     if "acr" not in lower and "cluster can pull" not in lower:
         return
