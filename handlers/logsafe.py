@@ -84,6 +84,10 @@ def remember_secret(value: str) -> None:
 
 
 def _scrub(record: logging.LogRecord) -> None:
+    if not isinstance(record.levelno, int):
+        # logging.makeLogRecord() builds an empty record first and fills it afterwards:
+        # nothing to scrub yet (its message is set later and formatted through handlers).
+        return
     if record.levelno <= logging.DEBUG and record.name.startswith(_PAYLOAD_LOGGERS):
         record.msg, record.args = _SUPPRESSED, ()
         record.exc_info, record.exc_text = None, None
