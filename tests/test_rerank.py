@@ -61,3 +61,10 @@ def test_contradicting_evidence_lowers_a_cause() -> None:
     assert live.cause != "registry-not-found"
     not_found = [c for c in live.causes if c.id == "registry-not-found"]
     assert not not_found or not_found[0].contradicted_by
+
+
+def test_passive_reply_threshold_matches_the_default_channel_threshold() -> None:
+    from bot.classify import REPLY_CONFIDENCE
+    from bot.config import Settings
+
+    assert Settings.model_fields["reply_threshold"].default == REPLY_CONFIDENCE
