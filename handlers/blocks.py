@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.models import Diagnosis, Evidence
+from bot.render_text import self_check_command
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -65,6 +66,7 @@ STRINGS: dict[str, dict[str, str]] = {
             "`az acr check-health -n {name} --yes` run on the failing host."
         ),
         "paste_note": "Diagnosed from the text only. Run `/acrcheck {name}` for a live check from {vantage}.",
+        "self_check": "From the failing machine (nothing to install): `{command}` — or run `acrcheck probe {name}` there and paste its report here.",
         "healthy": "{name} looks healthy from {vantage}",
         "checking": "Checking `{name}` from {vantage}… (this can take up to {secs} s)",
         "diagnosing": "Diagnosing…",
@@ -112,6 +114,7 @@ STRINGS: dict[str, dict[str, str]] = {
             "失敗しているホストで `az acr check-health -n {name} --yes` を実行して比較してください。"
         ),
         "paste_note": "貼り付けられたテキストのみから診断しました。{vantage} からのライブチェックは `/acrcheck {name}` で実行できます。",
+        "self_check": "失敗しているマシンから確認 (インストール不要): `{command}` — または そのマシンで `acrcheck probe {name}` を実行し、結果をここに貼り付けてください。",
         "healthy": "{name} は {vantage} から見て正常です",
         "checking": "{vantage} から `{name}` をチェックしています…（最大 {secs} 秒）",
         "diagnosing": "診断しています…",
@@ -374,6 +377,9 @@ def diagnosis_message(
         docs = " · ".join(f"<{d}>" for d in diagnosis.docs[:5] if d.startswith("https://"))
         if docs:
             add(_context(f"{t(lang, 'docs')}: {docs}"), 5)
+    check_command = self_check_command(diagnosis)
+    if check_command and not unrelated and not healthy:
+        add(_context(t(lang, "self_check", command=escape(check_command), name=escape(name))), 3)
     if live:
         add(_context(t(lang, "vantage_note", vantage=escape(vantage), name=escape(name))), 3)
     elif not unrelated:

@@ -92,3 +92,14 @@ def test_evidence_message_limits() -> None:
         Evidence(check="dns", target="t", vantage="v", status=Status.OK, detail="d" * 500).to_dict() for _ in range(300)
     ]
     _check_limits(blocks.evidence_message(evidence, "en"))
+
+
+def test_reply_offers_a_no_install_self_check() -> None:
+    from bot.engine import diagnose
+    from handlers.blocks import diagnosis_message
+
+    d = diagnose("Error response from daemon: Get https://contosoacr.azurecr.io/v2/: dial tcp 20.1.2.3:443: i/o timeout")
+    rendered = diagnosis_message(d, diag_id="d9", lang="en", vantage="the bot's network", live=False)
+    contexts = " ".join(e["text"] for b in rendered.blocks if b["type"] == "context" for e in b["elements"])
+    assert "nslookup contosoacr.azurecr.io &amp;&amp; curl -sv --max-time 10 https://contosoacr.azurecr.io/v2/" in contexts
+    assert "acrcheck probe contosoacr" in contexts
