@@ -120,6 +120,32 @@ def _metered_check() -> Callable[..., Awaitable[Any]]:
     return check
 
 
+async def _retry_with_backoff(
+    attempt_once: Callable[[], Awaitable[str]], readiness: Readiness, shutdown: Shutdown, what: str
+) -> bool:
+    """Call ``attempt_once`` until it succeeds or shutdown is requested (backoff between tries).
+
+    ``attempt_once`` returns a log message on success; a failure is shown in /readyz's
+    detail with Slack's error code, never a stack trace.
+    """
+    for attempt in range(10_000):
+        try:
+            message = await attempt_once()
+            readiness.slack_detail = "connected"
+            log.info("%s", message)
+            return True
+        except Exception as exc:
+            error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error") or type(exc).__name__
+            readiness.slack_detail = f"{what} failed: {error}"
+            log.warning("%s failed (%s); retrying", what, error)
+        wait = SLACK_RETRY_SECONDS[min(attempt, len(SLACK_RETRY_SECONDS) - 1)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(shutdown.requested.wait(), wait)
+        if shutdown.requested.is_set():
+            return False
+    return False
+
+
 async def _confirm_slack_http(client: Any, readiness: Readiness, shutdown: Shutdown) -> None:
     """HTTP mode is ready once auth.test passes; retry with backoff until it does."""
     connected = False
@@ -127,23 +153,12 @@ async def _confirm_slack_http(client: Any, readiness: Readiness, shutdown: Shutd
     async def probe() -> bool:
         return connected
 
+    async def auth_test() -> str:
+        response = await client.auth_test()
+        return f"Slack auth.test ok (team {response.get('team_id')}, bot user {response.get('user_id')})"
+
     readiness.slack_probe = probe
-    for attempt in range(10_000):
-        try:
-            response = await client.auth_test()
-            connected = True
-            readiness.slack_detail = "connected"
-            log.info("Slack auth.test ok (team %s, bot user %s)", response.get("team_id"), response.get("user_id"))
-            return
-        except Exception as exc:
-            error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error") or type(exc).__name__
-            readiness.slack_detail = f"auth.test failed: {error}"
-            log.warning("Slack auth.test failed (%s); retrying", error)
-        wait = SLACK_RETRY_SECONDS[min(attempt, len(SLACK_RETRY_SECONDS) - 1)]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(shutdown.requested.wait(), wait)
-        if shutdown.requested.is_set():
-            return
+    connected = await _retry_with_backoff(auth_test, readiness, shutdown, "auth.test")
 
 
 async def _run_until_stopped(shutdown: Shutdown, *watch: asyncio.Task[Any]) -> None:
@@ -297,18 +312,10 @@ async def _socket_mode(
 
 async def _connect_socket(handler: Any, readiness: Readiness, shutdown: Shutdown) -> None:
     """Open the websocket, retrying with backoff; afterwards slack_sdk reconnects by itself."""
-    for attempt in range(10_000):
-        try:
-            await handler.connect_async()
-            readiness.slack_detail = "connected"
-            print("acrcheck: connected in Socket Mode", flush=True)
-            return
-        except Exception as exc:
-            error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error") or type(exc).__name__
-            readiness.slack_detail = f"Socket Mode connection failed: {error}"
-            log.warning("Socket Mode connection failed (%s); retrying", error)
-        wait = SLACK_RETRY_SECONDS[min(attempt, len(SLACK_RETRY_SECONDS) - 1)]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(shutdown.requested.wait(), wait)
-        if shutdown.requested.is_set():
-            return
+
+    async def connect() -> str:
+        await handler.connect_async()
+        print("acrcheck: connected in Socket Mode", flush=True)
+        return "Socket Mode connected"
+
+    await _retry_with_backoff(connect, readiness, shutdown, "Socket Mode connection")
