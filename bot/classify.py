@@ -144,6 +144,7 @@ def template_values(facts: Facts) -> dict[str, str]:
         "privatelink_host": facts.privatelink_hosts[0] if facts.privatelink_hosts else None,
         "blob_host": facts.blob_hosts[0] if facts.blob_hosts else None,
         "node": facts.kubernetes.get("node"),
+        "resource_group": facts.resource_group,
         "namespace": facts.kubernetes.get("namespace"),
     }
     values.update({k: v for k, v in simple.items() if v})
@@ -420,6 +421,11 @@ def _fill_live_facts(facts: Facts, evidence: list[Evidence]) -> None:
             facts.region = data["region"]
         if not facts.data_endpoints and isinstance(data.get("data_endpoints"), list):
             facts.data_endpoints = [str(x) for x in data["data_endpoints"]]
+        resource_id = data.get("resource_id")
+        if not facts.resource_group and isinstance(resource_id, str) and "/resourceGroups/" in resource_id:
+            facts.resource_group = resource_id.split("/resourceGroups/", 1)[1].split("/", 1)[0]
+        if not facts.region and isinstance(data.get("location"), str) and data["location"]:
+            facts.region = data["location"]
         if not facts.proxy and isinstance(data.get("proxy"), str) and data["proxy"]:
             facts.proxy = data["proxy"]
         if item.check == "probe" and ".data." in item.target and item.target not in facts.data_endpoints:

@@ -57,6 +57,7 @@ class Facts:
     cloud: str | None = None
     region: str | None = None
     registry_host: str | None = None  # the failing registry host even when it is not ACR
+    resource_group: str | None = None  # known only from a live ARM read
     hosts: list[HostFact] = field(default_factory=list)
     data_endpoints: list[str] = field(default_factory=list)
     privatelink_hosts: list[str] = field(default_factory=list)

@@ -135,6 +135,7 @@ async def test_tasks_bypass_off(world: World, make_settings: SettingsFactory) ->
     assert d.cause == "service-integration"
     assert any("networkRuleBypassAllowedForTasks" in line for line in d.causes[0].supported_by)
     assert "--name myreg" in fix_text(d) and "networkRuleBypassAllowedForTasks=true" in fix_text(d)
+    assert "--resource-group <resource-group>" not in fix_text(d)  # filled from the ARM read
 
 
 async def test_trusted_services_off(world: World, make_settings: SettingsFactory) -> None:
