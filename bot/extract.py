@@ -431,7 +431,7 @@ def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
         and _CHECKHEALTH_OK.search(text)
     ):
         derived["checkhealth"].add("all_ok")
-    if "acr" not in lower and "cluster can pull" not in lower:
+    if "acr" not in lower and "cluster can pull" not in lower and "validating" not in lower and "host name resolution" not in lower:
         return
     steps = {m.group(1).lower(): m.group(2).upper() for m in _CANIPULL.finditer(text)}
     outcomes = derived["canipull"]
