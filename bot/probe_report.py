@@ -101,9 +101,9 @@ def parse_probe_report(text: str) -> tuple[str | None, list[Evidence]]:
         if parts[0] == "dns" and len(parts) >= 4:
             host, status, code = parts[1].lower(), parts[2], parts[3]
             findings = _dns_findings(status, code)
-            item = Evidence(
-                "dns", host, vantage, _STATUS.get(status, Status.WARN), f"DNS {status}: {code}", {}, 0.0, []
-            )
+            # A privatelink name answering publicly resolves "fine" but is the problem itself.
+            level = Status.WARN if "dns.privatelink_public_answer" in findings else _STATUS.get(status, Status.WARN)
+            item = Evidence("dns", host, vantage, level, f"DNS {status}: {code}", {}, 0.0, [])
         elif parts[0] == "probe" and len(parts) >= 5:
             host, address, status, code = parts[1].lower(), parts[2], parts[3], parts[4]
             findings = _probe_findings(code)
