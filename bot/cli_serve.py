@@ -152,6 +152,10 @@ def check_config(settings: Settings) -> tuple[list[str], list[str]]:
 
 
 # --- running ------------------------------------------------------------------------------------
+#: Slack's event, command and interaction payloads are far below this (file contents are fetched separately).
+MAX_EVENT_BYTES = 1_048_576
+
+
 def build_http_app(bolt_app: Any, *, oauth: bool, readiness: Any = None) -> Any:
     """Starlette app: /slack/events (signed), OAuth pages when enabled, /healthz, /readyz, /metrics.
 
@@ -172,6 +176,18 @@ def build_http_app(bolt_app: Any, *, oauth: bool, readiness: Any = None) -> Any:
     async def events(request: Request) -> Response:
         if state.draining:
             return PlainTextResponse("shutting down", status_code=503, headers={"Retry-After": "1"})
+        if request.method == "POST":
+            # Bolt reads the whole body before it checks the signature: cap it first, so one
+            # large unsigned request cannot exhaust the pod's memory.
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
+                return PlainTextResponse("request too large", status_code=413)
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_EVENT_BYTES:
+                    return PlainTextResponse("request too large", status_code=413)
+            request._body = bytes(body)  # what Request.body() returns to Bolt's adapter
         return await handler.handle(request)
 
     routes = [Route("/slack/events", events, methods=["POST"]), *ops_routes(state)]

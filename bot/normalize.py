@@ -32,6 +32,14 @@ def _slack_link(match: re.Match[str]) -> str:
     return label if label else url
 
 
+def slack_links_to_text(text: str) -> str:
+    """Replace Slack's ``<url|label>`` / ``<url>`` link syntax by what the user typed.
+
+    Channel and user references (``<#C…|name>``, ``<@U…>``) are left alone: commands parse them.
+    """
+    return _SLACK_LINK.sub(_slack_link, text) if "<" in text else text
+
+
 def _strip_line_borders(line: str) -> str:
     """Drop k9s/table borders and cap the line length (bounds every later regex)."""
     if len(line) > MAX_LINE_CHARS:

@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.normalize import slack_links_to_text
 from bot.store import Store
 from handlers import blocks, flows
 from handlers.deps import Deps, deps_of
@@ -47,14 +48,17 @@ def register(app: AsyncApp) -> None:
 
 
 def _refusal(lang: str, message: str) -> dict[str, Any]:
-    rendered = blocks.error_message(f"{message}\n{USAGE.get(lang, USAGE['en'])}", lang)
+    """An ephemeral refusal. ``message`` is mrkdwn: callers escape any user-supplied part."""
+    rendered = blocks.simple(blocks.t(lang, "error", message=f"{message}\n{USAGE.get(lang, USAGE['en'])}"))
     return {"response_type": "ephemeral", **rendered.kwargs()}
 
 
 async def on_command(ack: Ack, command: dict[str, Any], respond: Respond, client: AsyncWebClient, context: Any) -> None:
     """Dispatch on the first word of the command text."""
     deps = deps_of(context)
-    text = str(command.get("text") or "").strip()
+    # The manifest asks Slack to escape command text (should_escape), so channels arrive as
+    # <#C…|name> for `watch`; links are turned back into what the user typed before any guard.
+    text = slack_links_to_text(str(command.get("text") or "")).strip()
     user = str(command.get("user_id") or "")
     channel = str(command.get("channel_id") or "")
     lang = flows.quick_lang(deps, user)
@@ -92,7 +96,7 @@ async def _check(
     try:
         target = guard_registry(value, policy)
     except PolicyError as exc:
-        await ack(**_refusal(lang, str(exc)))
+        await ack(**_refusal(lang, blocks.escape(str(exc))))
         return
     refusal = await flows.rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
     if refusal:
@@ -190,7 +194,7 @@ async def _config(ack: Ack, deps: Deps, rest: str, *, user: str, channel: str, l
     try:
         stored_key, stored_value = parse_override(key, value)
     except PolicyError as exc:
-        await ack(**_refusal(lang, f"{exc} (keys: {', '.join(k.replace('_', '-') for k in OVERRIDE_KEYS)})"))
+        await ack(**_refusal(lang, f"{blocks.escape(str(exc))} (keys: {', '.join(k.replace('_', '-') for k in OVERRIDE_KEYS)})"))
         return
     await Store.run(deps.store.set_override, channel, stored_key, stored_value, user_id=user)
     deps.forget_policy(channel)

@@ -106,7 +106,8 @@ def install() -> None:
     """Wrap the record factory once per process (idempotent)."""
     global _installed
     with _installed_lock:
-        if _installed:
+        # Checked on the live factory, not a flag: something may have replaced it since.
+        if getattr(logging.getLogRecordFactory(), "acrcheck_scrubs", False):
             return
         previous: Callable[..., logging.LogRecord] = logging.getLogRecordFactory()
 
@@ -115,5 +116,6 @@ def install() -> None:
             _scrub(record)
             return record
 
+        factory.acrcheck_scrubs = True  # type: ignore[attr-defined]
         logging.setLogRecordFactory(factory)
         _installed = True

@@ -73,7 +73,7 @@ def handle_watch_command(
                 args, user_id=user_id, channel_id=channel_id, settings=settings, is_admin=is_admin
             )
         if sub == "watches":
-            return _list(args, channel_id=channel_id, settings=settings)
+            return _list(args, user_id=user_id, channel_id=channel_id, settings=settings, is_admin=is_admin)
     except (ScheduleError, UnsafeTarget) as exc:
         return f"{exc}\n{USAGE}", True
     return f"Unknown subcommand `{subcommand}`.\n{USAGE}", True
@@ -124,11 +124,16 @@ def _unwatch(
     return f"Stopped watching *{target.name}* in <#{channel}> (by <@{user_id}>).{note}", False
 
 
-def _list(args: str, *, channel_id: str, settings: Settings) -> tuple[str, bool]:
+def _list(
+    args: str, *, user_id: str, channel_id: str, settings: Settings, is_admin: Callable[[str, str], bool]
+) -> tuple[str, bool]:
     channel = channel_id
     if args.strip():
         parsed = parse_watch_args(f"_ {args}", with_schedule=False)  # only a channel is expected
         channel = parsed.channel or channel_id
+    if channel != channel_id and not is_admin(user_id, channel):
+        # Another channel's watches (registry names, health) are shown only to that channel's admins.
+        return f"Only admins of <#{channel}> can list its watches; run `/acrcheck watches` there.", True
     store = _store(settings)
     rows = store.list_watches(channel)
     if not rows:

@@ -27,9 +27,18 @@ if [ -z "${TEST_PG_URL:-}" ]; then
       for _ in $(seq 1 20); do pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break; sleep 0.5; done
     fi
   fi
+  # pg_isready does not log in: try a real login, first as the machine is set up (trust),
+  # then with a password set through the local socket (Debian's default host auth is scram).
+  pg_login() { .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=5).close()" "$1" 2>/dev/null; }
   if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-    export TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/postgres
-  else
+    if pg_login postgresql://postgres@127.0.0.1:5432/postgres; then
+      export TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/postgres
+    elif [ "$(id -u)" = 0 ] && su postgres -c "psql -q -c \"ALTER ROLE postgres PASSWORD 'postgres'\"" >/dev/null 2>&1 \
+        && pg_login postgresql://postgres:postgres@127.0.0.1:5432/postgres; then
+      export TEST_PG_URL=postgresql://postgres:postgres@127.0.0.1:5432/postgres
+    fi
+  fi
+  if [ -z "${TEST_PG_URL:-}" ]; then
     echo "note: PostgreSQL is not available; PostgreSQL tests will be skipped" >&2
   fi
 fi

@@ -32,6 +32,7 @@ def test_invalid_arguments_get_ephemeral_usage(bot: BotRunner, fake_slack: FakeS
 def test_config_requires_admin(bot: BotRunner, fake_slack: FakeSlack) -> None:
     _elapsed, ack = bot.send_command("config mode off", user="U0000001")
     assert "Only channel admins" in str(ack)
+    assert f"<@{ADMIN}>" in str(ack) and "&lt;@" not in str(ack)  # a real mention, not escaped text
     _elapsed, ack = bot.send_command("config mode off", user=ADMIN)
     assert "mode" in str(ack) and "off" in str(ack)
     _elapsed, ack = bot.send_command("config threshold 2", user=ADMIN)
@@ -93,3 +94,11 @@ def test_allowlist_refuses_other_registries(bot_factory: Any, fake_slack: FakeSl
     assert ack.get("response_type") == "ephemeral" and "not on this channel's list" in str(ack)
     _elapsed, ack = runner.send_command("contosoreg.azurecr.io")
     assert "Checking" in str(ack)
+
+
+def test_escaped_links_in_command_text_are_read_as_typed(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    """The manifest sets should_escape: Slack sends links as <http://x|x>; the guard sees what the user typed."""
+    _elapsed, ack = bot.send_command("<http://contosoreg.azurecr.io|contosoreg.azurecr.io>")
+    assert "Checking" in str(ack) and "contosoreg.azurecr.io" in str(ack)
+    _elapsed, ack = bot.send_command("<http://contosoreg.azurecr.io.evil.com|contosoreg.azurecr.io.evil.com>")
+    assert ack.get("response_type") == "ephemeral" and "Checking" not in str(ack)

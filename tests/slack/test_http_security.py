@@ -49,3 +49,22 @@ def test_url_verification(bot_factory: Any) -> None:
 def test_healthz(bot_factory: Any) -> None:
     runner = bot_factory("http")
     assert runner.http.get(f"http://127.0.0.1:{runner.port}/healthz").text == "ok"
+
+
+def test_oversized_request_is_refused_before_it_is_read(bot_factory: Any, fake_slack: FakeSlack) -> None:
+    from bot.cli_serve import MAX_EVENT_BYTES
+
+    runner = bot_factory("http")
+    big = "x" * (MAX_EVENT_BYTES + 10)
+    assert runner.post_raw(big, {"Content-Type": "application/json"}).status_code == 413
+
+    def chunks() -> Any:  # no Content-Length: the cap applies while streaming
+        for _ in range(3):
+            yield b"y" * (MAX_EVENT_BYTES // 2)
+
+    url = f"http://127.0.0.1:{runner.port}/slack/events"
+    assert runner.http.post(url, content=chunks(), headers={"Content-Type": "application/json"}).status_code == 413
+    # A normal signed event still goes through after the cap.
+    raw = json.dumps(event_body(message_event(REGISTRY_ERROR)))
+    assert runner.post_raw(raw, runner.signed_headers(raw, content_type="application/json")).status_code == 200
+    fake_slack.settle(0.4)
