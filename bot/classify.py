@@ -10,6 +10,7 @@ over the scores. Live findings then add or subtract the weights a card lists und
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Iterable
 from typing import Any
@@ -119,8 +120,44 @@ class _Values(dict[str, str]):
         return f"<{key.replace('_', '-')}>"
 
 
+#: Shapes a value must have before it goes into a command the user will paste into a shell.
+#: Anything else (``$(...)``, quotes, spaces, backticks) falls back to the <placeholder>.
+_SAFE = {
+    "host": re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::\d{1,5})?"),
+    "name": re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"),
+    "ip": re.compile(r"[0-9a-fA-F.:]{2,45}"),
+    "proxy": re.compile(r"(?:https?://)?(?:[A-Za-z0-9._~-]{1,128}:\[REDACTED\]@)?[A-Za-z0-9.\[\]:-]{1,253}/?"),
+    "region": re.compile(r"[a-z0-9]{2,30}"),
+    "k8s": re.compile(r"[a-z0-9][a-z0-9.-]{0,252}"),
+}
+_VALUE_SHAPE = {
+    "registry": "host",
+    "login_server": "host",
+    "host": "host",
+    "data_endpoint": "host",
+    "data_host": "host",
+    "privatelink_host": "host",
+    "blob_host": "host",
+    "client_ip": "ip",
+    "target_ip": "ip",
+    "dns_server": "ip",
+    "target": "host",
+    "target_port": "name",
+    "proxy": "proxy",
+    "region": "region",
+    "resource_group": "host",
+    "node": "k8s",
+    "namespace": "k8s",
+}
+
+
+def _safe_value(key: str, value: str) -> bool:
+    shape = _SAFE[_VALUE_SHAPE.get(key, "host")]
+    return shape.fullmatch(value) is not None
+
+
 def template_values(facts: Facts) -> dict[str, str]:
-    """The user's own values that fix templates may use."""
+    """The user's own values that fix templates may use (only shell-safe shapes)."""
     values: dict[str, str] = {}
     host = facts.registry_host.split(":")[0] if facts.registry_host else None
     if facts.registry:
@@ -144,16 +181,14 @@ def template_values(facts: Facts) -> dict[str, str]:
         "privatelink_host": facts.privatelink_hosts[0] if facts.privatelink_hosts else None,
         "blob_host": facts.blob_hosts[0] if facts.blob_hosts else None,
         "node": facts.kubernetes.get("node"),
-        "resource_group": facts.resource_group,
         "namespace": facts.kubernetes.get("namespace"),
+        "resource_group": facts.resource_group,
     }
     values.update({k: v for k, v in simple.items() if v})
     if facts.data_endpoints:
         values["data_endpoint"] = facts.data_endpoints[0]
     elif facts.registry and facts.region:
-        values["data_endpoint"] = (
-            f"{facts.registry}.{facts.region}.data.{(facts.login_server or '.azurecr.io').split('.', 1)[1]}"
-        )
+        values["data_endpoint"] = f"{facts.registry}.{facts.region}.data.{(facts.login_server or '.azurecr.io').split('.', 1)[1]}"
     if facts.target_ip:
         port = facts.ports[0] if facts.ports else 443
         values["target"] = f"{facts.target_ip}:{port}"
@@ -163,7 +198,9 @@ def template_values(facts: Facts) -> dict[str, str]:
     )
     if data_host:
         values["data_host"] = data_host
-    return values
+    if facts.target_ip and ":" in facts.target_ip:  # IPv6 needs brackets next to a port
+        values["target"] = f"[{facts.target_ip}]:{values['target_port']}"
+    return {k: v for k, v in values.items() if _safe_value(k, v)}
 
 
 def _render(template: str, values: _Values) -> str:

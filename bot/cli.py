@@ -16,9 +16,14 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from bot.engine import diagnose
 from bot.knowledge import KnowledgeError, default_knowledge
 from bot.render_text import diagnosis_json, diagnosis_jsonl, render_text
+
+log = logging.getLogger(__name__)
 
 #: Pasted text larger than this is refused rather than silently truncated.
 MAX_TEXT_BYTES = 1_100_000
@@ -68,10 +73,20 @@ def _jsonl(stdin: TextIO, stdout: TextIO, lang: str) -> int:
             text = item.get("text")
             if not isinstance(text, str):
                 raise ValueError("'text' must be a string")
+            # JSON may carry lone surrogates (\ud800) that cannot be written back as UTF-8.
+            text = text.encode("utf-8", errors="replace").decode("utf-8")
             result = diagnosis_jsonl(item_id, diagnose(text, lang=lang))
         except (ValueError, RecursionError) as exc:
             result = {"id": item_id, "line": number, "error": f"invalid input line: {exc}"}
-        stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        except Exception as exc:  # one bad line must never end the stream
+            log.exception("line %d could not be diagnosed", number)
+            result = {"id": item_id, "line": number, "error": f"could not diagnose this line ({type(exc).__name__})"}
+        try:
+            encoded = json.dumps(result, ensure_ascii=False)
+            encoded.encode("utf-8")
+        except (TypeError, ValueError):
+            encoded = json.dumps({"id": None, "line": number, "error": "answer could not be encoded"})
+        stdout.write(encoded + "\n")
     stdout.flush()
     return 0
 
@@ -154,6 +169,14 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return 2
     except UsageError as exc:
         sys.stderr.write(f"acrcheck: {exc}\n")
+        return 2
+    except ValidationError as exc:  # settings: name the field and the problem, never echo the value
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            sys.stderr.write(f"acrcheck: invalid setting {where}: {error['msg']}\n")
+        return 2
+    except SettingsError as exc:
+        sys.stderr.write(f"acrcheck: settings could not be read: {str(exc).split(chr(10))[0][:200]}\n")
         return 2
     except KnowledgeError as exc:
         sys.stderr.write(f"acrcheck: knowledge base is invalid: {exc}\n")

@@ -137,6 +137,26 @@ class Settings(BaseSettings):
             return [part.strip() for part in stripped.split(",") if part.strip()]
         return value
 
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        """http(s)://[user:password@]host[:port]; the message never repeats a password."""
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError("proxy must look like http://host:port (the port must be a number)") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("proxy must be an http:// or https:// URL, e.g. http://proxy.corp:3128") from None
+        if port is None:
+            raise ValueError("proxy must include its port, e.g. http://proxy.corp:3128") from None
+        return value
+
     @field_validator("arm_endpoint", "slack_api_url")
     @classmethod
     def _https_or_loopback(cls, value: str) -> str:

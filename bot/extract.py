@@ -29,10 +29,14 @@ _LOOKUP = re.compile(
     re.IGNORECASE,
 )
 _DNS_UDP = re.compile(r"(?:read|write|dial) udp\s{1,3}[^\s>]{0,60}->\[?([0-9a-f.:]{3,45}?)\]?:53\b", re.IGNORECASE)
-_DIAL = re.compile(r"dial tcp\s{1,3}\[?([0-9a-f.:]{3,45}?)\]?:(\d{1,5})", re.IGNORECASE)
+_DIAL = re.compile(
+    r"dial tcp\s{1,3}(?:\[([0-9a-f:.%]{2,45})\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})", re.IGNORECASE
+)
 _CONNECT = re.compile(r"(?:connect|ETIMEDOUT|ECONNREFUSED|ECONNRESET)\s{1,3}([\d.]{7,15}):(\d{1,5})")
 _PROXYCONNECT = re.compile(
-    r"proxyconnect tcp:\s{0,3}(?:dial tcp\s{1,3}(?:lookup\s{1,3})?)?([^\s:]{0,253}):?(\d{0,5})", re.IGNORECASE
+    r"proxyconnect tcp:\s{0,3}dial tcp:?\s{1,3}(?:lookup\s{1,3})?"
+    r"(\[[0-9a-f:.%]{2,45}\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(?::(\d{1,5}))?",
+    re.IGNORECASE,
 )
 _PROXY_VAR = re.compile(r"\b(?:https?_proxy|proxy)\s{0,3}[=:]\s{0,3}[\"']?(https?://[^\s\"']{1,253})", re.IGNORECASE)
 _STATUS = (
@@ -367,19 +371,22 @@ def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
         if m:
             facts.dns_server = m.group(1) + ":53"
             roles[m.group(1)] = ("dns_server", 53)
-    m = _PROXYCONNECT.search(text)
-    if m and m.group(1):
-        facts.proxy = m.group(1) + (f":{m.group(2)}" if m.group(2) else "")
-        roles[m.group(1)] = ("proxy", int(m.group(2)) if m.group(2) else None)
+    m = _PROXY_VAR.search(text)  # an explicit HTTPS_PROXY= wins: it is the configured value
+    if m:
+        facts.proxy = m.group(1)
     else:
-        m = _PROXY_VAR.search(text)
-        if m:
-            facts.proxy = m.group(1)
+        m = _PROXYCONNECT.search(text)
+        if m and m.group(1).lower() not in ("lookup", "tcp"):
+            facts.proxy = m.group(1) + (f":{m.group(2)}" if m.group(2) else "")
+            roles[m.group(1).strip("[]")] = ("proxy", int(m.group(2)) if m.group(2) else None)
     for pattern in (_DIAL, _CONNECT):
         for count, m in enumerate(pattern.finditer(text)):
             if count > 20:
                 break
-            address, port = m.group(1), int(m.group(2))
+            if pattern is _DIAL:
+                address, port = m.group(1) or m.group(2), int(m.group(3))
+            else:
+                address, port = m.group(1), int(m.group(2))
             if address in roles or port == 53:
                 continue
             roles[address] = ("target", port)

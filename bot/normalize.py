@@ -60,6 +60,20 @@ _ANCHORS = (
 )  # fmt: skip
 
 
+_SPACE = re.compile(r"\s")
+
+
+def _whole_tokens(lower: str, start: int, stop: int) -> tuple[int, int]:
+    """Shrink a span cut mid-line to whole tokens, so no secret is kept without its prefix."""
+    if start > 0 and not lower[start - 1].isspace():
+        found = _SPACE.search(lower, start, start + 400)
+        start = found.end() if found else start
+    if stop < len(lower) and not lower[stop].isspace():
+        cut = max(lower.rfind(" ", max(start, stop - 400), stop), lower.rfind("\t", max(start, stop - 400), stop))
+        stop = cut if cut > start else stop
+    return start, stop
+
+
 def focus(text: str) -> str:
     """Keep only the lines of a huge paste that can carry an error (plus its head and tail).
 
@@ -80,7 +94,7 @@ def focus(text: str) -> str:
             start = max(lower.rfind("\n", max(0, index - MAX_LINE_CHARS), index) + 1, index - MAX_LINE_CHARS // 2)
             stop = lower.find("\n", index, index + MAX_LINE_CHARS)
             stop = stop if stop >= 0 else min(len(lower), index + MAX_LINE_CHARS // 2)
-            spans.add((start, stop))
+            spans.add(_whole_tokens(lower, start, stop))
             end = start
     spans.add((0, min(len(text), 2_000)))
     spans.add((max(0, len(text) - 8_000), len(text)))

@@ -36,7 +36,10 @@ _LABELS = {
 
 def self_check_command(diagnosis: Diagnosis) -> str | None:
     """A one-line nslookup/curl for users who cannot install anything."""
-    host = diagnosis.facts.login_server or diagnosis.facts.registry_host
+    from bot.classify import template_values
+
+    values = template_values(diagnosis.facts)  # shell-safe shapes only
+    host = values.get("login_server") or values.get("host")
     if not host:
         return None
     host = host.split(":")[0]

@@ -113,3 +113,26 @@ def test_secrets_are_not_echoed() -> None:
     )
     assert b"Sup3rS3cret" not in out.stdout
     assert json.loads(out.stdout)["secret_redacted"] is True
+
+
+def test_invalid_setting_is_named_without_echoing_its_value() -> None:
+    env = {**__import__("os").environ, "ACRCHECK_PROXY": "user:S3cretPw@proxy.corp:8080"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check", "myregistry"],
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert b"invalid setting proxy" in out.stderr
+    assert b"S3cretPw" not in out.stderr + out.stdout and b"Traceback" not in out.stderr
+
+
+def test_jsonl_survives_lone_surrogates() -> None:
+    lines = '{"id": 1, "text": "proxyconnect tcp: dial tcp \\ud800evil:3128: EOF"}\n{"id": "x\\ud800", "text": "hi"}\n{"id": 3, "text": "ok"}\n'
+    out = run("diagnose", "--jsonl", stdin=lines)
+    assert out.returncode == 0
+    rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert [r.get("id") for r in rows][::2] == [1, 3] and len(rows) == 3

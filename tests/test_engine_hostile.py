@@ -23,6 +23,9 @@ HOSTILE = {
     "long-host": ("a" * 63 + ".") * 5000 + "azurecr.io",
     "ips": "10.0.0.1:443 " * 70_000,
     "redaction-bait": "password=" * 100_000,
+    "authorization-newlines": ("authorization:" + "\n" * 9000 + "x;") * 110,
+    "secret-spaces": ("secret" + " " * 9000 + "x;") * 110,
+    "token-colons": "token:" * 150_000,
 }
 
 

@@ -37,6 +37,43 @@ CASES = [
         "slack-token",
     ),
     ("HTTPS_PROXY=http://alice:pr0xyPass@proxy.corp:3128", "pr0xyPass", "basic-auth-url"),
+    ("HTTPS_PROXY=http://alice:ab/cd@ef@proxy.corp:3128", "ab/cd@ef", "basic-auth-url"),
+    (
+        '{"appId": "x", "password": "Zq8~sp-create-for-rbac-secret", "tenant": "t"}',
+        "Zq8~sp-create-for-rbac-secret",
+        "password-field",
+    ),
+    (
+        '{"passwords": [{"name": "password", "value": "AcrAdminPwd+123/xyz="}]}',
+        "AcrAdminPwd+123/xyz=",
+        "registry-credential",
+    ),
+    (
+        '{"auths": {"myreg.azurecr.io": {"auth": "bXlyZWc6c3VwZXJzZWNyZXQ="}}}',
+        "bXlyZWc6c3VwZXJzZWNyZXQ=",
+        "docker-config-auth",
+    ),
+    (
+        "kubectl create secret docker-registry acr --docker-server=myreg.azurecr.io --docker-username=u --docker-password s3cr3tValue9",
+        "s3cr3tValue9",
+        "password-option",
+    ),
+    (
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=QUJDREVGR0hJSktMTU5P=",
+        "QUJDREVGR0hJSktMTU5P=",
+        "connection-string",
+    ),
+    ("curl -u admin:S3cretPass https://myreg.azurecr.io/v2/_catalog", "S3cretPass", "curl-user"),
+    (
+        "Proxy-Authorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==",
+        "TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==",
+        "authorization-header",
+    ),
+    (
+        "Authorization: Negotiate YIIJvwYGKwYBBQUCoIIJszCCCa+gMDAuBgkqhkiC9xIBAgIGCSqGSIb3EgECAg",
+        "YIIJvwYGKwYBBQUCoIIJszCCCa+gMDAuBgkqhkiC9xIBAgIGCSqGSIb3EgECAg",
+        "authorization-header",
+    ),
 ]
 
 
@@ -70,3 +107,25 @@ def test_ordinary_error_text_is_not_redacted(text: str) -> None:
     out, kinds = redact(text)
     assert out == text
     assert kinds == []
+
+
+def test_kubectl_secret_command_keeps_the_registry_and_masks_the_password() -> None:
+    from bot.extract import extract
+
+    ex = extract(
+        "kubectl create secret docker-registry acr-secret --docker-server=myreg.azurecr.io "
+        "--docker-username=puller --docker-password=Pa55word-xyz\nError from server: unauthorized"
+    )
+    assert "Pa55word-xyz" not in ex.text
+    assert ex.facts.login_server == "myreg.azurecr.io" and ex.facts.registry == "myreg"
+
+
+def test_focusing_a_huge_paste_never_keeps_a_token_without_its_prefix() -> None:
+    from bot.extract import extract
+
+    payload = "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6ImFjciJ9" * 80
+    jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + payload + ".c2lnbmF0dXJlLXBhcnQtaGVyZQ"
+    line = '{"level":"info","auth":"Bearer ' + jwt + '","msg":"pull error from myreg.azurecr.io"}\n'
+    ex = extract("x\n" * 30_000 + line + "y\n" * 1_000)
+    assert payload[:40] not in ex.text
+    assert ex.facts.secrets

