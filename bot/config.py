@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     watch_check_timeout: float | None = Field(default=None, gt=0)  # default: check_deadline + 10
     watch_digest: str | None = None  # e.g. "daily 09:00 Europe/Paris"
     watch_min_interval: int = Field(default=300, ge=10)  # shortest schedule the watch command accepts, seconds
+    watch_retry_attempts: int = Field(default=10, ge=1)  # a post that keeps failing is given up after this many tries…
+    watch_retry_window: float = Field(default=3600.0, ge=0)  # …spanning at least this many seconds
+    watch_retry_backoff: float = Field(default=15.0, gt=0)  # first wait before a retry between slots (doubles, max 10 min)
+    watch_demote_timeout: float = Field(default=5.0, gt=0)  # on losing leadership, wait at most this for running sweeps
 
     @field_validator("subscriptions", "dns_servers", "admins", mode="before")
     @classmethod

@@ -6,8 +6,14 @@ run every job twice), so leadership is decided outside it:
 * PostgreSQL: ``pg_try_advisory_lock`` on a dedicated connection that stays open. The lock
   lives as long as that session, so when the leader dies (even SIGKILL) PostgreSQL drops it
   as soon as the socket closes and a follower polling every ``poll`` seconds takes over.
-  TCP keepalives bound the time a silently partitioned leader keeps it. The leader
-  re-checks ``pg_locks`` every ``poll`` seconds and steps down the moment it cannot.
+  A leader whose node dies or is cut off *silently* (no FIN/RST) would otherwise keep the
+  lock until the server's own TCP keepalives notice (2+ hours by default), so the session
+  is opened with server-side limits derived from ``poll`` (``session_limits``): the server
+  ends it once no heartbeat arrived for ``idle_session_timeout`` (PostgreSQL 14+) and
+  probes the peer with short keepalives. The leader re-checks ``pg_locks`` every ``poll``
+  seconds, each check bounded by ``heartbeat_timeout``; when a check fails or times out it
+  steps down at once (without waiting for psycopg's query cancellation, which needs the
+  dead link too), well before the server can release the lock to someone else.
 * SQLite: one host, so an ``flock`` on a file next to the database is enough; an in-memory
   database has a single process by definition.
 
@@ -22,6 +28,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,7 +39,15 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.sql.elements import TextClause
 
-__all__ = ["FileLockLeader", "Leadership", "PgAdvisoryLeader", "leadership_for", "make_owner_id"]
+__all__ = [
+    "FileLockLeader",
+    "Leadership",
+    "PgAdvisoryLeader",
+    "heartbeat_timeout",
+    "leadership_for",
+    "make_owner_id",
+    "session_limits",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +60,38 @@ Callback = Callable[[], Awaitable[None]]
 def make_owner_id() -> str:
     """Unique per process and readable in the claim table (host, pid, random suffix)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def heartbeat_timeout(poll: float) -> float:
+    """How long one lock check may take before the leader gives up on its session."""
+    return max(2.0, poll * 3)
+
+
+def session_limits(poll: float) -> dict[str, int]:
+    """Server-side limits for the lock session (all user-settable, passed as ``-c`` options).
+
+    * ``idle_session_timeout``: the server ends the session (releasing the lock) when no
+      query arrived for this long. A healthy session runs one every ``poll`` seconds (the
+      heartbeat while leading, the lock attempt while following), and a leader steps down
+      by itself after ``poll + heartbeat_timeout`` without an answer, so 4× that (at least
+      10 s) never trips a live leader yet frees the lock of a dead or cut-off one quickly.
+    * ``tcp_keepalives_*`` / ``tcp_user_timeout``: the server also notices a dead peer at
+      the TCP level instead of after the kernel default of two hours.
+    """
+    idle_ms = int(max(10.0, 4 * (poll + heartbeat_timeout(poll))) * 1000)
+    ka_idle = max(2, round(poll * 5))
+    ka_interval = max(1, round(poll * 2))
+    return {
+        "idle_session_timeout": idle_ms,
+        "idle_in_transaction_session_timeout": idle_ms,
+        "tcp_keepalives_idle": ka_idle,
+        "tcp_keepalives_interval": ka_interval,
+        "tcp_keepalives_count": 3,
+        "tcp_user_timeout": idle_ms,
+    }
+
+
+_UNKNOWN_SETTING = re.compile(r'unrecognized configuration parameter "([a-z_]+)"')
 
 
 def libpq_url(url: str) -> str:
@@ -88,6 +135,10 @@ class PgAdvisoryLeader(Leadership):
         self.dsn = libpq_url(dsn)
         self.key = key or (LOCK_CLASS, LOCK_SCHEDULER)
         self.backend_pid: int | None = None
+        self.limits = session_limits(poll)
+        self.user_timeout_ms = self.limits["tcp_user_timeout"]  # client side too
+        self.query_timeout = heartbeat_timeout(poll)
+        self._abandoned: set[asyncio.Task[Any]] = set()
 
     def fence(self) -> TextClause | None:
         if self.backend_pid is None:
@@ -99,21 +150,76 @@ class PgAdvisoryLeader(Leadership):
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         keepalive = max(1, int(self.poll * 2))
-        return await psycopg.AsyncConnection.connect(
-            self.dsn,
-            autocommit=True,
-            connect_timeout=max(2, int(self.poll * 5)),
-            keepalives=1,
-            keepalives_idle=keepalive,
-            keepalives_interval=keepalive,
-            keepalives_count=3,
-            application_name="acrcheck-scheduler",
-        )
+        while True:
+            options = " ".join(f"-c {name}={value}" for name, value in self.limits.items())
+            try:
+                return await psycopg.AsyncConnection.connect(
+                    self.dsn,
+                    autocommit=True,
+                    connect_timeout=max(2, int(self.poll * 5)),
+                    keepalives=1,
+                    keepalives_idle=keepalive,
+                    keepalives_interval=keepalive,
+                    keepalives_count=3,
+                    tcp_user_timeout=self.user_timeout_ms,
+                    application_name="acrcheck-scheduler",
+                    options=options,
+                )
+            except psycopg.OperationalError as exc:
+                # An older server (idle_session_timeout is 14+, tcp_user_timeout 12+): drop
+                # the setting it does not know and keep the rest.
+                match = _UNKNOWN_SETTING.search(str(exc))
+                if match is None or match.group(1) not in self.limits:
+                    raise
+                log.warning("PostgreSQL does not support %s; the scheduler lock session runs without it",
+                            match.group(1))  # fmt: skip
+                del self.limits[match.group(1)]
+
+    async def _fetch(self, conn: psycopg.AsyncConnection[Any], sql: str, params: Any) -> Any:
+        cur = await conn.execute(sql, params)
+        row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def _ask(self, conn: psycopg.AsyncConnection[Any], sql: str, params: Any = None) -> Any:
+        """First column of the first row, or ``TimeoutError`` after ``query_timeout`` seconds.
+
+        On timeout the query task is abandoned, not awaited: cancelling it makes psycopg
+        send a cancel request and wait for the server (up to ~10 s), which on a dead link
+        only delays stepping down. ``_discard`` finishes it off in the background.
+        """
+        task = asyncio.ensure_future(self._fetch(conn, sql, params))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.query_timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            self._abandoned.add(task)
+            raise TimeoutError(f"no answer from PostgreSQL within {self.query_timeout:.0f}s")
+        return task.result()
+
+    async def _discard(self, conn: psycopg.AsyncConnection[Any] | None) -> None:
+        """Close a lock connection without waiting on the network (bounded to ~1 s)."""
+        tasks, self._abandoned = self._abandoned, set()
+        for task in tasks:
+            # The first cancel makes psycopg try to cancel the query on the server; the
+            # second interrupts that, and psycopg then closes the socket itself.
+            for _ in range(2):
+                if task.done():
+                    break
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # retrieved: nothing to report
+            else:
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=1.0)
 
     async def _query_bool(self, conn: psycopg.AsyncConnection[Any], sql: str) -> bool:
-        cur = await asyncio.wait_for(conn.execute(sql, self.key), timeout=max(2.0, self.poll * 3))
-        row = await cur.fetchone()
-        return bool(row and row[0])
+        return bool(await self._ask(conn, sql, self.key))
 
     async def run(self, on_elected: Callback, on_demoted: Callback) -> None:
         while not self._stopping.is_set():
@@ -123,9 +229,8 @@ class PgAdvisoryLeader(Leadership):
                 while not await self._query_bool(conn, "SELECT pg_try_advisory_lock(%s, %s)"):
                     if not await self._sleep(self.poll):
                         return
-                cur = await conn.execute("SELECT pg_backend_pid()")
-                row = await cur.fetchone()
-                self.backend_pid = int(row[0]) if row else None
+                pid = await self._ask(conn, "SELECT pg_backend_pid()")
+                self.backend_pid = int(pid) if pid is not None else None
                 self.is_leader = True
                 log.info("scheduler leadership acquired by %s (backend pid %s)", self.owner, self.backend_pid)
                 await on_elected()
@@ -143,15 +248,13 @@ class PgAdvisoryLeader(Leadership):
                 log.warning("scheduler leadership check failed (%s); retrying", exc)
             finally:
                 await self._step_down(on_demoted)
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+                await self._discard(conn)
             if not await self._sleep(self.poll):
                 return
 
     async def _step_down(self, on_demoted: Callback) -> None:
         if self.is_leader:
-            self.is_leader = False
+            self.is_leader = False  # first: sweeps check this before every Slack action
             self.backend_pid = None
             log.info("scheduler leadership released by %s", self.owner)
             await on_demoted()

@@ -52,6 +52,10 @@ class SchedulerOptions:
     error_threshold: int = 3  # consecutive failed checks before "the check could not run" is posted
     check_timeout: float | None = None  # default: settings.check_deadline + 10
     digest: str | None = None  # e.g. "daily 09:00 Europe/Paris"
+    retry_attempts: int = 10  # a plan whose Slack actions keep failing is given up after this many attempts…
+    retry_window: float = 3600.0  # …spanning at least this many seconds (then its claim is marked failed)
+    retry_backoff: float = 15.0  # first wait before retrying between slots, doubled per attempt (max 10 min)
+    demote_timeout: float = 5.0  # on losing leadership, wait at most this long for running sweeps to stop
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SchedulerOptions:
@@ -90,6 +94,7 @@ class SchedulerService:
         self.options = options
         self.scheduler: AsyncIOScheduler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._retrying: asyncio.Task[None] | None = None
         self.sweeps = 0
 
     # --- leadership callbacks ----------------------------------------------------------
@@ -122,12 +127,18 @@ class SchedulerService:
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            # Bounded: a task stuck in a database call on a dead link (``to_thread`` cannot be
+            # interrupted) must not keep the leadership loop from stepping down and re-competing.
+            # Leadership is already off (``is_leader`` is False), so such a task posts nothing more.
+            _, stuck = await asyncio.wait(set(self._tasks), timeout=self.options.demote_timeout)
+            if stuck:
+                log.warning("%d scheduler task(s) still stopping after demotion; not waiting", len(stuck))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -160,6 +171,18 @@ class SchedulerService:
                 scheduler.add_job(self._fire, _trigger(spec), args=[spec.text], id=job_id, replace_existing=True)
         if not first:
             await self._start_new_watches()
+            if self._retrying is None or self._retrying.done():
+                # its own task: a slow Slack must not make APScheduler skip the next syncs
+                self._retrying = self._spawn(self._retry_pending())
+
+    async def _retry_pending(self) -> None:
+        """Deliver plans whose Slack actions failed without waiting for the watch's next slot."""
+        try:
+            await self.sweeper.retry_pending()
+        except Demoted:
+            return
+        except Exception:
+            log.exception("retrying undelivered Slack actions failed")
 
     async def _start_new_watches(self) -> None:
         """A watch added a minute ago should not wait for its next slot to show a status."""
@@ -288,6 +311,9 @@ async def start_scheduler(
         concurrency=opts.concurrency,
         error_threshold=opts.error_threshold,
         check_timeout=opts.check_timeout or settings.check_deadline + 10,
+        max_attempts=opts.retry_attempts,
+        retry_window=opts.retry_window,
+        retry_backoff=opts.retry_backoff,
     )
     service = SchedulerService(settings=settings, store=store, leadership=leadership, sweeper=sweeper, options=opts)
     task = asyncio.create_task(leadership.run(service.on_elected, service.on_demoted), name="acrcheck-leadership")

@@ -7,7 +7,9 @@ leader schedules.
 
 The claim table is the double-post guard: a ``(job_key, slot)`` row is inserted with
 ``ON CONFLICT DO NOTHING`` before anything is posted, and the Slack actions a run decided on
-are journaled in that row so a new leader resumes an interrupted run instead of redoing it.
+are journaled in that row so a new leader resumes an interrupted run instead of redoing it,
+and so the leader itself retries a run whose Slack actions failed transiently (``planned``
+claims of earlier slots are finished before a watch's next slot; see ``adopt_unfinished``).
 Writes that matter are *fenced*: on PostgreSQL they only succeed while the writer's leader
 session still holds the advisory lock (see ``leader.py``).
 """
@@ -36,6 +38,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     func,
+    or_,
     select,
     text,
     update,
@@ -84,7 +87,7 @@ claims = Table(
     Column("slot", BigInteger, primary_key=True),  # fire time, Unix seconds
     Column("owner", String(128), nullable=False),
     Column("epoch", BigInteger, nullable=False),
-    Column("state", String(16), nullable=False),  # "claimed" | "planned" | "done"
+    Column("state", String(16), nullable=False),  # "claimed" | "planned" | "done" | "failed"
     Column("plan", Text),
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("done_at", DateTime(timezone=True)),
@@ -98,6 +101,9 @@ leader_epochs = Table(
     Column("holder", String(128), nullable=False),
     Column("since", DateTime(timezone=True), nullable=False),
 )
+
+
+_OPEN = ("claimed", "planned")  # claim states that are not finished ("done" / "failed")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -150,6 +156,23 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _pg_connect_args(url: str) -> dict[str, Any]:
+    """Pool connections of a leader cut off mid-transaction must not hold claim rows for hours.
+
+    Row locks of an orphaned transaction would block the next leader's claims until the
+    server's TCP keepalive (two hours by default) ends the session. Transactions here are
+    short and never span an ``await``, so 30 s idle in a transaction means the client is gone.
+    A URL that sets ``options`` itself is left alone.
+    """
+    args: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+    if "options=" not in url:
+        args["options"] = (
+            "-c idle_in_transaction_session_timeout=30000 "
+            "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+        )
+    return args
+
+
 class Store:
     """All scheduler reads and writes; sync (called through ``asyncio.to_thread`` by the runner)."""
 
@@ -160,7 +183,7 @@ class Store:
             if self.url.startswith("sqlite"):
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             else:
-                kwargs.update(pool_size=10, max_overflow=20)
+                kwargs.update(pool_size=10, max_overflow=20, connect_args=_pg_connect_args(self.url))
             engine = create_engine(self.url, **kwargs)
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
@@ -351,7 +374,7 @@ class Store:
                     .where(
                         claims.c.job_key.in_(rest),
                         claims.c.slot == slot,
-                        claims.c.state != "done",
+                        claims.c.state.in_(_OPEN),
                         claims.c.epoch < epoch,
                     )
                     .values(owner=owner, epoch=epoch, claimed_at=now_utc())
@@ -385,7 +408,7 @@ class Store:
                 claims.c.job_key == claim.job_key,
                 claims.c.slot == claim.slot,
                 claims.c.owner == owner,
-                claims.c.state != "done",
+                claims.c.state.in_(_OPEN),
             )
             if fence is not None:
                 cond = and_(cond, fence)
@@ -413,6 +436,96 @@ class Store:
             if status_ts is not None:
                 watch_id, ts = status_ts
                 conn.execute(update(watch_state).where(watch_state.c.watch_id == watch_id).values(status_ts=ts))
+
+    def adopt_unfinished(
+        self,
+        *,
+        owner: str,
+        epoch: int,
+        fence: Fence | None,
+        job_keys: Sequence[str] | None = None,
+        before_slot: int | None = None,
+    ) -> list[Claim]:
+        """Take over ``planned`` claims left unfinished, oldest slot first.
+
+        A claim is adoptable when it is this process's own (``owner``: a run whose Slack
+        actions failed transiently, in this term or an earlier one) or belongs to an older
+        leadership term (a dead leader's). Its baseline already advanced when the plan was
+        saved, so the plan is the only record of what Slack still has to be told: the
+        caller must run it before deciding anything newer for the same job. Claims without
+        a plan (``claimed``) are not returned: nothing was decided, so nothing was lost.
+
+        The caller guarantees no other run of these jobs is in flight in this process; the
+        fence guarantees no other process leads.
+        """
+        cond = and_(claims.c.state == "planned", or_(claims.c.epoch < epoch, claims.c.owner == owner))
+        if before_slot is not None:
+            cond = and_(cond, claims.c.slot < before_slot)
+        out: list[Claim] = []
+        with self.engine.begin() as conn:
+            if fence is not None and not conn.execute(select(fence)).scalar():
+                return out
+            chunks: list[list[str] | None] = (
+                [None] if job_keys is None else [list(job_keys[i : i + 500]) for i in range(0, len(job_keys), 500)]
+            )
+            for chunk in chunks:
+                where = cond if chunk is None else and_(cond, claims.c.job_key.in_(chunk))
+                take = (
+                    update(claims)
+                    .where(where)
+                    .values(owner=owner, epoch=epoch)
+                    .returning(claims.c.job_key, claims.c.slot, claims.c.plan)
+                )
+                for key, slot, plan in conn.execute(take):
+                    out.append(Claim(key, int(slot), json.loads(plan) if plan else None, resumed=True))
+        out.sort(key=lambda c: (c.slot, c.job_key))
+        return out
+
+    def pending_job_keys(self, *, owner: str, epoch: int) -> list[str]:
+        """Jobs with a ``planned`` claim that ``adopt_unfinished`` would return (a cheap read)."""
+        stmt = (
+            select(claims.c.job_key)
+            .where(claims.c.state == "planned", or_(claims.c.epoch < epoch, claims.c.owner == owner))
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted(r[0] for r in conn.execute(stmt))
+
+    def fail_claim(
+        self,
+        claim: Claim,
+        plan: dict[str, Any],
+        *,
+        owner: str,
+        fence: Fence | None,
+        forget_status_of: int | None = None,
+    ) -> bool:
+        """Give up on a plan: close the claim as ``failed`` so later slots are no longer held up.
+
+        ``forget_status_of`` clears the stored status text of that watch (its status edit
+        never reached Slack), so the next run edits the status message again instead of
+        believing it already says the new text.
+        """
+        with self.engine.begin() as conn:
+            cond = and_(
+                claims.c.job_key == claim.job_key,
+                claims.c.slot == claim.slot,
+                claims.c.owner == owner,
+                claims.c.state.in_(_OPEN),
+            )
+            if fence is not None:
+                cond = and_(cond, fence)
+            res = conn.execute(
+                update(claims).where(cond).values(plan=json.dumps(plan), state="failed", done_at=now_utc())
+            )
+            if res.rowcount != 1:
+                conn.rollback()
+                return False
+            if forget_status_of is not None:
+                conn.execute(
+                    update(watch_state).where(watch_state.c.watch_id == forget_status_of).values(status_text=None)
+                )
+            return True
 
     def finish(self, claim: Claim, *, owner: str) -> None:
         with self.engine.begin() as conn:

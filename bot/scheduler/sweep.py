@@ -13,12 +13,23 @@ post:
 
 A new leader that adopts an unfinished claim resumes at step 4 if a plan exists, else
 redoes steps 2–5 (nothing was posted yet).
+
+Step 4 can also fail without anyone dying (Slack unreachable or answering 5xx for a while).
+The baseline has already advanced, so the saved plan is then the only record of the alert:
+before a watch's next slot is decided, the leader finishes that watch's ``planned`` claims of
+earlier slots, oldest first (``_finish_backlog``); if one still fails, the watch sits the
+slot out rather than post out of order. The service also retries such plans between slots
+with exponential backoff (``retry_pending``), so an hourly or daily watch does not wait for
+its next slot. A plan that keeps failing is given up after ``max_attempts`` attempts spanning
+at least ``retry_window`` seconds: its claim is marked ``failed`` (logged), and if its status
+edit never landed the stored status text is forgotten so the next run re-edits the message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +66,8 @@ class SweepStats:
     checked: int = 0
     planned_actions: int = 0
     failures: int = 0
+    backlog: int = 0  # earlier slots' plans finished (or given up) before this slot
+    held: int = 0  # watches that sat this slot out: an earlier plan is still undelivered
     config_reads: int = 0
     durations: list[float] = field(default_factory=list)
 
@@ -78,6 +91,10 @@ class Sweeper:
         concurrency: int = 20,
         error_threshold: int = 3,
         check_timeout: float = 30.0,
+        max_attempts: int = 10,
+        retry_window: float = 3600.0,
+        retry_backoff: float = 15.0,
+        retry_backoff_max: float = 600.0,
     ) -> None:
         self.store = store
         self.leadership = leadership
@@ -88,9 +105,14 @@ class Sweeper:
         self.semaphore = asyncio.Semaphore(concurrency)
         self.error_threshold = error_threshold
         self.check_timeout = check_timeout
+        self.max_attempts = max_attempts  # a failing plan is given up after this many attempts…
+        self.retry_window = retry_window  # …spanning at least this many seconds
+        self.retry_backoff = retry_backoff  # first wait before a between-slots retry, doubled each time
+        self.retry_backoff_max = retry_backoff_max
         self.epoch = 0
         self._busy: set[int] = set()  # watches with a run in flight in this process
         self._idle = asyncio.Condition()
+        self._digest_lock = asyncio.Lock()  # digest runs and digest retries never overlap
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -138,6 +160,18 @@ class Sweeper:
 
     async def _run(self, rows: list[WatchRow], slot: datetime, allow_takeover: bool, stats: SweepStats) -> SweepStats:
         slot_s = int(slot.timestamp())
+        # Earlier slots first: a plan whose Slack actions failed holds news this slot's diff
+        # (against the already-advanced baseline) cannot see.
+        held = await self._finish_backlog([_watch_key(w.id) for w in rows], before_slot=slot_s, stats=stats)
+        if held:
+            stats.held = len(held)
+            log.warning(
+                "%d watch(es) sit out slot %d: Slack actions of an earlier slot are still undelivered",
+                len(held), slot_s,
+            )  # fmt: skip
+            rows = [w for w in rows if _watch_key(w.id) not in held]
+            if not rows:
+                return stats
         by_key = {_watch_key(w.id): w for w in rows}
         won: dict[str, Claim] = await self._db(
             self.store.claim_many,
@@ -251,7 +285,179 @@ class Sweeper:
         assert claim.plan is not None
         await self._execute(claim, claim.plan, state.status_ts if state else None)
 
-    async def _execute(self, claim: Claim, plan: dict[str, Any], status_ts: str | None) -> None:
+    # --- unfinished plans ----------------------------------------------------------------
+
+    async def _finish_backlog(
+        self,
+        job_keys: list[str],
+        *,
+        before_slot: int | None = None,
+        respect_backoff: bool = False,
+        stats: SweepStats | None = None,
+    ) -> set[str]:
+        """Run the saved plans of unfinished earlier claims of ``job_keys``, oldest slot first.
+
+        The caller holds these jobs (``_busy`` / ``_digest_lock``), so nothing else in this
+        process runs them, and only the lock holder passes the fence. Returns the jobs still
+        held up by a plan that failed again (or whose backoff has not expired).
+        """
+        if not job_keys:
+            return set()
+        self._assert_leader()
+        pending: list[Claim] = await self._db(
+            self.store.adopt_unfinished,
+            owner=self.leadership.owner,
+            epoch=self.epoch,
+            fence=self.leadership.fence(),
+            job_keys=job_keys,
+            before_slot=before_slot,
+        )
+        if not pending:
+            return set()
+        queues: dict[str, list[Claim]] = {}
+        for claim in pending:  # already ordered by slot
+            queues.setdefault(claim.job_key, []).append(claim)
+        watch_ids = sorted({int(c.plan["watch_id"]) for c in pending if c.plan and c.plan.get("watch_id") is not None})
+        states: dict[int, WatchState] = await self._db(self.store.get_states, watch_ids)
+        now = time.time()
+
+        async def drain(queue: list[Claim]) -> bool:
+            """True when the job is still held up."""
+            status_ts: str | None = None
+            for claim in queue:
+                plan = claim.plan
+                if plan is None:
+                    continue
+                if respect_backoff and float(plan.get("retry_at") or 0) > now:
+                    return True
+                watch_id = plan.get("watch_id")
+                if status_ts is None and watch_id is not None and int(watch_id) in states:
+                    status_ts = states[int(watch_id)].status_ts
+                try:
+                    status_ts = await self._execute(claim, plan, status_ts)
+                except Demoted:
+                    raise
+                except Exception:
+                    return True  # _execute logged it and counted the attempt
+                if stats is not None:
+                    stats.backlog += 1
+            return False
+
+        results = await asyncio.gather(*(drain(q) for q in queues.values()), return_exceptions=True)
+        held: set[str] = set()
+        for key, result in zip(queues, results, strict=True):
+            if isinstance(result, Demoted):
+                raise result
+            if isinstance(result, BaseException):
+                log.error("retrying the Slack actions of %s failed", key, exc_info=result)
+                held.add(key)
+            elif result:
+                held.add(key)
+        return held
+
+    async def retry_pending(self) -> int:
+        """Between slots: retry plans whose Slack actions failed, once their backoff expired.
+
+        Watches with a run in flight are skipped (that run finishes their backlog itself);
+        plans of watches removed meanwhile are closed as failed, not posted. Returns how
+        many jobs are still waiting.
+        """
+        self._assert_leader()
+        keys: list[str] = await self._db(self.store.pending_job_keys, owner=self.leadership.owner, epoch=self.epoch)
+        if not keys:
+            return 0
+        existing = {w.id for w in await self._db(self.store.list_watches)}
+        ids: set[int] = set()
+        orphans: list[str] = []
+        digests: list[str] = []
+        for key in keys:
+            kind, _, ref = key.partition(":")
+            if kind == "digest":
+                digests.append(key)
+            elif kind == "watch" and ref.isdigit() and int(ref) in existing:
+                ids.add(int(ref))
+            else:
+                orphans.append(key)
+        if orphans:
+            await self._drop_orphans(orphans)
+        async with self._idle:
+            ids -= self._busy
+            self._busy |= ids
+        try:
+            held = await self._finish_backlog([_watch_key(i) for i in sorted(ids)], respect_backoff=True)
+            if digests and not self._digest_lock.locked():
+                async with self._digest_lock:
+                    held |= await self._finish_backlog(digests, respect_backoff=True)
+        finally:
+            async with self._idle:
+                self._busy -= ids
+                self._idle.notify_all()
+        return len(held)
+
+    async def _drop_orphans(self, job_keys: list[str]) -> None:
+        claims: list[Claim] = await self._db(
+            self.store.adopt_unfinished,
+            owner=self.leadership.owner,
+            epoch=self.epoch,
+            fence=self.leadership.fence(),
+            job_keys=job_keys,
+        )
+        for claim in claims:
+            log.info("dropping undelivered Slack actions of %s slot %d: watch removed", claim.job_key, claim.slot)
+            await self._db(
+                self.store.fail_claim, claim, claim.plan or {}, owner=self.leadership.owner,
+                fence=self.leadership.fence(),
+            )  # fmt: skip
+
+    async def _execute(self, claim: Claim, plan: dict[str, Any], status_ts: str | None) -> str | None:
+        """Perform the plan; on a transient failure count the attempt and re-raise (or give up).
+
+        Returns the status message ts after the plan (for a following plan of the same watch).
+        """
+        try:
+            return await self._perform(claim, plan, status_ts)
+        except Demoted:
+            raise
+        except Exception as exc:
+            if await self._record_failure(claim, plan, exc):
+                return status_ts
+            raise
+
+    async def _record_failure(self, claim: Claim, plan: dict[str, Any], exc: Exception) -> bool:
+        """Journal a failed attempt; True when the plan was given up (claim closed as failed)."""
+        now = time.time()
+        attempts = int(plan.get("attempts") or 0) + 1
+        first = float(plan.setdefault("first_failed_at", now))
+        plan["attempts"] = attempts
+        plan["last_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        plan["retry_at"] = now + min(self.retry_backoff * 2 ** (attempts - 1), self.retry_backoff_max)
+        if attempts >= self.max_attempts and now - first >= self.retry_window:
+            undelivered = [a["op"] for a in plan["actions"] if not a.get("done")]
+            watch_id = plan.get("watch_id")
+            forget = int(watch_id) if watch_id is not None and "status" in undelivered else None
+            closed = await self._db(
+                self.store.fail_claim, claim, plan, owner=self.leadership.owner, fence=self.leadership.fence(),
+                forget_status_of=forget,
+            )  # fmt: skip
+            if not closed:
+                raise Demoted("claim lost while giving up on it") from exc
+            log.error(
+                "giving up on the Slack actions of %s slot %d after %d attempts over %.0fs (%s); "
+                "undelivered: %s; claim marked failed",
+                claim.job_key, claim.slot, attempts, now - first, plan["last_error"], ", ".join(undelivered),
+            )  # fmt: skip
+            return True
+        log.warning(
+            "Slack actions of %s slot %d failed (attempt %d): %s; will retry",
+            claim.job_key, claim.slot, attempts, plan["last_error"],
+        )  # fmt: skip
+        try:
+            await self._db(self.store.record_progress, claim, plan, owner=self.leadership.owner)
+        except Exception as db_exc:  # the attempt count is advisory; the plan itself is saved
+            log.warning("could not journal the failed attempt of %s slot %d: %s", claim.job_key, claim.slot, db_exc)
+        return False
+
+    async def _perform(self, claim: Claim, plan: dict[str, Any], status_ts: str | None) -> str | None:
         """Perform the journaled actions in order, skipping those already done."""
         channel = str(plan["channel"])
         watch_id = plan.get("watch_id")
@@ -285,20 +491,27 @@ class Sweeper:
                 self.store.record_progress, claim, plan, owner=self.leadership.owner, status_ts=new_status_ts
             )
         await self._db(self.store.finish, claim, owner=self.leadership.owner)
+        return status_ts
 
     # --- digest ------------------------------------------------------------------------
 
     async def digest(self, slot: datetime, *, allow_takeover: bool = False) -> int:
         """One summary message per channel with watches; returns how many were posted."""
+        async with self._digest_lock:
+            return await self._digest(slot, allow_takeover=allow_takeover)
+
+    async def _digest(self, slot: datetime, *, allow_takeover: bool) -> int:
         self._assert_leader()
         rows: list[WatchRow] = await self._db(self.store.list_watches)
         by_channel: dict[str, list[WatchRow]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
         slot_s = int(slot.timestamp())
+        keys = [f"digest:{ch}" for ch in by_channel]
+        held = await self._finish_backlog(keys, before_slot=slot_s)
         won: dict[str, Claim] = await self._db(
             self.store.claim_many,
-            [f"digest:{ch}" for ch in by_channel],
+            [k for k in keys if k not in held],
             slot_s,
             owner=self.leadership.owner,
             epoch=self.epoch,
@@ -331,6 +544,12 @@ class Sweeper:
                 )
                 if not saved:
                     raise Demoted("claim lost before planning")
-            await self._execute(claim, plan, None)
+            try:
+                await self._execute(claim, plan, None)
+            except Demoted:
+                raise
+            except Exception:
+                log.exception("digest for %s not posted yet; it will be retried", channel)
+                continue
             posted += 1
         return posted

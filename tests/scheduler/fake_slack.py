@@ -2,8 +2,9 @@
 
 stdlib ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) answering ``/api/chat.postMessage``
 and ``/api/chat.update`` like Slack, recording every call. ``rate_limit(method, n)`` makes
-the next ``n`` calls of a method answer 429 with ``Retry-After``; ``latency`` adds a delay
-per call (the benchmark's realistic Slack). Separate from tests/fakes/slack.py on purpose.
+the next ``n`` calls of a method answer 429 with ``Retry-After``; ``outage(status)`` makes
+every call answer that HTTP status (e.g. 500) until ``outage(None)``; ``latency`` adds a
+delay per call (the benchmark's realistic Slack). Separate from tests/fakes/slack.py on purpose.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> params
         self._limits: dict[str, tuple[int, int]] = {}
+        self._outage: int | None = None
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -86,6 +88,23 @@ class FakeSlack:
         with self._lock:
             self._limits[method] = (times, retry_after)
 
+    def share_messages(self, other: FakeSlack) -> FakeSlack:
+        """Same workspace as ``other`` (messages, ts sequence), separate call log: two processes'
+        calls told apart while an edit by one finds the message the other posted."""
+        self.messages = other.messages
+        self._ts = other._ts
+        self._lock = other._lock
+        return self
+
+    def outage(self, status: int | None = 500) -> None:
+        """Answer every call with HTTP ``status`` (``internal_error``) until called with None."""
+        with self._lock:
+            self._outage = status
+
+    def failed_calls(self) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.status >= 500]
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
@@ -120,6 +139,9 @@ class FakeSlack:
         if self.latency:
             time.sleep(self.latency)
         with self._lock:
+            if self._outage is not None:
+                self.calls.append(Call(method, params, self._outage))
+                return self._outage, {"ok": False, "error": "internal_error"}, {}
             left, retry_after = self._limits.get(method, (0, 1))
             if left > 0:
                 self._limits[method] = (left - 1, retry_after)

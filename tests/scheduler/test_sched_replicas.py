@@ -32,7 +32,7 @@ WATCHES = [("rega", "C1"), ("regb", "C1"), ("regc", "C2")]
 
 
 def spawn(
-    count: int, pg_url: str, slack: FakeSlack, state: Path, logs: Path
+    count: int, pg_url: str, slack: FakeSlack, state: Path, logs: Path, *, name: str = "runner"
 ) -> list[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ACRCHECK_", "SLACK_"))}
     env.update(
@@ -49,7 +49,7 @@ def spawn(
     ]  # fmt: skip
     procs = []
     for i in range(count):
-        out = (logs / f"runner{i}.log").open("wb")
+        out = (logs / f"{name}{i}.log").open("wb")
         procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
     return procs
 
