@@ -5,8 +5,9 @@ with the classifier. ``probe`` runs only the client-side checks (DNS, TCP/TLS, `
 user can run it where the failure happens and paste the report back to the bot; its output is
 a small, stable, line-based format that the text extractor recognises.
 
-``probe`` report format, version 1 (one record per line, space-separated tokens; a value with
-spaces is double-quoted and never contains a double quote itself)::
+``probe`` report format, version 1 (one record per line, space-separated tokens split like
+``shlex.split``; a value that is empty or holds whitespace, quotes or backslashes is
+double-quoted, with ``\\`` and ``"`` inside it backslash-escaped)::
 
     acrcheck-probe v1 <login_server>
     vantage "<where it ran>"
@@ -226,8 +227,17 @@ def cmd_probe(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
 
 
 def _quote(value: str) -> str:
-    value = value.replace('"', "'").replace("\n", " ").strip()
-    return f'"{value}"' if (" " in value or not value) else value
+    """One report token that ``shlex.split`` (what ``bot.probe_report`` uses) gives back unchanged.
+
+    Plain values stay bare. Empty values and values with whitespace, quotes or backslashes are
+    double-quoted with ``\\`` and ``"`` backslash-escaped, the only escapes POSIX shlex honours
+    inside double quotes (so ``O'Brien CA`` or ``bob's-laptop`` survive). Control characters
+    become spaces: a report line never breaks.
+    """
+    value = "".join(ch if ch.isprintable() else " " for ch in str(value)).strip()
+    if value and not any(ch.isspace() or ch in "'\"\\" for ch in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def dns_code(ev: Evidence) -> str:
@@ -268,7 +278,7 @@ def probe_report(target: RegistryTarget, evidence: list[Evidence], vantage: str,
             if ev.data.get("addresses"):
                 line += " addrs=" + ",".join(ev.data["addresses"])
             if len(ev.data.get("chain") or []) > 1:
-                line += " chain=" + ">".join(ev.data["chain"])
+                line += " chain=" + _quote(">".join(str(name) for name in ev.data["chain"]))
             lines.append(line)
         elif ev.check == "probe":
             where = ev.data.get("address") or ("proxy" if ev.data.get("via_proxy") else "-")
@@ -280,7 +290,7 @@ def probe_report(target: RegistryTarget, evidence: list[Evidence], vantage: str,
             if ev.data.get("cert_issuer"):
                 line += f" issuer={_quote(str(ev.data['cert_issuer']))}"
             if ev.data.get("correlation_id"):
-                line += f" corr={ev.data['correlation_id']}"
+                line += f" corr={_quote(str(ev.data['correlation_id']))}"
             lines.append(line)
         elif ev.check == "guard":
             lines.append(f"guard {ev.target} skipped refused")

@@ -212,6 +212,23 @@ class _Run:
             why = f"{check} check cut off by the overall deadline ({self.settings.check_deadline:g} s)"
             self.add(self._late(check, target, why), order)
 
+    async def cancel_all(self) -> None:
+        """Cancel and wait for every task still running (also ones spawned while cancelling).
+
+        Used when ``run_checks`` itself is cancelled or fails: its tasks must not outlive the
+        client and credential that are closed right after.
+        """
+        for _ in range(5):  # bounded: a task that swallows its cancellation must not hang the caller
+            pending = [t for t in self.tasks if not t.done()]
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            _, still = await asyncio.wait(pending, timeout=2.0)
+            if still:
+                log.warning("%d live-check task(s) did not stop after being cancelled", len(still))
+                return
+
     # ---------------------------------------------------------------- endpoints
     def endpoint(self, host: str, kind: str) -> None:
         """Start DNS (and probes) for ``host`` once; ``host`` must already have passed the guard."""
@@ -229,9 +246,14 @@ class _Run:
                 "probe",
                 host,
                 self._probe(ep, None),
-                timeout=self.settings.probe_timeout + 1.5,
+                timeout=self.probe_task_timeout(),
                 order=ep.order,
             )
+
+    def probe_task_timeout(self) -> float:
+        """A probe task's timeout: the probe's own worst case (request plus certificate explanation)
+        with a margin, so a slow TLS-inspecting device ends as a TLS finding, not ``probe.timeout``."""
+        return probe_checks.probe_budget(self.settings) + 1.0
 
     async def _dns_then_probe(self, ep: _Endpoint) -> None:
         ev, answer = await dns_checks.check_dns(ep.host, self.settings)
@@ -243,14 +265,19 @@ class _Run:
                     "probe",
                     ep.host,
                     self._probe(ep, address),
-                    timeout=self.settings.probe_timeout + 1.5,
+                    timeout=self.probe_task_timeout(),
                     order=ep.order,
                 )
 
     async def _probe(self, ep: _Endpoint, address: str | None) -> None:
         assert self.client is not None
         kind = "data_endpoint" if ep.kind == "data_endpoint" else "login_server"
-        ev = await probe_checks.check_probe(ep.host, address, self.settings, self.client, kind=kind)
+        # Started right after _guarded armed its timeout: finish a little before it, and before the
+        # overall deadline, so the optional certificate explanation is cut short, not the probe.
+        deadline = min(self.loop.time() + self.probe_task_timeout(), self.deadline) - 0.25
+        ev = await probe_checks.check_probe(
+            ep.host, address, self.settings, self.client, kind=kind, deadline=deadline
+        )
         ep.probes.append(ev)
         self.add(ev, ep.order)
 
@@ -375,18 +402,17 @@ async def run_checks(
         if "probe" in checks:
             try:
                 run.client = probe_checks.make_client(settings, proxy=bool(settings.proxy))
-            except probe_checks.CaBundleError as exc:
-                run.add(
-                    Evidence(
-                        "probe",
-                        target.login_server,
-                        settings.vantage_name,
-                        Status.SKIPPED,
-                        f"probes not run: {exc}",
-                        {},
-                        0.0,
-                        [],
-                    )
+            except (probe_checks.CaBundleError, probe_checks.ProxyConfigError) as exc:
+                # Both messages are built without credentials (the proxy is redacted).
+                _report_no_probe(run, f"probes not run: {exc}")
+                checks = checks - {"probe"}
+                run.checks = checks
+            except (ValueError, TypeError, ImportError, httpx.InvalidURL) as exc:
+                # Anything else a bad setting makes httpx raise: its text may quote the proxy URL
+                # with its password, so only the exception type and the redacted proxy are shown.
+                proxy = probe_checks.redact_proxy(settings.proxy)
+                _report_no_probe(
+                    run, f"probes not run: the proxy setting {proxy or '(none)'} cannot be used ({type(exc).__name__})"
                 )
                 checks = checks - {"probe"}
                 run.checks = checks
@@ -412,8 +438,11 @@ async def run_checks(
         await run.wait()
         run.cross_check(client_ip)
     finally:
-        if run.client is not None:
-            await run.client.aclose()
+        try:
+            await run.cancel_all()
+        finally:
+            if run.client is not None:
+                await run.client.aclose()
         if run.credential is not None:
             with contextlib.suppress(Exception):
                 await run.credential.close()
@@ -424,6 +453,23 @@ async def run_checks(
         (time.perf_counter() - started) * 1000.0,
     )
     return run.results()
+
+
+def _report_no_probe(run: _Run, detail: str) -> None:
+    settings = run.settings
+    data = {"proxy": probe_checks.redact_proxy(settings.proxy)} if settings.proxy else {}
+    run.add(
+        Evidence(
+            "probe",
+            run.target.login_server,
+            settings.vantage_name,
+            Status.SKIPPED,
+            detail,
+            data,
+            0.0,
+            [],
+        )
+    )
 
 
 def _report_no_credential(run: _Run, checks: frozenset[str], reason: str) -> None:

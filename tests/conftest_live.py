@@ -118,8 +118,31 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConnectLog]:
             return 101
         return original_connect_ex(self, address)
 
+    original_sendto = socket.socket.sendto
+    original_getaddrinfo = socket.getaddrinfo
+
+    def sendto(self: socket.socket, data: Any, *args: Any) -> int:
+        # UDP (DNS) leaves through sendto, not connect: the same rule applies.
+        address = args[-1]
+        if not allowed(self, address):
+            raise OSError(101, f"test guard: datagram to {address!r} outside loopback refused")
+        return original_sendto(self, data, *args)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        # A name lookup through the system resolver would reach the machine's DNS server.
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        try:
+            ipaddress.ip_address(name.strip("[]").split("%")[0])
+        except ValueError:
+            if name not in ("localhost", "ip6-localhost") and host is not None:
+                record.refused.append((name, "getaddrinfo"))
+                raise socket.gaierror(socket.EAI_NONAME, f"test guard: name lookup of {name!r} refused") from None
+        return original_getaddrinfo(host, *args, **kwargs)
+
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket.socket, "sendto", sendto)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     for name in _PROXY_ENV:
         monkeypatch.delenv(name, raising=False)
     yield record

@@ -18,12 +18,15 @@ endpoints of every replica. This module reads them and states each as Evidence.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import ipaddress
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -579,17 +582,55 @@ def _translate(exc: BaseException, what: str, settings: Settings) -> ArmFailure:
     return ArmFailure("arm.error", Status.FAIL, f"{what}: unexpected {type(exc).__name__}")
 
 
+#: Shortest wait after a 429 whatever Retry-After says: 0, negative or tiny values must not turn
+#: into a tight retry loop against ARM.
+MIN_RETRY_AFTER = 0.5
+#: Wait after a 429 without a usable Retry-After.
+DEFAULT_RETRY_AFTER = 1.0
+
+
+def parse_retry_after(value: str, *, milliseconds: bool = False, now: datetime | None = None) -> float | None:
+    """Seconds to wait for a ``Retry-After`` value (delta-seconds or HTTP-date), or None if unusable.
+
+    Non-finite numbers (``nan``, ``inf``) and unparseable text give None; past dates, zero and
+    negative values are raised to :data:`MIN_RETRY_AFTER`. ``milliseconds`` is for
+    ``x-ms-retry-after-ms`` (a number only).
+    """
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        if milliseconds:
+            return None
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when is None:  # older Pythons return None instead of raising
+            return None
+        if when.tzinfo is None:  # "-0000" means UTC without a stated offset (RFC 5322)
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    else:
+        if milliseconds:
+            seconds /= 1000.0
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, MIN_RETRY_AFTER)
+
+
 def _retry_after(exc: HttpResponseError) -> float:
     headers = getattr(exc.response, "headers", None) or {}
     for key in ("Retry-After", "retry-after", "x-ms-retry-after-ms"):
         value = headers.get(key)
         if value:
-            try:
-                seconds = float(value)
-            except ValueError:
-                continue
-            return seconds / 1000.0 if key.endswith("-ms") else seconds
-    return 1.0
+            seconds = parse_retry_after(value, milliseconds=key.endswith("-ms"))
+            if seconds is not None:
+                return seconds
+            log.info("ignoring unusable %s header from ARM: %.40r", key, value)
+    return DEFAULT_RETRY_AFTER
 
 
 async def with_throttle_retry(call: Callable[[], Awaitable[T]], deadline: float) -> T:
@@ -601,7 +642,7 @@ async def with_throttle_retry(call: Callable[[], Awaitable[T]], deadline: float)
         except HttpResponseError as exc:
             if exc.status_code != 429:
                 raise
-            wait = _retry_after(exc)
+            wait = _retry_after(exc)  # finite and >= MIN_RETRY_AFTER; never slept past the deadline
             if loop.time() + wait >= deadline:
                 raise ArmFailure(
                     "arm.throttled",

@@ -76,27 +76,43 @@ def ip_scope(address: str) -> str:
 
 
 def parse_server(spec: str) -> tuple[str, int]:
-    """``"10.0.0.4"``, ``"10.0.0.4:5353"``, ``"[fd00::1]:53"`` or ``"fd00::1"`` → (address, port)."""
-    spec = spec.strip()
-    host, port = spec, 53
+    """``"10.0.0.4"``, ``"10.0.0.4:5353"``, ``"[fd00::1]:53"`` or ``"fd00::1"`` → (address, port).
+
+    Anything else raises :class:`DnsConfigError` naming the offending value.
+    """
+    spec = str(spec).strip()
+    host, port_text = spec, ""
     if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        if rest.startswith(":"):
-            port = int(rest[1:])
+        host, closed, rest = spec[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise DnsConfigError(f"DNS server {spec!r} must be [IPv6] with an optional :port")
+        port_text = rest[1:] if rest else ""
+        if rest and not port_text:
+            raise DnsConfigError(f"DNS server {spec!r} has an empty port")
     elif spec.count(":") == 1:
         host, _, port_text = spec.partition(":")
-        port = int(port_text)
+        if not port_text:
+            raise DnsConfigError(f"DNS server {spec!r} has an empty port")
     try:
         ipaddress.ip_address(host)
     except ValueError as exc:
         raise DnsConfigError(f"DNS server {spec!r} must be an IP address with an optional port") from exc
+    port = 53
+    if port_text:
+        if not port_text.isascii() or not port_text.isdigit():
+            raise DnsConfigError(f"DNS server {spec!r} has a non-numeric port {port_text!r}")
+        port = int(port_text)
     if not 0 < port < 65536:
         raise DnsConfigError(f"DNS server {spec!r} has an invalid port")
     return host, port
 
 
 def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
-    """The configured resolvers, or the system's; lifetime bounded by ``settings.dns_timeout``."""
+    """The configured resolvers, or the system's; lifetime bounded by ``settings.dns_timeout``.
+
+    Raises :class:`DnsConfigError` for a bad ``dns_servers`` entry or a system without resolver
+    configuration (no usable nameserver in /etc/resolv.conf).
+    """
     if settings.dns_servers:
         resolver = dns.asyncresolver.Resolver(configure=False)
         servers: list[str | dns.nameserver.Nameserver] = []
@@ -105,7 +121,14 @@ def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
             servers.append(dns.nameserver.Do53Nameserver(host, port))
         resolver.nameservers = servers
     else:
-        resolver = dns.asyncresolver.Resolver()
+        try:
+            resolver = dns.asyncresolver.Resolver()
+        except dns.resolver.NoResolverConfiguration as exc:
+            raise DnsConfigError(
+                "no system resolver configuration (no nameserver in /etc/resolv.conf); set dns_servers"
+            ) from exc
+        except (OSError, ValueError, dns.exception.DNSException) as exc:
+            raise DnsConfigError(f"system resolver configuration unusable ({type(exc).__name__}: {exc})") from exc
     resolver.lifetime = settings.dns_timeout
     resolver.timeout = settings.dns_timeout
     resolver.use_search_by_default = False
@@ -116,9 +139,11 @@ def resolver_label(settings: Settings) -> str:
     return ",".join(settings.dns_servers) if settings.dns_servers else "system resolver"
 
 
-async def resolve(host: str, settings: Settings) -> DnsAnswer:
+async def resolve(
+    host: str, settings: Settings, *, resolver: dns.asyncresolver.Resolver | None = None
+) -> DnsAnswer:
     """Resolve A and AAAA concurrently and merge them into one :class:`DnsAnswer`."""
-    resolver = make_resolver(settings)
+    resolver = resolver or make_resolver(settings)
     qname = dns.name.from_text(host)
     a_res, aaaa_res = await asyncio.gather(
         _query(resolver, qname, "A"), _query(resolver, qname, "AAAA"), return_exceptions=False
@@ -249,21 +274,35 @@ async def check_dns(host: str, settings: Settings) -> tuple[Evidence, DnsAnswer]
     """Resolve ``host`` (already guarded) and return the Evidence plus the raw answer for probes."""
     started = time.perf_counter()
     try:
-        answer = await resolve(host, settings)
+        resolver = make_resolver(settings)
     except DnsConfigError as exc:
-        answer = DnsAnswer(host=host, rcode="ERROR", error=str(exc))
-        ev = Evidence(
-            "dns",
-            host,
-            settings.vantage_name,
-            Status.SKIPPED,
-            f"DNS not checked: {exc}",
-            {"rcode": "ERROR"},
-            _ms(started),
-            [],
-        )
-        return ev, answer
+        return config_error_evidence(host, settings, str(exc), _ms(started))
+    answer = await resolve(host, settings, resolver=resolver)
     return evidence_from_answer(answer, settings, _ms(started)), answer
+
+
+def config_error_evidence(
+    host: str, settings: Settings, reason: str, duration_ms: float = 0.0
+) -> tuple[Evidence, DnsAnswer]:
+    """The resolver configuration is unusable: a SKIPPED line naming the bad value, no findings
+    (the registry's DNS was not tested, so nothing about it is known)."""
+    answer = DnsAnswer(host=host, rcode="ERROR", error=reason)
+    ev = Evidence(
+        "dns",
+        host,
+        settings.vantage_name,
+        Status.SKIPPED,
+        f"DNS not checked: resolver configuration error: {reason}",
+        {
+            "rcode": "ERROR",
+            "config_error": reason,
+            "dns_servers": list(settings.dns_servers),
+            "resolver": resolver_label(settings),
+        },
+        duration_ms,
+        [],
+    )
+    return ev, answer
 
 
 def _ms(started: float) -> float:

@@ -29,6 +29,7 @@ import base64
 import contextlib
 import ipaddress
 import json
+import logging
 import re
 import ssl
 import time
@@ -45,6 +46,8 @@ from cryptography.x509.oid import NameOID
 from bot.checks.dns import ip_scope
 from bot.config import Settings
 from bot.models import Evidence, Status
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "acrcheck-probe/1"
 _MAX_BODY = 64 * 1024
@@ -187,28 +190,96 @@ def _is_loopback_server(spec: str) -> bool:
 
 
 def redact_proxy(url: str | None) -> str:
-    """Proxy URL without credentials, for anything shown or logged."""
+    """Proxy URL without credentials, for anything shown or logged; never raises.
+
+    Parsed by hand rather than with ``urlsplit`` so a malformed value (no scheme, a non-numeric
+    port, an unencoded ``@`` or ``/`` in the password) still loses everything up to the last
+    ``@`` of its authority instead of raising or echoing the password.
+    """
     if not url:
         return ""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return f"{parts.scheme}://{netloc}"
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(url).strip())
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    if "@" in rest:
+        rest = rest.rpartition("@")[2]
+    hostport = re.split(r"[/?#\s]", rest, maxsplit=1)[0][:255]
+    scheme = scheme.lower() if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme) else ""
+    return f"{scheme}://{hostport}" if scheme else hostport
+
+
+class ProxyConfigError(ValueError):
+    """``settings.proxy`` cannot be used; the message never contains the proxy's credentials."""
+
+
+#: Proxy schemes httpx understands (``socks5*`` needs the optional ``socksio`` package).
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+_HOST_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$")
+
+
+def check_proxy_url(url: str) -> None:
+    """Raise :class:`ProxyConfigError` (credential-free message) unless ``url`` is a usable proxy URL."""
+    label = redact_proxy(url) or "(empty)"
+    try:
+        parsed = httpx.URL(url)
+        scheme, host, port = parsed.scheme, parsed.host, parsed.port
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise ProxyConfigError(f"proxy {label} is not a valid URL ({type(exc).__name__})") from None
+    if "://" not in url or scheme not in PROXY_SCHEMES:
+        raise ProxyConfigError(
+            f"proxy {label} must be a URL with a scheme ({', '.join(s + '://' for s in PROXY_SCHEMES)})"
+        )
+    if not host:
+        raise ProxyConfigError(f"proxy {label} has no host")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_RE.match(host):
+            raise ProxyConfigError(f"proxy {label} has an invalid host name") from None
+    if port is not None and not 0 < port < 65536:
+        raise ProxyConfigError(f"proxy {label} has an invalid port")
 
 
 def make_client(settings: Settings, *, proxy: bool) -> httpx.AsyncClient:
-    """A probe client: no keep-alive (SNI must never be reused across names), no env proxies/CAs."""
+    """A probe client: no keep-alive (SNI must never be reused across names), no env proxies/CAs.
+
+    Raises :class:`CaBundleError` for an unreadable ``ca_bundle`` and :class:`ProxyConfigError`
+    for a ``proxy`` that cannot be used (bad URL, unsupported scheme, SOCKS without ``socksio``).
+    """
     timeout = httpx.Timeout(settings.probe_timeout)
-    return httpx.AsyncClient(
-        verify=build_ssl_context(settings.ca_bundle),
-        proxy=settings.proxy if proxy else None,
-        trust_env=False,
-        timeout=timeout,
-        follow_redirects=False,
-        limits=httpx.Limits(max_keepalive_connections=0, max_connections=32),
-        headers={"User-Agent": USER_AGENT},
-    )
+    verify = build_ssl_context(settings.ca_bundle)
+    proxy_arg: httpx.Proxy | None = None
+    if proxy and settings.proxy:
+        check_proxy_url(settings.proxy)
+        # An https:// proxy is verified with the same trust (system + ca_bundle) as registries.
+        https_proxy = settings.proxy.lower().startswith("https://")
+        try:
+            proxy_arg = httpx.Proxy(settings.proxy, ssl_context=verify if https_proxy else None)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise ProxyConfigError(f"proxy {redact_proxy(settings.proxy)} cannot be used ({type(exc).__name__})") from None
+    try:
+        return httpx.AsyncClient(
+            verify=verify,
+            proxy=proxy_arg,
+            trust_env=False,
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0, max_connections=32),
+            headers={"User-Agent": USER_AGENT},
+        )
+    except ImportError:
+        raise ProxyConfigError(
+            f"proxy {redact_proxy(settings.proxy)} needs the optional 'socksio' package (pip install httpx[socks])"
+        ) from None
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise ProxyConfigError(f"proxy {redact_proxy(settings.proxy)} cannot be used ({type(exc).__name__})") from None
+
+
+def probe_budget(settings: Settings) -> float:
+    """Longest a probe may take: the request (``probe_timeout`` + 0.5 s) plus, after a certificate
+    verification failure, a second handshake to read the certificate (``probe_timeout``)."""
+    return 2 * settings.probe_timeout + 0.5
 
 
 async def probe(
@@ -218,8 +289,17 @@ async def probe(
     client: httpx.AsyncClient,
     *,
     kind: str = "login_server",
+    deadline: float | None = None,
 ) -> ProbeResult:
-    """Probe ``host`` at ``address`` (direct) or by name through ``settings.proxy`` (address None)."""
+    """Probe ``host`` at ``address`` (direct) or by name through ``settings.proxy`` (address None).
+
+    ``deadline`` (event-loop time) bounds the whole probe including the certificate explanation
+    after a verification failure; the caller passes its own task deadline so the explanation only
+    gets the time that is really left. Without it the probe takes at most :func:`probe_budget`.
+    """
+    loop = asyncio.get_running_loop()
+    own_deadline = loop.time() + probe_budget(settings)
+    deadline = own_deadline if deadline is None else min(deadline, own_deadline)
     port = settings.probe_port
     via_proxy = address is None
     result = ProbeResult(host=host, address=address, port=port, outcome="error", via_proxy=via_proxy)
@@ -251,7 +331,7 @@ async def probe(
         result.phases = phases
         _classify_exception(result, exc, settings)
         if {"probe.tls_untrusted", "probe.tls_name_mismatch"} & set(result.findings):
-            await _explain_untrusted(result, settings)
+            await _explain_untrusted(result, settings, deadline)
     else:
         result.phases = phases
         _classify_response(result, kind)
@@ -277,23 +357,59 @@ def _cert_from_response(response: httpx.Response) -> CertInfo | None:
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
-    return parse_cert(der, verified=True) if der else None
+    return _safe_parse_cert(der, verified=True) if der else None
+
+
+def _safe_parse_cert(der: bytes, *, verified: bool) -> CertInfo | None:
+    """:func:`parse_cert`, or None when the certificate cannot be decoded (it is untrusted input)."""
+    try:
+        return parse_cert(der, verified=verified)
+    except Exception as exc:  # cryptography raises ValueError and several non-ValueError types
+        log.debug("certificate not decodable: %s", type(exc).__name__)
+        return None
 
 
 def _record_response(result: ProbeResult, response: httpx.Response, body: bytes) -> None:
+    """Keep status and headers whatever the body is; read the Docker error JSON when it is well-formed."""
     result.status = response.status_code
     result.www_authenticate = response.headers.get("www-authenticate", "")
     result.correlation_id = response.headers.get("x-ms-correlation-request-id", "")
+    text = body.decode("utf-8", "replace")
     try:
-        payload = json.loads(body.decode("utf-8", "replace")) if body else {}
-        error = (payload.get("errors") or [{}])[0] if isinstance(payload, dict) else {}
-        result.error_code = str(error.get("code", ""))
-        result.error_message = str(error.get("message", ""))[:300]
-    except (ValueError, AttributeError, IndexError):
-        result.error_message = body[:200].decode("utf-8", "replace")
-    match = _DENIED_IP_RE.search(result.error_message or body[:2000].decode("utf-8", "replace"))
+        code, message = _docker_error(text)
+    except (KeyError, TypeError, ValueError, RecursionError, AttributeError, IndexError):
+        code, message = "", None
+    if message is None:  # not JSON, or not the {"errors": [{...}]} shape
+        result.error_code = ""
+        result.error_message = text[:200]
+    else:
+        result.error_code, result.error_message = code, message
+    match = _DENIED_IP_RE.search(result.error_message or text[:2000])
     if match:
         result.client_ip = match.group(1).rstrip(".")
+
+
+def _docker_error(text: str) -> tuple[str, str | None]:
+    """(code, message) of the first entry of a registry error body ``{"errors": [{...}, ...]}``.
+
+    A JSON body without ``errors`` gives ("", ""); a body that is not JSON, nests too deeply, or
+    has another shape (``errors`` not a list of objects) gives ("", None).
+    """
+    if not text.strip():
+        return "", ""
+    payload = json.loads(text)
+    if not isinstance(payload, dict):
+        return "", None
+    errors = payload.get("errors")
+    if errors is None or errors == []:
+        return "", ""
+    if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
+        return "", None
+    first = errors[0]
+    code, message = first.get("code", ""), first.get("message", "")
+    if not isinstance(code, str | int | float | None) or not isinstance(message, str | int | float | None):
+        return "", None
+    return ("" if code is None else str(code))[:100], ("" if message is None else str(message))[:300]
 
 
 def _where(result: ProbeResult) -> str:
@@ -455,15 +571,37 @@ def _classify_proxy_failure(
     result.detail = f"proxy {proxy} failed before the tunnel was up: {type(exc).__name__}"
 
 
-async def _explain_untrusted(result: ProbeResult, settings: Settings) -> None:
-    """After a verification failure, look at the certificate to tell interception from a trust gap."""
+async def _explain_untrusted(result: ProbeResult, settings: Settings, deadline: float | None = None) -> None:
+    """After a verification failure, look at the certificate to tell interception from a trust gap.
+
+    Best effort: whatever goes wrong here (the proxy closing the second CONNECT, garbage instead
+    of an HTTP head, an undecodable certificate, no time left) leaves the finding of the main
+    request untouched. Gets at most ``probe_timeout`` and never runs past ``deadline``.
+    """
+    budget = settings.probe_timeout
+    if deadline is not None:
+        budget = min(budget, deadline - asyncio.get_running_loop().time())
+    if budget <= 0.05:
+        result.detail += "; no time left to read the certificate"
+        return
     try:
-        der = await asyncio.wait_for(_fetch_unverified_cert(result, settings), settings.probe_timeout)
-    except (OSError, TimeoutError, ssl.SSLError, ValueError, ConnectionError):
+        der = await asyncio.wait_for(_fetch_unverified_cert(result, settings), budget)
+    except (
+        OSError,
+        TimeoutError,
+        ssl.SSLError,
+        ValueError,
+        ConnectionError,
+        EOFError,  # asyncio.IncompleteReadError: the proxy closed the tunnel request
+        asyncio.LimitOverrunError,  # an endless answer instead of an HTTP head
+    ) as exc:
+        log.debug("certificate for %s not fetched: %s", result.host, type(exc).__name__)
         return
     if not der:
         return
-    cert = parse_cert(der, verified=False)
+    cert = _safe_parse_cert(der, verified=False)
+    if cert is None:
+        return
     result.cert = cert
     if result.outcome == "tls-name-mismatch":
         result.detail += f"; it is issued for {', '.join(cert.san) or cert.subject}"
@@ -485,7 +623,9 @@ async def _fetch_unverified_cert(result: ProbeResult, settings: Settings) -> byt
     writer: asyncio.StreamWriter | None = None
     try:
         if result.via_proxy:
-            writer = await _open_tunnel(settings.proxy or "", result.host, result.port)
+            writer = await _open_tunnel(settings, result.host, result.port)
+            if writer is None:
+                return None
             await writer.start_tls(ctx, server_hostname=result.host)
         else:
             assert result.address is not None
@@ -503,10 +643,27 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-async def _open_tunnel(proxy_url: str, host: str, port: int) -> asyncio.StreamWriter:
-    """A raw CONNECT tunnel through the configured proxy (used only to fetch a certificate)."""
+async def _open_tunnel(settings: Settings, host: str, port: int) -> asyncio.StreamWriter | None:
+    """A raw CONNECT tunnel through ``settings.proxy`` (used only to fetch a certificate).
+
+    ``http://`` proxies are reached over plain TCP (default port 80), ``https://`` proxies over
+    TLS verified like the main request (default port 443), so ``Proxy-Authorization`` only ever
+    travels the way httpx itself sends it. Other schemes (SOCKS) return None: no tunnel, no
+    certificate, and the credentials are never sent.
+    """
+    proxy_url = settings.proxy or ""
     parts = urlsplit(proxy_url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default_port = 443 if scheme == "https" else 80
+    proxy_port = parts.port or default_port
+    if scheme == "https":
+        reader, writer = await asyncio.open_connection(
+            parts.hostname, proxy_port, ssl=build_ssl_context(settings.ca_bundle), server_hostname=parts.hostname
+        )
+    else:
+        reader, writer = await asyncio.open_connection(parts.hostname, proxy_port)
     try:
         lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
         if parts.username:
@@ -591,6 +748,7 @@ async def check_probe(
     client: httpx.AsyncClient,
     *,
     kind: str = "login_server",
+    deadline: float | None = None,
 ) -> Evidence:
     """Probe one (host, address) pair and return Evidence; refuses unsafe addresses without connecting."""
     if address is not None:
@@ -598,5 +756,5 @@ async def check_probe(
         if reason:
             return refused_address_evidence(host, address, reason, settings)
     started = time.perf_counter()
-    result = await probe(host, address, settings, client, kind=kind)
+    result = await probe(host, address, settings, client, kind=kind, deadline=deadline)
     return to_evidence(result, settings, (time.perf_counter() - started) * 1000.0)

@@ -10,7 +10,8 @@ Behaviour is chosen per registry host (Host header / SNI), like real shared fron
 * ``blackhole``   the TLS handshake never completes (client connect timeout)
 * ``reset``       TLS completes, the request is read, then TCP RST
 
-and per address (``ip_modes``): ``serve`` (default), ``silent`` (accept, never speak) or
+``bodies`` overrides the answer per host with a raw ``(status, body)`` (malformed error JSON,
+deeply nested JSON…; a 401 keeps its Bearer challenge), and per address (``ip_modes``): ``serve`` (default), ``silent`` (accept, never speak) or
 ``reset`` (RST right after accept). An address with no listener gives "connection refused".
 ``latency`` adds (tcp, tls, http) delays in seconds to mimic real round trips.
 """
@@ -49,6 +50,7 @@ class AcrState:
     """Mutable behaviour and records shared by all listeners of one fake."""
 
     modes: dict[str, str] = field(default_factory=dict)  # host -> mode
+    bodies: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # host -> raw (status, body)
     default_mode: str = "ok"
     deny_ip: str = "203.0.113.50"
     ip_modes: dict[str, str] = field(default_factory=dict)  # address -> serve|silent|reset
@@ -87,7 +89,14 @@ class _AcrHandler(QuietHandler):
             "Connection": "close",
         }
         self.close_connection = True
-        if mode == "deny":
+        with state.lock:
+            raw = state.bodies.get(host)
+        if raw is not None:
+            status, body = raw
+            if status == 401:
+                headers["Www-Authenticate"] = f'Bearer realm="https://{host}/oauth2/token",service="{host}"'
+            self.send_body(status, body, headers)
+        elif mode == "deny":
             self.send_body(403, denied_body(state.deny_ip), headers)
         elif mode == "anonymous":
             self.send_body(200, b"{}", headers)
@@ -173,6 +182,7 @@ class FakeACR:
     def reset(self) -> None:
         with self.state.lock:
             self.state.modes.clear()
+            self.state.bodies.clear()
             self.state.ip_modes.clear()
             self.state.default_mode = "ok"
             self.state.deny_ip = "203.0.113.50"

@@ -3,8 +3,11 @@
 Modes: ``tunnel`` (CONNECT to ``host_map[host]`` — a loopback fake — and splice bytes), ``eof``
 (read the CONNECT request, close: Go's ``proxyconnect tcp: EOF``), ``403``, ``407`` (with
 ``Proxy-Authenticate``; ``credentials`` lets a matching ``Proxy-Authorization`` through to the
-tunnel), ``502``, ``silent`` (accept and never answer). Records every request line and whether
-it carried ``Proxy-Authorization``.
+tunnel), ``502``, ``silent`` (accept and never answer), ``flood`` (answer CONNECT with 100 KB of
+header bytes and no end of head). ``tunnel_limit`` switches to ``after_limit`` (default ``eof``)
+once that many tunnels were opened, e.g. a proxy that tunnels the probe but closes the second
+CONNECT used to fetch the certificate. ``ssl`` makes it an ``https://`` proxy (TLS to the proxy
+itself). Records every request line and whether it carried ``Proxy-Authorization``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 import threading
 from dataclasses import dataclass, field
 
@@ -22,22 +26,26 @@ class ProxyState:
     host_map: dict[str, str] = field(default_factory=dict)  # registry host -> loopback address
     credentials: tuple[str, str] | None = None
     requests: list[tuple[str, bool]] = field(default_factory=list)
+    tunnel_limit: int | None = None
+    after_limit: str = "eof"
+    tunnels: int = 0
 
 
 class FakeProxy:
-    def __init__(self, address: str = "127.0.0.1") -> None:
+    def __init__(self, address: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
         self.state = ProxyState()
         self.address = address
+        self.ssl_context = ssl_context
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         self._ready.wait(5)
-        self.url = f"http://{address}:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://{address}:{self.port}"
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(asyncio.start_server(self._handle, self.address, 0))
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._handle, self.address, 0, ssl=self.ssl_context))
         self.port = self.server.sockets[0].getsockname()[1]
         self._ready.set()
         self.loop.run_forever()
@@ -60,7 +68,18 @@ class FakeProxy:
             user, password = self.state.credentials
             if auth == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode():
                 mode = "tunnel"
+        if mode == "tunnel" and self.state.tunnel_limit is not None:
+            if self.state.tunnels >= self.state.tunnel_limit:
+                mode = self.state.after_limit
+            else:
+                self.state.tunnels += 1
         try:
+            if mode == "flood":
+                writer.write(b"HTTP/1.1 200 OK\r\nX-Junk: " + b"a" * 100_000)
+                await writer.drain()
+                await asyncio.sleep(1)
+                writer.close()
+                return
             if mode == "eof":
                 writer.close()
                 return
@@ -125,6 +144,9 @@ class FakeProxy:
         self.state.host_map.clear()
         self.state.credentials = None
         self.state.requests.clear()
+        self.state.tunnel_limit = None
+        self.state.after_limit = "eof"
+        self.state.tunnels = 0
 
     def stop(self) -> None:
         async def close() -> None:
