@@ -222,10 +222,6 @@ def render_fix(card: Card, ex: Extraction | None, facts: Facts, lang: str) -> li
     return steps
 
 
-def _reason(text: str, facts: Facts) -> str:
-    return _render(text, _Values(template_values(facts)))
-
-
 def _rule_table(kb: KnowledgeBase) -> list[tuple[str, float, list[tuple[float, _Compiled, Condition, Any]]]]:
     """Cards with their rules precompiled, cached on the knowledge base (the hot loop of classify)."""
     table = getattr(kb, "_rule_table", None)
@@ -248,6 +244,7 @@ def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = Non
     signals = frozenset(ex.facts.signals)
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
+    known: dict[str, str] | None = None  # the user's values, computed once when a reason needs them
     for card_id, base, rules in _rule_table(kb):
         score = base
         why: list[str] = []
@@ -261,7 +258,8 @@ def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = Non
                 continue
             score += rule_score
             if rule_score > 0:
-                why.append(_reason(reason.get(lang), ex.facts))
+                known = known if known is not None else template_values(ex.facts)
+                why.append(_render(reason.get(lang), _Values(known)))
         if score > 0:
             scores[card_id] = score
             reasons[card_id] = why
