@@ -41,6 +41,6 @@ USER 10001:10001
 WORKDIR /data
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "bot.healthcheck"]
+    CMD ["python", "-m", "bot.service.healthcheck"]
 ENTRYPOINT ["acrcheck"]
 CMD ["serve"]

@@ -30,10 +30,10 @@ from pydantic import SecretStr  # noqa: E402
 from bot.checks.azure import check_arm  # noqa: E402
 from bot.checks.dns import check_dns  # noqa: E402
 from bot.checks.probe import check_probe, make_client  # noqa: E402
+from bot.checks.run import run_checks  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.hostguard import registry_target  # noqa: E402
-from bot.live import run_checks  # noqa: E402
-from bot.models import Evidence  # noqa: E402
+from bot.engine.hostguard import registry_target  # noqa: E402
+from bot.engine.models import Evidence  # noqa: E402
 from tests.fakes.acr import FakeACR  # noqa: E402
 from tests.fakes.arm import SUB, FakeARM, registry_json  # noqa: E402
 from tests.fakes.dns import FakeDNS  # noqa: E402

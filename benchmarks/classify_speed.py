@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.engine import diagnose  # noqa: E402
+from bot.diagnose import diagnose  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 
@@ -47,7 +47,7 @@ def rss_kb(pid: int) -> int:
 
 def throughput(lines: int) -> None:
     texts = corpus_texts()
-    cmd = [sys.executable, "-m", "bot.cli", "diagnose", "--jsonl"]
+    cmd = [sys.executable, "-m", "bot.cli.main", "diagnose", "--jsonl"]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", "0", *cmd]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, bufsize=0)

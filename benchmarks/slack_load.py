@@ -57,7 +57,7 @@ class Bot:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        command = [sys.executable, "-m", "bot.cli_serve", "serve", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "bot.cli.serve", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "WARNING"]
         self.proc = subprocess.Popen(command, cwd=REPO, env=self.env)
         deadline = time.monotonic() + 30

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
 
     # --- Behaviour ---------------------------------------------------------------
     default_mode: ChannelMode = "passive"
-    reply_threshold: float = Field(default=0.40, ge=0.0, le=1.0)  # same as bot.classify.REPLY_CONFIDENCE
+    reply_threshold: float = Field(default=0.40, ge=0.0, le=1.0)  # same as bot.engine.classify.REPLY_CONFIDENCE
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # workspace-wide admins
     watches: list[WatchSpec] = Field(default_factory=list)

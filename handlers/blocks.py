@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.models import Diagnosis, Evidence
-from bot.render_text import self_check_command
+from bot.engine.models import Diagnosis, Evidence
+from bot.engine.render_text import self_check_command
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000

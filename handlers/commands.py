@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.normalize import slack_links_to_text
+from bot.engine.normalize import slack_links_to_text
 from bot.store import Store
 from handlers import blocks, flows
 from handlers.deps import Deps, deps_of

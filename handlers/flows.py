@@ -17,10 +17,10 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import engine
+from bot import diagnose as engine
 from bot.config import Settings
-from bot.hostguard import RegistryTarget
-from bot.models import Diagnosis
+from bot.engine.hostguard import RegistryTarget
+from bot.engine.models import Diagnosis
 from bot.store import Store
 from handlers import blocks
 from handlers.deps import Deps

@@ -62,7 +62,7 @@ def redact(text: str) -> str:
     our broader patterns then catch what only matters in logs (tokens in URLs, base64 blobs).
     """
     try:
-        from bot.redact import redact_text
+        from bot.engine.redact import redact_text
 
         text = redact_text(text)
     except Exception:  # the engine's redactor must never make logging fail

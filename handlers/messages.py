@@ -16,7 +16,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.models import Diagnosis
+from bot.engine.models import Diagnosis
 from bot.store import Store
 from handlers import flows
 from handlers.deps import Deps, deps_of

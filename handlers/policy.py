@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.config import ChannelMode, Settings
-from bot.hostguard import RegistryTarget, UnsafeTarget, registry_target
-from bot.models import Diagnosis
+from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
+from bot.engine.models import Diagnosis
 from bot.store import Store
 
 #: Keys an admin may set with ``/acrcheck config``; values are validated in :func:`parse_override`.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.config import Settings
-from bot.hostguard import UnsafeTarget, registry_target
+from bot.engine.hostguard import UnsafeTarget, registry_target
 from bot.scheduler.drift import HEALTHY, MISSING
 from bot.scheduler.schedule_spec import ScheduleError, parse_watch_args
 from bot.scheduler.service import config_watch_specs

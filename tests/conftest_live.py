@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.models import Evidence
+from bot.engine.models import Evidence
 from tests.fakes.acr import FakeACR
 from tests.fakes.arm import SUB, FakeARM, registry_json
 from tests.fakes.dns import FakeDNS

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import diagnose
+from bot.diagnose import diagnose
 
 CORPUS = Path(__file__).parent / "corpus"
 

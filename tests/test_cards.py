@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.engine import diagnose
-from bot.render_text import fix_list
+from bot.diagnose import diagnose
+from bot.engine.render_text import fix_list
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "corpus" / "messages.yaml").read_text())
 
@@ -17,7 +17,7 @@ def _ids() -> list[str]:
 
 
 def test_corpus_covers_every_card() -> None:
-    from bot.knowledge import default_knowledge
+    from bot.engine.knowledge import default_knowledge
 
     assert {item["cause"] for item in CORPUS} == set(default_knowledge().cards)
 
@@ -69,8 +69,8 @@ def test_unknown_values_fall_back_to_placeholders() -> None:
 
 
 def test_live_finding_reranks() -> None:
-    from bot.classify import rerank
-    from bot.models import Evidence, Status
+    from bot.engine.classify import rerank
+    from bot.engine.models import Evidence, Status
 
     text = "Error response from daemon: Get https://myreg.azurecr.io/v2/: net/http: request canceled (Client.Timeout exceeded while awaiting headers)"
     offline = diagnose(text)

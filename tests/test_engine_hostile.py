@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine import diagnose
+from bot.diagnose import diagnose
 
 HOSTILE = {
     "empty": "",

@@ -1,6 +1,6 @@
 """Facts read from pasted text, across tools and clouds."""
 
-from bot.extract import extract
+from bot.engine.extract import extract
 
 
 def test_login_server_client_ip_and_cloud() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import KnowledgeError, load_knowledge
+from bot.engine.knowledge import KnowledgeError, load_knowledge
 
 TAXONOMY_IDS = {
     "client-dns", "registry-not-found", "client-firewall", "client-firewall-data-endpoint", "client-proxy",
@@ -105,8 +105,8 @@ def test_missing_card_is_reported(tmp_path: Path) -> None:
 
 def test_new_cause_is_a_card_edit(tmp_path: Path) -> None:
     """A new phrasing recognised only by editing YAML: no code changes."""
-    from bot.classify import classify
-    from bot.extract import extract
+    from bot.engine.classify import classify
+    from bot.engine.extract import extract
 
     directory = _copy(tmp_path)
     text = "Error response from daemon: Get https://myreg.azurecr.io/v2/: quantum flux capacitor misaligned"

@@ -1,6 +1,6 @@
 """Normalisation of chat-pasted text: each transformation a user's paste goes through."""
 
-from bot.normalize import MAX_LINE_CHARS, normalize, unwrap
+from bot.engine.normalize import MAX_LINE_CHARS, normalize, unwrap
 
 
 def test_slack_links_keep_the_label_the_user_typed() -> None:

@@ -1,6 +1,6 @@
 """A pasted `acrcheck probe` report is evidence from the user's machine."""
 
-from bot.engine import diagnose
+from bot.diagnose import diagnose
 
 REPORT = """here is what I get from the build agent:
 acrcheck-probe v1 contosoacr.azurecr.io

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bot.engine import diagnose
-from bot.redact import MASK, redact
-from bot.render_text import diagnosis_json, render_text
+from bot.diagnose import diagnose
+from bot.engine.redact import MASK, redact
+from bot.engine.render_text import diagnosis_json, render_text
 
 JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6ImFjciJ9.c2lnbmF0dXJlLXBhcnQtaGVyZQ"
 
@@ -110,7 +110,7 @@ def test_ordinary_error_text_is_not_redacted(text: str) -> None:
 
 
 def test_kubectl_secret_command_keeps_the_registry_and_masks_the_password() -> None:
-    from bot.extract import extract
+    from bot.engine.extract import extract
 
     ex = extract(
         "kubectl create secret docker-registry acr-secret --docker-server=myreg.azurecr.io "
@@ -121,7 +121,7 @@ def test_kubectl_secret_command_keeps_the_registry_and_masks_the_password() -> N
 
 
 def test_focusing_a_huge_paste_never_keeps_a_token_without_its_prefix() -> None:
-    from bot.extract import extract
+    from bot.engine.extract import extract
 
     payload = "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6ImFjciJ9" * 80
     jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + payload + ".c2lnbmF0dXJlLXBhcnQtaGVyZQ"

@@ -1,8 +1,8 @@
 """Live evidence re-ranks causes; a failed check is never reported healthy."""
 
-from bot.classify import HEALTHY, rerank
-from bot.engine import diagnose
-from bot.models import Evidence, Status
+from bot.diagnose import diagnose
+from bot.engine.classify import HEALTHY, rerank
+from bot.engine.models import Evidence, Status
 
 BOT = "the bot's network"
 
@@ -64,7 +64,7 @@ def test_contradicting_evidence_lowers_a_cause() -> None:
 
 
 def test_passive_reply_threshold_matches_the_default_channel_threshold() -> None:
-    from bot.classify import REPLY_CONFIDENCE
     from bot.config import Settings
+    from bot.engine.classify import REPLY_CONFIDENCE
 
     assert Settings.model_fields["reply_threshold"].default == REPLY_CONFIDENCE

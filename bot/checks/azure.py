@@ -43,8 +43,8 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from bot.checks.probe import CaBundleError, build_ssl_context
 from bot.config import Settings
-from bot.hostguard import RegistryTarget
-from bot.models import Evidence, Status
+from bot.engine.hostguard import RegistryTarget
+from bot.engine.models import Evidence, Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -28,7 +28,7 @@ import dns.rdatatype
 import dns.resolver
 
 from bot.config import Settings
-from bot.models import Evidence, Status
+from bot.engine.models import Evidence, Status
 
 _PRIVATE_NETS = [
     ipaddress.ip_network(n)

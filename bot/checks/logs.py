@@ -19,8 +19,8 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpRes
 from bot.checks.azure import CredentialConfigError, make_credential, make_transport
 from bot.checks.probe import CaBundleError
 from bot.config import Settings
-from bot.hostguard import RegistryTarget
-from bot.models import Evidence, Status
+from bot.engine.hostguard import RegistryTarget
+from bot.engine.models import Evidence, Status
 
 LOOKBACK = timedelta(hours=24)
 

@@ -45,7 +45,7 @@ from cryptography.x509.oid import NameOID
 
 from bot.checks.dns import ip_scope
 from bot.config import Settings
-from bot.models import Evidence, Status
+from bot.engine.models import Evidence, Status
 
 log = logging.getLogger(__name__)
 

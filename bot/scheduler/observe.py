@@ -2,7 +2,7 @@
 
 The two inputs are injectable callables so the scheduler can be tested against a fake
 registry side while production uses ``bot.checks.azure.read_registries_bulk`` (a few
-Resource Graph calls for the whole sweep) and ``bot.engine.check_registry``. Throttling
+Resource Graph calls for the whole sweep) and ``bot.diagnose.check_registry``. Throttling
 (ARM 429 with Retry-After) is honoured here, once per sweep, instead of per registry.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.config import Settings
-from bot.models import Diagnosis, Status
+from bot.engine.models import Diagnosis, Status
 from bot.scheduler.drift import ERROR, HEALTHY, MISSING, Observation, snapshot_config
 
 __all__ = [
@@ -55,13 +55,13 @@ async def default_check(registry: str, config: Any, settings: Settings) -> Diagn
     the engine's full check.
     """
     if config is None:
-        from bot.engine import check_registry
+        from bot.diagnose import check_registry
 
         full: Diagnosis = await check_registry(registry, settings)
         return full
-    from bot.classify import rerank
-    from bot.hostguard import registry_target
-    from bot.live import run_checks
+    from bot.checks.run import run_checks
+    from bot.engine.classify import rerank
+    from bot.engine.hostguard import registry_target
 
     login_server = str(getattr(config, "login_server", "") or registry)
     target = registry_target(login_server)

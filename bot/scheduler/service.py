@@ -266,7 +266,7 @@ class SchedulerHandle:
 
 def config_watch_specs(settings: Settings) -> list[tuple[str, str, str]]:
     """Settings-file watches, validated like the Slack command's (SSRF guard, schedule grammar)."""
-    from bot.hostguard import UnsafeTarget, registry_target
+    from bot.engine.hostguard import UnsafeTarget, registry_target
 
     out: list[tuple[str, str, str]] = []
     for spec in settings.watches:

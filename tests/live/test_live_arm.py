@@ -16,9 +16,9 @@ from bot.checks.azure import (
     read_registries_bulk,
 )
 from bot.checks.logs import check_logs
-from bot.hostguard import registry_target
-from bot.live import run_checks
-from bot.models import Status
+from bot.checks.run import run_checks
+from bot.engine.hostguard import registry_target
+from bot.engine.models import Status
 from tests.conftest_live import VANTAGE, SettingsFactory, World, assert_vantage, findings, with_finding
 from tests.fakes.arm import FakeARM, registry_json
 

@@ -3,12 +3,12 @@ what was seen and from where, and a fix carrying the user's own values."""
 
 from __future__ import annotations
 
-from bot.classify import HEALTHY, rerank
-from bot.engine import check_registry, diagnose_live
-from bot.hostguard import registry_target
-from bot.live import run_checks
-from bot.models import Diagnosis
-from bot.render_text import fix_list
+from bot.checks.run import run_checks
+from bot.diagnose import check_registry, diagnose_live
+from bot.engine.classify import HEALTHY, rerank
+from bot.engine.hostguard import registry_target
+from bot.engine.models import Diagnosis
+from bot.engine.render_text import fix_list
 from tests.conftest_live import BLACKHOLE_IP, VANTAGE, SettingsFactory, World
 from tests.fakes.acr import FakeACR
 from tests.fakes.arm import FakeARM

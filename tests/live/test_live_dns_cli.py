@@ -10,9 +10,9 @@ import time
 import pytest
 
 from bot.checks.dns import check_dns, ip_scope, parse_server
-from bot.cli_live import add_live_commands, probe_report
-from bot.hostguard import registry_target
-from bot.models import Evidence, Status
+from bot.cli.live import add_live_commands, probe_report
+from bot.engine.hostguard import registry_target
+from bot.engine.models import Evidence, Status
 from tests.conftest_live import VANTAGE, ConnectLog, SettingsFactory, World
 from tests.fakes.acr import FakeACR
 from tests.fakes.arm import SUB, FakeARM

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.hostguard import UnsafeTarget, is_azure_registry_host, registry_target
-from bot.live import run_checks
+from bot.checks.run import run_checks
+from bot.engine.hostguard import UnsafeTarget, is_azure_registry_host, registry_target
 from tests.conftest_live import VANTAGE, ConnectLog, SettingsFactory, World
 from tests.fakes.dns import FakeDNS
 

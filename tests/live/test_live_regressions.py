@@ -24,11 +24,11 @@ from bot.checks import probe as probe_checks
 from bot.checks.azure import MIN_RETRY_AFTER, check_arm, parse_retry_after
 from bot.checks.dns import DnsConfigError, check_dns, parse_server
 from bot.checks.probe import check_probe, redact_proxy
-from bot.cli_live import _quote, probe_report
-from bot.hostguard import registry_target
-from bot.live import run_checks
-from bot.models import Evidence, Status
-from bot.probe_report import parse_probe_report
+from bot.checks.run import run_checks
+from bot.cli.live import _quote, probe_report
+from bot.engine.hostguard import registry_target
+from bot.engine.models import Evidence, Status
+from bot.engine.probe_report import parse_probe_report
 from tests.conftest_live import (
     LOGIN_IP,
     ConnectLog,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from bot.hostguard import registry_target
-from bot.live import run_checks, select_checks
-from bot.models import Evidence, Status
+from bot.checks.run import run_checks, select_checks
+from bot.engine.hostguard import registry_target
+from bot.engine.models import Evidence, Status
 from tests.conftest_live import (
     BLACKHOLE_IP,
     SECOND_IP,

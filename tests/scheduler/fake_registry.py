@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.checks.azure import PrivateEndpointConnection, RegistryConfig, Replication
 from bot.config import Settings
-from bot.models import Diagnosis, Evidence, Facts, Status
+from bot.engine.models import Diagnosis, Evidence, Facts, Status
 
 
 def make_config(name: str, **overrides: Any) -> RegistryConfig:

@@ -111,10 +111,10 @@ def bot_settings(fake: FakeSlack, tmp_path: Path, dns_port: int, **overrides: An
 
 
 class ServerThread:
-    """``bot.server.serve`` on its own loop in a thread, stopped through its Shutdown object."""
+    """``bot.service.server.serve`` on its own loop in a thread, stopped through its Shutdown object."""
 
     def __init__(self, settings: Settings) -> None:
-        from bot.server import Shutdown
+        from bot.service.server import Shutdown
 
         self.settings = settings
         self.loop = asyncio.new_event_loop()
@@ -124,7 +124,7 @@ class ServerThread:
         self.base = f"http://127.0.0.1:{settings.port}"
 
     def _run(self) -> None:
-        from bot.server import Shutdown, serve
+        from bot.service.server import Shutdown, serve
 
         asyncio.set_event_loop(self.loop)
 

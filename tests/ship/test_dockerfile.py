@@ -42,7 +42,7 @@ def test_image_shape() -> None:
     user = final.last("USER") or ""
     assert user and user.split(":")[0] not in ("0", "root") and user.split(":")[0].isdigit()  # numeric: runAsNonRoot
     assert exec_form(final.last("ENTRYPOINT") or "") + exec_form(final.last("CMD") or "") == ["acrcheck", "serve"]
-    assert healthcheck_cmd(final) == ["python", "-m", "bot.healthcheck"]
+    assert healthcheck_cmd(final) == ["python", "-m", "bot.service.healthcheck"]
     final_text = " ".join(args for _, args in final.instructions)
     for tool in ("gcc", "build-essential", "pip install", "apt-get install"):
         assert tool not in final_text, f"no build tools in the final stage ({tool})"

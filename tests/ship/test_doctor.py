@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.cli import main
+from bot.cli.main import main
 from handlers.oauth import BOT_SCOPES
 from tests.fakes.arm import SUB, FakeARM, _ArmHandler, registry_json
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN
@@ -177,7 +177,7 @@ def test_workload_identity_without_webhook_injection(env: pytest.MonkeyPatch, ca
 
 
 def test_builtin_scopes_are_the_manifest_scopes() -> None:
-    from bot.doctor import required_scopes
+    from bot.service.doctor import required_scopes
 
     manifest = yaml.safe_load((ROOT / "slack-manifest.yaml").read_text())
     assert sorted(BOT_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])

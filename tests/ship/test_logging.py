@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logconfig import configure_logging
+from bot.service.logconfig import configure_logging
 
 
 @pytest.fixture

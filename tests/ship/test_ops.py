@@ -11,7 +11,7 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import create_engine
 
-from bot.health import Readiness
+from bot.service.health import Readiness
 from tests.ship.conftest import (
     SIGNING_SECRET,
     ScopedFakeSlack,
@@ -138,7 +138,7 @@ async def test_database_probe_is_bounded_and_cached() -> None:
             time.sleep(5)
 
     readiness = Readiness(engine=SlowEngine())  # type: ignore[arg-type]
-    import bot.health as health
+    import bot.service.health as health
 
     health_timeout = health.DB_TIMEOUT_SECONDS
     health.DB_TIMEOUT_SECONDS = 0.2

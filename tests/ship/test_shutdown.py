@@ -70,7 +70,7 @@ def test_sigterm_finishes_in_flight_reply_and_refuses_new_events(
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"],
+            [sys.executable, "-m", "bot.cli.main", "serve", "--host", "127.0.0.1"],
             cwd=ROOT, env=_env(fake_slack, tmp_path, blackhole_dns, port), stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

@@ -39,13 +39,13 @@ ADMIN = "UADMIN01"
 
 
 def engine_has_live() -> bool:
-    from bot import engine
+    from bot import diagnose as engine
 
     return hasattr(engine, "check_registry") and hasattr(engine, "diagnose_live")
 
 
 needs_live = pytest.mark.skipif(
-    not engine_has_live(), reason="bot.engine.check_registry/diagnose_live not available yet"
+    not engine_has_live(), reason="bot.diagnose.check_registry/diagnose_live not available yet"
 )
 
 
@@ -211,7 +211,7 @@ class BotRunner:
         return self
 
     async def _start(self) -> None:
-        from bot.cli_serve import build_http_app
+        from bot.service.http_app import build_http_app
         from handlers.app import build_app
 
         self.store = Store.from_url(self.settings.database_url)

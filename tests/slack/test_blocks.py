@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.models import CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
+from bot.engine.models import CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
 from handlers import blocks
 
 
@@ -95,7 +95,7 @@ def test_evidence_message_limits() -> None:
 
 
 def test_reply_offers_a_no_install_self_check() -> None:
-    from bot.engine import diagnose
+    from bot.diagnose import diagnose
     from handlers.blocks import diagnosis_message
 
     d = diagnose("Error response from daemon: Get https://contosoacr.azurecr.io/v2/: dial tcp 20.1.2.3:443: i/o timeout")

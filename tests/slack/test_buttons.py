@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any
 
-from bot.feedback_export import export_feedback
+from bot.service.feedback_export import export_feedback
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import REGISTRY_ERROR, BotRunner, event_body, message_event, needs_live
 

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from bot.cli_serve import add_serve_command, main
+from bot.cli.serve import add_serve_command, main
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

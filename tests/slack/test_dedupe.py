@@ -61,7 +61,7 @@ def _serve(fake: FakeSlack, db_url: str, port: int, dns_port: int, log: Path) ->
         [
             sys.executable,
             "-m",
-            "bot.cli_serve",
+            "bot.cli.serve",
             "serve",
             "--host",
             "127.0.0.1",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine import diagnose
+from bot.diagnose import diagnose
 from handlers.policy import ChannelPolicy, guard_paste, guard_registry
 from tests.fakes.slack import FakeSlack
 

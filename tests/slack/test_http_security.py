@@ -52,7 +52,7 @@ def test_healthz(bot_factory: Any) -> None:
 
 
 def test_oversized_request_is_refused_before_it_is_read(bot_factory: Any, fake_slack: FakeSlack) -> None:
-    from bot.cli_serve import MAX_EVENT_BYTES
+    from bot.service.http_app import MAX_EVENT_BYTES
 
     runner = bot_factory("http")
     big = "x" * (MAX_EVENT_BYTES + 10)

@@ -4,7 +4,7 @@ The bot's network is not the user's: when a user runs ``acrcheck probe REGISTRY`
 failure happens and pastes the report, its lines become evidence observed *from the user's
 machine*. Their findings carry a ``user.`` prefix so knowledge cards can weigh what the user
 saw differently from what the bot saw (a timeout from the user's machine is strong evidence of
-client-side egress; from the bot's it is not). The format is documented in ``bot.cli_live``.
+client-side egress; from the bot's it is not). The format is documented in ``bot.cli.live``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from bot.models import Evidence, Status
+from bot.engine.models import Evidence, Status
 
 HEADER = re.compile(r"^acrcheck-probe v1 (\S{1,253})\s*$", re.MULTILINE)
 _MAX_LINES = 200

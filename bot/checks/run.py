@@ -30,8 +30,8 @@ from bot.checks import dns as dns_checks
 from bot.checks import logs as logs_checks
 from bot.checks import probe as probe_checks
 from bot.config import Settings
-from bot.hostguard import RegistryTarget, UnsafeTarget, registry_target
-from bot.models import Evidence, Status
+from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
+from bot.engine.models import Evidence, Status
 
 log = logging.getLogger(__name__)
 

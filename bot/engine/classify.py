@@ -15,9 +15,9 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
-from bot.extract import Extraction
-from bot.knowledge import Card, Condition, KnowledgeBase, default_knowledge
-from bot.models import VANTAGE_PASTE, CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
+from bot.engine.extract import Extraction
+from bot.engine.knowledge import Card, Condition, KnowledgeBase, default_knowledge
+from bot.engine.models import VANTAGE_PASTE, CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
 
 UNRELATED = "unrelated"
 HEALTHY = "healthy"

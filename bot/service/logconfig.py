@@ -4,7 +4,7 @@
 ``msg``, and ``exc`` for tracebacks), which Azure Monitor / Loki / Elastic ingest without a
 parsing rule. Secrets are removed before any handler sees a record: ``handlers.logsafe``
 wraps the record factory (so the message *and* any traceback are redacted with
-``bot.redact`` plus log-specific patterns), and this formatter only serialises the result.
+``bot.engine.redact`` plus log-specific patterns), and this formatter only serialises the result.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from bot.hosts import classify_host, is_private_registry_name
-from bot.knowledge import KnowledgeBase, default_knowledge
-from bot.models import Facts, HostFact, IpFact
-from bot.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
-from bot.redact import redact
-from bot.redact import secret_kinds as all_secret_kinds
+from bot.engine.hosts import classify_host, is_private_registry_name
+from bot.engine.knowledge import KnowledgeBase, default_knowledge
+from bot.engine.models import Facts, HostFact, IpFact
+from bot.engine.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
+from bot.engine.redact import redact
+from bot.engine.redact import secret_kinds as all_secret_kinds
 
 _HOST = re.compile(r"(?<![\w.@-])((?:[A-Za-z0-9_-]{1,63}+\.){1,12}[A-Za-z]{2,24}+)(?::(\d{1,5}))?(?![\w-])")
 _IPV4 = re.compile(

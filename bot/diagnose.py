@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.classify import classify, rerank
 from bot.config import Settings, load_settings
-from bot.extract import Extraction, extract
-from bot.hostguard import RegistryTarget, UnsafeTarget, registry_target
-from bot.models import VANTAGE_PASTE, Diagnosis, Evidence, Status
-from bot.probe_report import parse_probe_report
+from bot.engine.classify import classify, rerank
+from bot.engine.extract import Extraction, extract
+from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
+from bot.engine.models import VANTAGE_PASTE, Diagnosis, Evidence, Status
+from bot.engine.probe_report import parse_probe_report
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def check_registry(registry: str, settings: Settings, *, lang: str = "en")
 
     Raises ``UnsafeTarget`` for anything that is not an Azure registry endpoint.
     """
-    from bot.live import run_checks
+    from bot.checks.run import run_checks
 
     target = registry_target(registry)
     evidence = await run_checks(target, settings)
@@ -61,7 +61,7 @@ async def check_registry(registry: str, settings: Settings, *, lang: str = "en")
 
 async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> Diagnosis:
     """Diagnose a paste, then run the live checks its top hypotheses call for and re-rank."""
-    from bot.live import run_checks
+    from bot.checks.run import run_checks
 
     extraction = extract(text)
     diagnosis = classify(extraction, lang=lang)

@@ -35,7 +35,7 @@ FACT_KEYS = {
 }
 
 
-#: Findings that live checks emit (``bot.live``); ``user.<finding>`` is the same seen from the user's machine.
+#: Findings that live checks emit (``bot.checks.run``); ``user.<finding>`` is the same seen from the user's machine.
 FINDINGS = frozenset(
     [
         "dns.ok",
@@ -136,7 +136,7 @@ class Rule(BaseModel):
 
 
 class LiveRules(BaseModel):
-    """Live findings (from ``bot.live``) that confirm or rule out the cause, with weights."""
+    """Live findings (from ``bot.checks.run``) that confirm or rule out the cause, with weights."""
 
     model_config = ConfigDict(extra="forbid")
     confirm: dict[str, float] = Field(default_factory=dict)

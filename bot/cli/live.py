@@ -46,10 +46,10 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
+from bot.checks.run import run_checks_sync
 from bot.config import Settings, load_settings
-from bot.hostguard import RegistryTarget, UnsafeTarget, registry_target
-from bot.live import run_checks_sync
-from bot.models import Evidence, Status
+from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
+from bot.engine.models import Evidence, Status
 
 PROBE_FORMAT_VERSION = "v1"
 _DEFAULT_VANTAGE = Settings.model_fields["vantage_name"].default
@@ -104,9 +104,9 @@ def cmd_check(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
 
 
 def rank(evidence: list[Evidence], *, registry: str, lang: str) -> dict[str, Any]:
-    """Causes from the lead's classifier (``bot.classify.rerank``), or a findings-only fallback."""
+    """Causes from the lead's classifier (``bot.engine.classify.rerank``), or a findings-only fallback."""
     try:
-        from bot.classify import rerank
+        from bot.engine.classify import rerank
     except ImportError:
         return _fallback_rank(evidence)
     try:
@@ -122,7 +122,7 @@ def rank(evidence: list[Evidence], *, registry: str, lang: str) -> dict[str, Any
     }
 
 
-#: Findings → cause id, strongest first; only used until bot.classify is available.
+#: Findings → cause id, strongest first; only used until bot.engine.classify is available.
 _FALLBACK = (
     ("proxy.eof", "client-proxy"),
     ("proxy.forbidden", "client-proxy"),
@@ -227,7 +227,7 @@ def cmd_probe(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
 
 
 def _quote(value: str) -> str:
-    """One report token that ``shlex.split`` (what ``bot.probe_report`` uses) gives back unchanged.
+    """One report token that ``shlex.split`` (what ``bot.engine.probe_report`` uses) gives back unchanged.
 
     Plain values stay bare. Empty values and values with whitespace, quotes or backslashes are
     double-quoted with ``\\`` and ``"`` backslash-escaped, the only escapes POSIX shlex honours

@@ -1,4 +1,4 @@
-"""``python -m bot.healthcheck``: the container HEALTHCHECK (the slim image has no curl).
+"""``python -m bot.service.healthcheck``: the container HEALTHCHECK (the slim image has no curl).
 
 Exits 0 when ``/healthz`` on ``ACRCHECK_PORT`` (default 3000) answers 200 within 3 seconds,
 1 otherwise. Liveness only, like the Kubernetes probe: readiness is for traffic, not restarts.

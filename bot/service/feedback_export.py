@@ -51,7 +51,7 @@ def export_feedback(database_url: str, out: TextIO, *, since: float = 0.0) -> in
 
 
 def add_feedback_command(subparsers: Any) -> None:
-    """Register ``feedback export`` on an argparse subparsers object (optional helper for bot/cli.py)."""
+    """Register ``feedback export`` on an argparse subparsers object (optional helper for bot/cli/main.py)."""
     feedback = subparsers.add_parser("feedback", help="feedback collected from Slack buttons")
     actions = feedback.add_subparsers(dest="feedback_command", required=True)
     export = actions.add_parser("export", help="write feedback as labelled JSONL")

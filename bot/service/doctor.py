@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import Settings
-from bot.doctor_checks import (
+from bot.service.doctor_checks import (
     Finding,
     azure_findings,
     database_findings,

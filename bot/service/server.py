@@ -25,9 +25,9 @@ import signal
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
 
-from bot import metrics
 from bot.config import Settings
-from bot.health import Readiness, ops_app
+from bot.service import metrics
+from bot.service.health import Readiness, ops_app
 
 log = logging.getLogger("acrcheck.serve")
 
@@ -210,7 +210,7 @@ async def serve(
     settings: Settings, *, host: str, port: int, shutdown: Shutdown | None = None, install_signals: bool = True
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``shutdown.trigger()``), then drain and stop."""
-    from bot.metered_store import MeteredStore
+    from bot.service.metered_store import MeteredStore
     from handlers.app import build_app
     from handlers.oauth import oauth_enabled
 
@@ -255,7 +255,7 @@ async def _http_mode(
     oauth: bool,
     background: list[asyncio.Task[Any]],
 ) -> list[asyncio.Task[Any]]:
-    from bot.cli_serve import build_http_app
+    from bot.service.http_app import build_http_app
 
     if oauth:  # tokens come per workspace from the installation store: built = ready
         async def built() -> bool:

@@ -19,9 +19,9 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from bot.engine import diagnose
-from bot.knowledge import KnowledgeError, default_knowledge
-from bot.render_text import diagnosis_json, diagnosis_jsonl, render_text
+from bot.diagnose import diagnose
+from bot.engine.knowledge import KnowledgeError, default_knowledge
+from bot.engine.render_text import diagnosis_json, diagnosis_jsonl, render_text
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 MAX_TEXT_BYTES = 1_100_000
 
 _OPTIONAL_COMMANDS = (
-    ("bot.cli_live", "add_live_commands"),
-    ("bot.cli_serve", "add_serve_command"),
-    ("bot.feedback_export", "add_feedback_command"),
-    ("bot.doctor", "add_doctor_command"),
+    ("bot.cli.live", "add_live_commands"),
+    ("bot.cli.serve", "add_serve_command"),
+    ("bot.service.feedback_export", "add_feedback_command"),
+    ("bot.service.doctor", "add_doctor_command"),
 )
 
 
@@ -106,7 +106,7 @@ def _cmd_diagnose(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> in
         return _jsonl(stdin, stdout, args.lang)
     text = _read_text(args.text, stdin)
     if args.live:
-        from bot.engine import diagnose_live_sync
+        from bot.diagnose import diagnose_live_sync
 
         diagnosis = diagnose_live_sync(text, lang=args.lang)
     else:

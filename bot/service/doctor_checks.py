@@ -59,7 +59,7 @@ class Finding:
 
 def settings_findings(settings: Settings) -> list[Finding]:
     """The same validation as ``serve --check-config``, as findings."""
-    from bot.cli_serve import check_config
+    from bot.service.config_check import check_config
 
     errors, summary = check_config(settings)
     found = [Finding("settings", "config", "problem", error, _settings_fix(error)) for error in errors]
@@ -314,7 +314,7 @@ async def _resource_graph(settings: Settings, credential: Any) -> list[Finding]:
 async def _registries(settings: Settings, credential: Any, registries: Iterable[str]) -> list[Finding]:
     """``check_arm`` on each configured registry: a 403 is exactly "Reader is missing"."""
     from bot.checks.azure import check_arm
-    from bot.hostguard import UnsafeTarget, registry_target
+    from bot.engine.hostguard import UnsafeTarget, registry_target
 
     found: list[Finding] = []
     targets = []
@@ -358,7 +358,7 @@ async def _registries(settings: Settings, credential: Any, registries: Iterable[
 
 async def _logs(settings: Settings, credential: Any) -> Finding:
     from bot.checks.logs import check_logs
-    from bot.hostguard import registry_target
+    from bot.engine.hostguard import registry_target
 
     evidence = await check_logs(registry_target("acrcheckdoctor"), settings, credential=credential)
     if "logs.skipped" in evidence.findings:
@@ -405,10 +405,10 @@ def _expected_tables() -> dict[str, set[str]]:
 def _database_sync(url: str) -> list[Finding]:
     from sqlalchemy import inspect, text
 
-    from bot.cli_serve import _mask_url
+    from bot.service.config_check import mask_url
     from bot.store import make_engine
 
-    masked = _mask_url(url)
+    masked = mask_url(url)
     try:
         if url.startswith(("postgresql://", "postgres://")):  # bounded connect: never hang the doctor
             from sqlalchemy import create_engine

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.models import Diagnosis
+from bot.engine.models import Diagnosis
 
 _LABELS = {
     "en": {
@@ -36,7 +36,7 @@ _LABELS = {
 
 def self_check_command(diagnosis: Diagnosis) -> str | None:
     """A one-line nslookup/curl for users who cannot install anything."""
-    from bot.classify import template_values
+    from bot.engine.classify import template_values
 
     values = template_values(diagnosis.facts)  # shell-safe shapes only
     host = values.get("login_server") or values.get("host")

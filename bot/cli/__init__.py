@@ -1,0 +1,1 @@
+"""The acrcheck command line: parser and dispatch (main), live checks, serve."""

@@ -1,0 +1,1 @@
+"""Pure text to diagnosis: no network, no Slack, no database."""

@@ -1,0 +1,1 @@
+"""What runs the bot as a process: server, logging, health, metrics, doctor."""
