@@ -16,9 +16,10 @@ Design points, each fixing a measured pitfall (see the test-harness notes):
 * Proxy mode (``settings.proxy``) sends the hostname URL through the proxy (the proxy resolves;
   httpcore ignores ``sni_hostname`` in tunnels anyway) and traces httpcore's phases: a failure
   before ``proxy.start_tls`` happened in the CONNECT exchange, i.e. the proxy, not the registry.
-* A probe only ever connects to addresses that came from DNS for a guarded ACR host, and never
-  to link-local / metadata / unspecified / multicast addresses even if DNS returns them.
-  Loopback answers are probed only when the operator pointed ``dns_servers`` at a loopback
+* A probe only ever connects to addresses that came from DNS for a guarded ACR host and that
+  pass the address policy (docs/address-policy.md): never a metadata or platform-internal
+  address, link-local or special-purpose; private ranges only behind a privatelink CNAME (a
+  private endpoint); loopback only when the operator pointed ``dns_servers`` at a loopback
   resolver (a local resolver they run, or a test fake).
 """
 
@@ -43,8 +44,8 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bot.checks.dns import ip_scope
 from bot.config import Settings
+from bot.engine.hostguard import address_refusal as guard_address_refusal
 from bot.engine.models import Evidence, Status
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,6 @@ _MAX_BODY = 64 * 1024
 _DENIED_IP_RE = re.compile(r"client with IP\s+(?:'|\\u0027)?([0-9a-fA-F.:]+)")
 #: Issuers of public registry certificates (Azure front ends use Microsoft and DigiCert CAs).
 PUBLIC_ISSUER_ORGS = ("Microsoft Corporation", "DigiCert Inc", "DigiCert, Inc.", "Baltimore")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 @dataclass(slots=True)
@@ -154,24 +154,14 @@ def parse_cert(der: bytes, *, verified: bool) -> CertInfo:
 # --------------------------------------------------------------------------- address policy
 
 
-def address_refusal(address: str, settings: Settings) -> str | None:
-    """Why the probe must not connect to ``address`` (a DNS answer), or None when it may."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
-        if embedded is not None:
-            return address_refusal(str(embedded), settings)
-    scope = ip_scope(address)
-    if scope in ("public", "private"):
-        return None
-    if scope == "loopback":
-        if settings.dns_servers and all(_is_loopback_server(s) for s in settings.dns_servers):
-            return None
-        return "DNS returned a loopback address for a registry name; not probed"
-    return f"DNS returned a {scope} address; not probed (possible metadata/rebinding target)"
+def address_refusal(address: str, settings: Settings, *, chain: tuple[str, ...] | list[str] = ()) -> str | None:
+    """Why the probe must not connect to ``address`` (a DNS answer reached through ``chain``), or None.
+
+    The policy itself lives in :func:`bot.engine.hostguard.address_refusal` (documented in
+    docs/address-policy.md); the settings only say whether the resolvers are on loopback.
+    """
+    loopback = bool(settings.dns_servers) and all(_is_loopback_server(s) for s in settings.dns_servers)
+    return guard_address_refusal(address, chain=tuple(chain), loopback_resolver=loopback)
 
 
 def _is_loopback_server(spec: str) -> bool:
@@ -749,10 +739,14 @@ async def check_probe(
     *,
     kind: str = "login_server",
     deadline: float | None = None,
+    chain: tuple[str, ...] | list[str] = (),
 ) -> Evidence:
-    """Probe one (host, address) pair and return Evidence; refuses unsafe addresses without connecting."""
+    """Probe one (host, address) pair and return Evidence; refuses unsafe addresses without connecting.
+
+    ``chain`` is the CNAME chain DNS followed to ``address`` (the address policy needs it).
+    """
     if address is not None:
-        reason = address_refusal(address, settings)
+        reason = address_refusal(address, settings, chain=chain)
         if reason:
             return refused_address_evidence(host, address, reason, settings)
     started = time.perf_counter()

@@ -275,8 +275,9 @@ class _Run:
         # Started right after _guarded armed its timeout: finish a little before it, and before the
         # overall deadline, so the optional certificate explanation is cut short, not the probe.
         deadline = min(self.loop.time() + self.probe_task_timeout(), self.deadline) - 0.25
+        chain = tuple(ep.dns.data.get("chain") or ()) if ep.dns is not None else ()
         ev = await probe_checks.check_probe(
-            ep.host, address, self.settings, self.client, kind=kind, deadline=deadline
+            ep.host, address, self.settings, self.client, kind=kind, deadline=deadline, chain=chain
         )
         ep.probes.append(ev)
         self.add(ev, ep.order)
