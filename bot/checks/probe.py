@@ -451,7 +451,7 @@ def _classify_response(result: ProbeResult, kind: str, settings: Settings) -> No
     elif status == 403 and result.error_code.upper() == "DENIED":
         result.outcome = "denied"
         result.findings.append("probe.denied")
-        ip = f" for client IP {result.client_ip}" if result.client_ip else ""
+        ip = f"; the registry saw this machine's egress IP {result.client_ip}" if result.client_ip else ""
         result.detail = f"denied by the registry firewall {where}: 403 DENIED{ip}"
     elif status == 200:
         result.outcome, result.ok = "200-anonymous", True

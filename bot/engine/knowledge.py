@@ -152,6 +152,9 @@ class LiveRules(BaseModel):
     confirm: dict[str, float] = Field(default_factory=dict)
     rule_out: dict[str, float] = Field(default_factory=dict)
     checks: list[str] = Field(default_factory=list)  # which live checks decide it: dns, probe, arm, logs
+    #: Paste signals naming the context this cause is about (an Azure service, a task, a cluster):
+    #: when the paste names it and the live configuration supports the cause, the context selects it.
+    context: list[str] = Field(default_factory=list)
 
     @field_validator("confirm", "rule_out")
     @classmethod
@@ -171,12 +174,21 @@ class LiveRules(BaseModel):
 
 
 class FixStepTemplate(BaseModel):
-    """A fix step; ``{registry}``-style placeholders are filled with extracted values."""
+    """A fix step; ``{registry}``-style placeholders are filled with extracted values.
+
+    Live facts fill them too (``bot.engine.rerank``): ``requires`` shows the step only when all
+    those values are known, ``unless`` hides it when any is (a generic step that live facts make
+    precise), and ``each`` repeats it for every item of a live list (one command per missing DNS
+    record, per private endpoint connection…), the item's fields joining the values.
+    """
 
     model_config = ConfigDict(extra="forbid")
     text: LocalText
     command: str | None = None
     when: Condition | None = None  # show only when it applies
+    requires: list[str] = Field(default_factory=list)
+    unless: list[str] = Field(default_factory=list)
+    each: str | None = None
 
 
 class Card(BaseModel):
@@ -334,6 +346,9 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
         check(rule.when, f"recognise.{i}.when")
     for i, step in enumerate(card.fix):
         check(step.when, f"fix.{i}.when")
+    for name in card.live.context:
+        if name not in known:
+            raise KnowledgeError(f"{path.name}: field 'live.context': unknown signal '{name}'")
 
 
 def load_knowledge(directory: Path | None = None, taxonomy_ids: set[str] | None = None) -> KnowledgeBase:
