@@ -1102,6 +1102,7 @@ async def check_arm(
                 )
                 result = fail(failure)
                 result.config = located  # Resource Graph's copy is still worth reporting
+                result.evidence[0].data["config"] = located.to_dict()  # and what fixes are built from
                 result.evidence.extend(
                     ev for ev in config_evidence(located, settings, _ms(started)) if "arm.found" not in ev.findings
                 )

@@ -46,8 +46,9 @@ CHECKS_FOR_CAUSE: dict[str, frozenset[str]] = {
     "registry-not-found": frozenset({"dns", "arm"}),
     "client-firewall": frozenset({"dns", "probe", "arm"}),
     "client-firewall-data-endpoint": frozenset({"dns", "probe", "arm"}),
-    "client-proxy": frozenset({"dns", "probe"}),
-    "tls-interception": frozenset({"dns", "probe"}),
+    # ARM too: the fix names every endpoint the proxy must tunnel / inspection must exempt.
+    "client-proxy": frozenset({"dns", "probe", "arm"}),
+    "tls-interception": frozenset({"dns", "probe", "arm"}),
     "registry-tls-config": frozenset({"probe"}),
     "registry-public-access": frozenset({"dns", "probe", "arm", "logs"}),
     "registry-private-endpoint": frozenset({"dns", "probe", "arm"}),

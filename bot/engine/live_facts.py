@@ -171,7 +171,7 @@ class LiveFacts:
                 elif "dns.pe_record_missing" in ev.findings:
                     missing.append(item)
             if {"dns.cname_loop", "dns.chain_too_long"} & set(ev.findings):
-                self.values["broken_chain"] = " -> ".join(str(n) for n in (ev.data.get("chain") or [])[:8])
+                self.values["broken_chain"] = " → ".join(str(n) for n in (ev.data.get("chain") or [])[:8])
             if "dns.privatelink_public_answer" in ev.findings:
                 self.values["privatelink_public"] = ev.target
         if missing:

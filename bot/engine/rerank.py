@@ -37,7 +37,11 @@ from bot.engine.models import Diagnosis, Evidence, Facts, FixStep, Status
 MATCH_BOTH, MATCH_ONE = 2.0, 1.5
 UNRELATED_CONFIG, RELATED_CONFIG = 0.25, 1.5
 BOT_IP_OTHER_CLIENT, BOT_IP_UNKNOWN_CLIENT = 0.3, 0.6
+OTHER_STEP = 0.5
 CONTEXT_BOOST = 1.5
+
+#: Registry settings that explain a 403 denial — and nothing else a client can see.
+DENIAL_CONFIG = frozenset({"arm.default_deny", "arm.public_access_disabled", "arm.ip_not_allowed"})
 
 #: The step of a client's request each observation belongs to.
 STEP_OF_FINDING = {
@@ -135,17 +139,33 @@ def relevance(name: str, item: Evidence, ctx: PasteContext | None, bot_ip: str |
         if ctx.signals & signals:
             return RELATED_CONFIG, f"the paste involves {label}, which this setting governs"
         return UNRELATED_CONFIG, f"a configuration observation that explains nothing in the paste (no {label} involved)"
+    factor, why = 1.0, ""
     if name in _BOT_DENIAL and _is_bot_ip(item):
         ip = str(item.data.get("client_ip") or bot_ip or "")
         if ctx.client_ip and ctx.client_ip == ip:
             return 1.0, ""
         if ctx.service:
-            return BOT_IP_OTHER_CLIENT, (
+            factor, why = BOT_IP_OTHER_CLIENT, (
                 f"the registry denied the bot's own egress IP {ip}: that says nothing about why {ctx.service} fails"
             )
-        if ctx.client_ip:
-            return BOT_IP_OTHER_CLIENT, f"the registry denied the bot's own egress IP {ip}, not the paste's client {ctx.client_ip}"
-        return BOT_IP_UNKNOWN_CLIENT, f"the registry denied the bot's own egress IP {ip}; the paste's client may use another"
+        elif ctx.client_ip:
+            factor, why = (
+                BOT_IP_OTHER_CLIENT,
+                f"the registry denied the bot's own egress IP {ip}, not the paste's client {ctx.client_ip}",
+            )
+        else:
+            factor, why = (
+                BOT_IP_UNKNOWN_CLIENT,
+                f"the registry denied the bot's own egress IP {ip}; the paste's client may use another",
+            )
+    if name in DENIAL_CONFIG | _BOT_DENIAL and ctx.steps and "denied" not in ctx.steps:
+        # A denial is a fast 403; a paste that fails elsewhere (timeout, DNS, TLS) is not explained by it.
+        failing = "/".join(sorted(ctx.steps))
+        return factor * OTHER_STEP, "; ".join(
+            w for w in (why, f"it explains a 403 denial, while the paste fails at the {failing} step") if w
+        )
+    if factor != 1.0:
+        return factor, why
     step = STEP_OF_FINDING.get(name)
     if step and item.status in (Status.FAIL, Status.WARN):
         host_match = item.target.lower() in ctx.hosts
@@ -213,11 +233,17 @@ def _weigh(
                 elif why and f > 1.0:
                     out.up.setdefault(card.id, []).append(why)
         for name, weight in card.live.rule_out.items():
-            if name in findings:
-                delta -= weight
-                plain -= weight
-                against = out.contradicted.setdefault(card.id, [])
-                against.extend(line for line in (_describe(i) for i in findings[name]) if line not in against)
+            items = findings.get(name)
+            if not items:
+                continue
+            # An observation that explains little of the paste (the bot's own denial, for one)
+            # contradicts little too; one that matches the paste contradicts in full.
+            weighed = [(item, *relevance(name, item, ctx, bot_ip)) for item in items]
+            factor = min(1.0, max(f for _, f, _ in weighed))
+            delta -= weight * factor
+            plain -= weight
+            against = out.contradicted.setdefault(card.id, [])
+            against.extend(line for line in (_describe(i, min(1.0, f), w) for i, f, w in weighed) if line not in against)
         if ctx is not None and delta > 0 and card.live.context and ctx.signals & set(card.live.context):
             named = sorted(ctx.signals & set(card.live.context))
             delta *= CONTEXT_BOOST
