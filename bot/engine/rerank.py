@@ -91,6 +91,17 @@ _SERVICE_NAMES = {
     "trusted_services": "a trusted Azure service",
     "app_service": "App Service",
     "denied_json_message": "App Service",
+    # other contexts a card's ``live.context`` may name
+    "aks_context": "an AKS cluster",
+    "tool_kubelet": "an AKS cluster",
+    "pod_pull_failure": "an AKS cluster",
+    "tool_canipull": "an AKS cluster",
+    "private_endpoint_words": "a private endpoint",
+    "checkhealth_vnet_dns_wrong": "a private endpoint",
+    "pe_state_words": "a private endpoint",
+    "pe_dns_public_prose": "a private endpoint",
+    "proxy_mention": "a proxy",
+    "proxy_daemon_prose": "a proxy",
 }
 _BOT_DENIAL = frozenset({"probe.denied", "arm.ip_not_allowed"})
 
@@ -332,7 +343,7 @@ def _explain_reordering(
     was = max(plain, key=lambda k: (plain[k], k))
     if top == was or (was not in scores and was not in plain):
         return
-    up = "; ".join(dict.fromkeys(weighed.up.get(top, []))) or "its evidence was not weighed down"
+    up = "; ".join(dict.fromkeys(weighed.up.get(top, []))) or f"the evidence for {top} was not weighed down"
     down = "; ".join(dict.fromkeys(weighed.down.get(was, []))) or "other evidence now outweighs it"
     reasons.setdefault(top, []).append(
         f"Ranked above {was} on what the evidence explains: {up}. {was} was weighed down: {down}."

@@ -132,3 +132,26 @@ async def test_v2_redirect_is_never_healthy(world: World, make_settings: Setting
     d = await check_registry("myreg", make_settings())
     assert d.cause != HEALTHY
     assert any("login.contoso-proxy.example" in line for line in d.causes[0].supported_by)
+
+
+# ---------------------------------------------------------------------------- pasted probe reports
+
+
+def test_a_pasted_probe_report_carries_the_new_verdicts() -> None:
+    """``acrcheck probe`` run on the user's machine writes the same outcomes; pasted back, they count."""
+    from bot.diagnose import diagnose
+
+    report = "\n".join(
+        [
+            "acrcheck-probe v1 myreg.azurecr.io",
+            "vantage laptop",
+            "dns myreg.azurecr.io ok public addrs=20.61.99.10",
+            'probe myreg.azurecr.io 20.61.99.10 fail tls-expired issuer="Microsoft Azure RSA TLS Issuing CA 03"',
+            "probe myreg.azurecr.io 20.61.99.11 fail redirect-302 http=302",
+            "end ok=1 warn=0 fail=2 skipped=0 ms=9",
+        ]
+    )
+    d = diagnose(report)
+    carried = {f for e in d.evidence for f in e.findings}
+    assert {"user.probe.tls_expired", "user.probe.redirect"} <= carried
+    assert d.cause != HEALTHY
