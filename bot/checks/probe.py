@@ -379,7 +379,7 @@ def _record_response(result: ProbeResult, response: httpx.Response, body: bytes)
     result.status = response.status_code
     result.www_authenticate = response.headers.get("www-authenticate", "")
     result.correlation_id = response.headers.get("x-ms-correlation-request-id", "")
-    result.redirect_location = response.headers.get("location", "")[:300]
+    result.redirect_location = _shown_location(response.headers.get("location", ""))
     text = body.decode("utf-8", "replace")
     try:
         code, message = _docker_error(text)
@@ -477,6 +477,18 @@ def _classify_response(result: ProbeResult, kind: str, settings: Settings) -> No
     if result.correlation_id:
         result.detail += f" (correlation id {result.correlation_id})"
     _note_issuer(result, settings)
+
+
+def _shown_location(location: str) -> str:
+    """A redirect target as evidence shows it: scheme, host and path only (a portal's query string
+    can carry session tokens), printable, bounded."""
+    text = "".join(ch for ch in location.strip() if ch.isprintable())[:600]
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.scheme else parts.path
+    return shown[:300] + ("?…" if parts.query else "")
 
 
 def _redirect_scope(host: str, location: str) -> str:

@@ -155,3 +155,16 @@ def test_a_pasted_probe_report_carries_the_new_verdicts() -> None:
     carried = {f for e in d.evidence for f in e.findings}
     assert {"user.probe.tls_expired", "user.probe.redirect"} <= carried
     assert d.cause != HEALTHY
+
+
+async def test_redirect_evidence_drops_the_query_string(
+    world: World, make_settings: SettingsFactory, fake_acr: FakeACR
+) -> None:
+    """A portal's Location can carry a session token: evidence keeps scheme, host and path only."""
+    world.registry(in_arm=False)
+    fake_acr.state.modes[LOGIN] = "redirect"
+    fake_acr.state.redirect_location = "https://user:pw@portal.corp.example/login?session=SeSsIoNtOkEn123&u=alice"
+    evidence = await run_checks(registry_target("myreg"), make_settings(azure_credential="none"), hypotheses=["probe"])
+    line = with_finding(evidence, "probe.redirect")[0]
+    assert "https://portal.corp.example/login?…" in line.detail
+    assert "SeSsIoNtOkEn123" not in repr(line) and "pw@" not in repr(line)
