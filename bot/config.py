@@ -25,6 +25,23 @@ CredentialMode = Literal["none", "cli", "managed-identity", "workload-identity",
 ChannelMode = Literal["passive", "mention-only", "off"]
 
 
+#: Issuers of the certificates Azure serves for ``*.azurecr.io`` / ``*.data.azurecr.io`` (and the
+#: sovereign clouds): the subordinate CAs of "Azure Certificate Authority details"
+#: (https://learn.microsoft.com/azure/security/fundamentals/azure-ca-details). Patterns match the
+#: issuer's common name (or organisation), case-insensitively, ``*`` as a wildcard.
+DEFAULT_TLS_ISSUERS: tuple[str, ...] = (
+    "Microsoft Azure RSA TLS Issuing CA *",
+    "Microsoft Azure ECC TLS Issuing CA *",
+    "Microsoft Azure TLS Issuing CA *",
+    "Microsoft RSA TLS CA 0*",
+    "DigiCert Basic RSA CN CA G2",
+    "DigiCert Cloud Services CA-1",
+    "DigiCert SHA2 Secure Server CA",
+    "DigiCert TLS RSA SHA256 2020 CA1",
+    "DigiCert TLS Hybrid ECC SHA384 2020 CA1",
+)
+
+
 class ChannelSettings(BaseModel):
     """Per-channel behaviour: how chatty the bot is and what it may check there."""
 
@@ -109,6 +126,13 @@ class Settings(BaseSettings):
     probe_port: int = Field(default=443, ge=1, le=65535)
     probe_timeout: float = Field(default=5.0, gt=0)
     proxy: str | None = None
+    expected_tls_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_TLS_ISSUERS),
+        description="issuers a registry certificate may come from (comma-separated, `*` wildcard, matched on the "
+        "issuer's CN or O); any other issuer is reported as TLS interception even when the certificate verifies. "
+        "Default: Azure's public TLS issuing CAs (`Microsoft Azure RSA/ECC TLS Issuing CA *`, `Microsoft Azure TLS "
+        "Issuing CA *`, `Microsoft RSA TLS CA 0*` and the DigiCert subordinates Azure lists)",
+    )
     check_deadline: float = Field(default=20.0, gt=0)
     vantage_name: str = "the bot's network"
 
@@ -128,7 +152,7 @@ class Settings(BaseSettings):
     watch_retry_backoff: float = Field(default=15.0, gt=0)  # first wait before a retry between slots (doubles, max 10 min)
     watch_demote_timeout: float = Field(default=5.0, gt=0)  # on losing leadership, wait at most this for running sweeps
 
-    @field_validator("subscriptions", "dns_servers", "admins", mode="before")
+    @field_validator("subscriptions", "dns_servers", "admins", "expected_tls_issuers", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         """Environment variables carry lists as comma-separated strings."""

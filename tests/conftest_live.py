@@ -30,6 +30,7 @@ SECOND_IP = "127.0.0.6"
 BLACKHOLE_IP = "127.0.0.7"  # "silent" front end: accepts TCP, never speaks TLS
 REFUSED_IP = "127.0.0.9"  # nothing listens here
 VANTAGE = "test-vantage"
+TEST_ISSUER = "acrcheck test public CA"
 SettingsFactory = Callable[..., Settings]
 
 _PROXY_ENV = (
@@ -176,6 +177,8 @@ def make_settings(pki: TestPKI, fake_dns: FakeDNS, fake_acr: FakeACR, fake_arm: 
             "arm_timeout": 1.0,
             "token_timeout": 0.5,
             "vantage_name": VANTAGE,
+            # The test CA plays Azure's public issuing CA (production default: Microsoft Azure TLS CAs).
+            "expected_tls_issuers": [TEST_ISSUER],
         }
         values.update(overrides)
         return Settings(**values)

@@ -23,9 +23,10 @@ import ipaddress
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -192,6 +193,48 @@ class PrivateEndpointConnection:
     actions_required: str = ""
 
 
+def privatelink_zone(fqdn: str) -> str:
+    """The private DNS zone of a registry FQDN: ``privatelink.azurecr.io`` (or ``.cn`` / ``.us``)."""
+    return "privatelink." + ".".join(fqdn.lower().rstrip(".").split(".")[-2:])
+
+
+def privatelink_record_name(fqdn: str) -> str:
+    """The record set name in that zone: ``myreg`` or ``myreg.eastus.data``."""
+    labels = fqdn.lower().rstrip(".").split(".")
+    return ".".join(labels[:-2])
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateEndpointDns:
+    """What a private endpoint says DNS should answer: each FQDN of the registry and its private IP.
+
+    Read from the endpoint's network interface (``ipConfigurations[].privateLinkConnectionProperties``,
+    the source ``az acr check-health --vnet`` uses) and its private DNS zone groups (which zone
+    holds the records). ``error`` says why it could not be read (a missing permission, a deleted
+    endpoint); the records are then unknown, not empty.
+    """
+
+    name: str
+    resource_id: str
+    resource_group: str = ""
+    subnet_id: str = ""
+    records: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (fqdn, private IPs)
+    zones: tuple[str, ...] = ()  # private DNS zone resource ids of its zone groups
+    error: str = ""
+
+    def ips_for(self, fqdn: str) -> tuple[str, ...]:
+        fqdn = fqdn.lower().rstrip(".")
+        return next((ips for name, ips in self.records if name == fqdn), ())
+
+    def zone_for(self, fqdn: str) -> tuple[str, str]:
+        """(zone name, zone resource group) holding ``fqdn``'s privatelink record."""
+        zone_name = privatelink_zone(fqdn)
+        for zone_id in self.zones:
+            if zone_id.lower().rstrip("/").endswith("/" + zone_name):
+                return zone_name, _id_part(zone_id, "resourceGroups")
+        return zone_name, ""
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryConfig:
     """A registry's network-relevant configuration; immutable so the scheduler can diff two reads."""
@@ -215,6 +258,8 @@ class RegistryConfig:
     provisioning_state: str = ""
     anonymous_pull_enabled: bool | None = None
     source: str = field(default="arm", compare=False)  # "arm" | "resource-graph"
+    #: DNS each private endpoint expects (read from Microsoft.Network; empty when not read).
+    private_endpoint_dns: tuple[PrivateEndpointDns, ...] = field(default=(), compare=False)
 
     @property
     def suffix(self) -> str:
@@ -245,10 +290,10 @@ class RegistryConfig:
         return asdict(self)
 
     def diff(self, other: RegistryConfig) -> dict[str, tuple[Any, Any]]:
-        """Fields that differ, as ``{field: (self value, other value)}`` (``source`` ignored)."""
+        """Fields that differ, as ``{field: (self value, other value)}`` (``source`` and the DNS map ignored)."""
         changes: dict[str, tuple[Any, Any]] = {}
         for f in fields(self):
-            if f.name == "source":
+            if f.name in ("source", "private_endpoint_dns"):
                 continue
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if mine != theirs:
@@ -509,6 +554,34 @@ def config_evidence(config: RegistryConfig, settings: Settings, duration_ms: flo
             [finding] if finding else [],
             private_endpoint=asdict(pe),
         )
+    for dns_map in config.private_endpoint_dns:
+        if dns_map.error and not dns_map.records:
+            if dns_map.error.startswith("forbidden"):
+                scope = f"/subscriptions/{_id_part(dns_map.resource_id, 'subscriptions')}/resourceGroups/{dns_map.resource_group}"
+                command = grant_command(scope)
+                add(
+                    Status.WARN,
+                    f"private endpoint {dns_map.name}: {cannot_read(scope)} (Microsoft.Network read refused; the "
+                    f"expected private IPs are unknown) — {command}",
+                    ["arm.permission_missing"],
+                    private_endpoint_dns=asdict(dns_map),
+                    scope=scope,
+                    command=command,
+                )
+            else:
+                add(Status.WARN, f"private endpoint {dns_map.name}: DNS map not read ({dns_map.error})", [],
+                    private_endpoint_dns=asdict(dns_map))  # fmt: skip
+            continue
+        mapping = ", ".join(f"{fqdn} → {'/'.join(ips)}" for fqdn, ips in dns_map.records) or "no FQDNs"
+        zones = ", ".join(
+            f"{zone_id.rstrip('/').rsplit('/', 1)[-1]} ({_id_part(zone_id, 'resourceGroups')})" for zone_id in dns_map.zones
+        ) or "none (records are managed by hand or by custom DNS)"
+        add(
+            Status.OK,
+            f"private endpoint {dns_map.name} ({dns_map.resource_group}) expects {mapping}; DNS zone group: {zones}",
+            [],
+            private_endpoint_dns=asdict(dns_map),
+        )
     state = config.provisioning_state
     if state.lower() == "failed":
         add(
@@ -526,11 +599,81 @@ def config_evidence(config: RegistryConfig, settings: Settings, duration_ms: flo
 
 
 class ArmFailure(Exception):
-    """An ARM failure already turned into a finding and a user-facing sentence."""
+    """An ARM failure already turned into a finding and a user-facing sentence.
 
-    def __init__(self, finding: str, status: Status, detail: str, **data: Any) -> None:
+    ``also`` lists further findings (e.g. ``arm.permission_missing`` next to ``arm.forbidden``).
+    """
+
+    def __init__(self, finding: str, status: Status, detail: str, *, also: tuple[str, ...] = (), **data: Any) -> None:
         super().__init__(detail)
         self.finding, self.status, self.detail, self.data = finding, status, detail, data
+        self.findings = [finding, *also]
+
+
+# ============================================================================ permissions
+
+#: What the bot's identity needs, by what it reads (docs/deployment.md).
+READER = "Reader"
+LOGS_READER = "Log Analytics Reader"
+_OBJECT_ID_RE = re.compile(r"object id '([0-9a-fA-F-]{36})'")
+_SCOPE_RE = re.compile(r"over scope '(/[^'\s]{1,600})'")
+_SAFE_SCOPE_RE = re.compile(r"/subscriptions/[A-Za-z0-9][A-Za-z0-9/._-]{0,600}")
+
+
+def identity_assignee(object_id: str | None = None) -> str:
+    """Who to grant: the object id ARM named in its 403, else ``AZURE_CLIENT_ID``, else a placeholder."""
+    return object_id or os.environ.get("AZURE_CLIENT_ID") or "<bot-identity-object-id>"
+
+
+def grant_command(scope: str, *, role: str = READER, assignee: str | None = None) -> str:
+    """The exact ``az role assignment create`` that gives the bot's identity ``role`` on ``scope``."""
+    role_arg = f'"{role}"' if " " in role else role
+    return f"az role assignment create --assignee {assignee or identity_assignee()} --role {role_arg} --scope {scope}"
+
+
+def cannot_read(scope: str, role: str = READER) -> str:
+    """The one sentence every surface (evidence, doctor) uses for a missing permission."""
+    return f"the bot's identity cannot read {scope}: grant {role}"
+
+
+def permission_failure(
+    what: str,
+    scope: str | list[str],
+    *,
+    object_id: str | None = None,
+    role: str = READER,
+    cause: str = "",
+    **data: Any,
+) -> ArmFailure:
+    """An ArmFailure saying which scope(s) the bot cannot read and the command that fixes it."""
+    scopes = [scope] if isinstance(scope, str) else list(scope)
+    # ARM's text goes into a shell command: plain resource ids only.
+    scopes = [sc if _SAFE_SCOPE_RE.fullmatch(sc) else "<scope>" for sc in scopes] or ["<scope>"]
+    assignee = identity_assignee(object_id)
+    command = " && ".join(grant_command(sc, role=role, assignee=assignee) for sc in scopes)
+    scope = ", ".join(scopes)
+    because = f" ({cause})" if cause else ""
+    detail = f"{what}: {cannot_read(scope, role)}{because} — {command}"
+    return ArmFailure(
+        "arm.forbidden",
+        Status.WARN,
+        detail,
+        also=("arm.permission_missing",),
+        scope=scope,
+        role=role,
+        command=command,
+        assignee=identity_assignee(object_id),
+        **data,
+    )
+
+
+def registry_scope(name: str) -> str:
+    """The registry's resource id as a shell expression when ARM cannot tell it to the bot."""
+    return f"$(az acr show --name {name} --query id --output tsv)"
+
+
+def subscription_scopes(settings: Settings) -> list[str]:
+    return [f"/subscriptions/{sub}" for sub in settings.subscriptions] or ["/subscriptions/<subscription-id>"]
 
 
 def _first_line(text: str, limit: int = 220) -> str:
@@ -538,7 +681,8 @@ def _first_line(text: str, limit: int = 220) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _translate(exc: BaseException, what: str, settings: Settings) -> ArmFailure:
+def _translate(exc: BaseException, what: str, settings: Settings, *, scope: str = "") -> ArmFailure:
+    """Turn any ARM exception into a finding. ``scope`` is what a 403 means the bot cannot read."""
     if isinstance(exc, ArmFailure):
         return exc
     if isinstance(exc, CaBundleError):
@@ -553,13 +697,23 @@ def _translate(exc: BaseException, what: str, settings: Settings) -> ArmFailure:
         code = exc.status_code or 0
         err_code = getattr(getattr(exc, "error", None), "code", None) or ""
         message = _first_line(str(getattr(getattr(exc, "error", None), "message", "") or exc.reason or ""))
-        data = {"http_status": code, "error_code": err_code}
+        data: dict[str, Any] = {"http_status": code, "error_code": err_code}
+        text = f"{exc.message or ''} {getattr(getattr(exc, 'error', None), 'message', '') or ''}"
         if code in (401, 403):
-            return ArmFailure(
-                "arm.forbidden",
-                Status.WARN,
-                f"{what}: the bot's identity is not allowed to read it (HTTP {code} {err_code}); "
-                "grant Reader on the registry",
+            said = _SCOPE_RE.search(text)
+            oid = _OBJECT_ID_RE.search(text)
+            return permission_failure(
+                what,
+                said.group(1) if said else (scope or subscription_scopes(settings)[0]),
+                object_id=oid.group(1) if oid else None,
+                cause=f"ARM answered {code} {err_code}".rstrip(),
+                **data,
+            )
+        if code == 400 and "novalidsubscriptions" in (text + " " + _detail_codes(exc)).lower():
+            return permission_failure(
+                what,
+                subscription_scopes(settings),
+                cause="Resource Graph: no readable subscription among those configured (NoValidSubscriptionsInQueryRequest)",
                 **data,
             )
         if code == 404:
@@ -580,6 +734,11 @@ def _translate(exc: BaseException, what: str, settings: Settings) -> ArmFailure:
     if isinstance(exc, AzureError):
         return ArmFailure("arm.error", Status.FAIL, f"{what}: {type(exc).__name__}: {_first_line(str(exc))}")
     return ArmFailure("arm.error", Status.FAIL, f"{what}: unexpected {type(exc).__name__}")
+
+
+def _detail_codes(exc: HttpResponseError) -> str:
+    details = getattr(getattr(exc, "error", None), "details", None) or []
+    return " ".join(str(getattr(d, "code", "") or "") for d in details)
 
 
 #: Shortest wait after a 429 whatever Retry-After says: 0, negative or tiny values must not turn
@@ -718,6 +877,8 @@ async def locate(target: RegistryTarget, credential: Any, settings: Settings, de
             Status.WARN,
             f"Resource Graph found no registry '{target.name}' in {scope}: wrong name or cloud, another "
             "tenant, or the bot's identity has no Reader access",
+            source="resource-graph",
+            registry=target.name,
         )
     rows.sort(key=lambda r: str((r.get("properties") or {}).get("loginServer", "")).lower() != target.login_server)
     return RegistryConfig.from_arm(rows[0], source="resource-graph")
@@ -744,21 +905,124 @@ async def read_registry(
         async def pes() -> list[dict[str, Any]]:
             return [dict(p.as_dict()) async for p in client.private_endpoint_connections.list(rg, name)]
 
+        # Private endpoints Resource Graph already listed are read at once, with the registry.
+        known_pe_ids = [pe.private_endpoint_id for pe in located.private_endpoints if pe.private_endpoint_id]
         # return_exceptions: a failed get must not leave the other reads running on a closed client.
-        got, reps, pe_list = await asyncio.gather(
+        got, reps, pe_list, pe_dns = await asyncio.gather(
             with_throttle_retry(get, deadline),
             _optional(with_throttle_retry(replications, deadline)),
             _optional(with_throttle_retry(pes, deadline)),
+            read_private_endpoint_dns(client, known_pe_ids, deadline),
             return_exceptions=True,
         )
-    for outcome in (got, reps, pe_list):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    assert isinstance(got, dict)
-    registry_json = got
-    reps = reps if isinstance(reps, list) else None
-    pe_list = pe_list if isinstance(pe_list, list) else None
-    return RegistryConfig.from_arm(registry_json, replications=reps or (), pe_connections=pe_list, source="arm")
+        for outcome in (got, reps, pe_list, pe_dns):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(got, dict)
+        registry_json = got
+        reps = reps if isinstance(reps, list) else None
+        pe_list = pe_list if isinstance(pe_list, list) else None
+        config = RegistryConfig.from_arm(registry_json, replications=reps or (), pe_connections=pe_list, source="arm")
+        dns_maps = list(pe_dns) if isinstance(pe_dns, list) else []
+        late = [pe.private_endpoint_id for pe in config.private_endpoints if pe.private_endpoint_id and pe.private_endpoint_id not in known_pe_ids]
+        if late:
+            dns_maps += await read_private_endpoint_dns(client, late, deadline)
+    return replace(config, private_endpoint_dns=tuple(dns_maps))
+
+
+NETWORK_API_VERSION = "2024-05-01"
+
+
+async def read_private_endpoint_dns(client: Any, pe_ids: list[str], deadline: float) -> list[PrivateEndpointDns]:
+    """The DNS map of each private endpoint, concurrently; a failure is recorded, never raised."""
+    return list(await asyncio.gather(*(_read_one_private_endpoint(client, pe_id, deadline) for pe_id in pe_ids)))
+
+
+async def _arm_get(client: Any, path: str, deadline: float) -> tuple[int, Any]:
+    """GET an ARM path through the registry client's pipeline (auth, CA bundle, transport)."""
+    from azure.core.rest import HttpRequest
+
+    separator = "&" if "?" in path else "?"
+    request = HttpRequest("GET", f"{path}{separator}api-version={NETWORK_API_VERSION}")
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        raise TimeoutError
+    async with asyncio.timeout(remaining):
+        response = await client.send_request(request)
+        await response.read()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return response.status_code, body
+
+
+def _network_error(status: int, body: Any, what: str) -> str:
+    code = ""
+    if isinstance(body, dict):
+        code = str((body.get("error") or {}).get("code") or "")
+    if status in (401, 403):
+        return f"forbidden: {what} (HTTP {status} {code})".rstrip(")").rstrip() + ")"
+    if status == 404:
+        return f"not found: {what} (HTTP 404 {code})".rstrip(")").rstrip() + ")"
+    return f"error: {what} (HTTP {status} {code})".rstrip(")").rstrip() + ")"
+
+
+async def _read_one_private_endpoint(client: Any, pe_id: str, deadline: float) -> PrivateEndpointDns:
+    name = pe_id.rstrip("/").rsplit("/", 1)[-1]
+    base = PrivateEndpointDns(name=name, resource_id=pe_id, resource_group=_id_part(pe_id, "resourceGroups"))
+    try:
+        status, pe = await _arm_get(client, pe_id, deadline)
+        if status != 200 or not isinstance(pe, dict):
+            return replace(base, error=_network_error(status, pe, f"private endpoint {pe_id}"))
+        props = pe.get("properties") or {}
+        subnet_id = str((props.get("subnet") or {}).get("id") or "")
+        nic_ids = [str(n.get("id")) for n in props.get("networkInterfaces") or () if isinstance(n, dict) and n.get("id")]
+        custom = [
+            (str(c.get("fqdn", "")).lower().rstrip("."), tuple(str(ip) for ip in c.get("ipAddresses") or ()))
+            for c in props.get("customDnsConfigs") or ()
+            if isinstance(c, dict) and c.get("fqdn")
+        ]
+        jobs = [_arm_get(client, f"{pe_id}/privateDnsZoneGroups", deadline), *(_arm_get(client, nic, deadline) for nic in nic_ids[:2])]
+        answers = await asyncio.gather(*jobs, return_exceptions=True)
+    except (AzureError, OSError, aiohttp.ClientError, TimeoutError) as exc:
+        return replace(base, error=f"error: private endpoint {pe_id} not read ({type(exc).__name__})")
+    zones: list[str] = []
+    records: dict[str, list[str]] = {}
+    errors: list[str] = []
+    for index, answer in enumerate(answers):
+        what = "its private DNS zone groups" if index == 0 else f"network interface {nic_ids[index - 1]}"
+        if isinstance(answer, BaseException):
+            errors.append(f"error: {what} not read ({type(answer).__name__})")
+            continue
+        status, body = answer
+        if status != 200 or not isinstance(body, dict):
+            errors.append(_network_error(status, body, what))
+            continue
+        if index == 0:
+            for group in body.get("value") or ():
+                for zone_config in ((group or {}).get("properties") or {}).get("privateDnsZoneConfigs") or ():
+                    zone_id = ((zone_config or {}).get("properties") or {}).get("privateDnsZoneId")
+                    if zone_id:
+                        zones.append(str(zone_id))
+            continue
+        for ip_config in (body.get("properties") or {}).get("ipConfigurations") or ():
+            ip_props = (ip_config or {}).get("properties") or {}
+            address = ip_props.get("privateIPAddress")
+            link = ip_props.get("privateLinkConnectionProperties") or {}
+            for fqdn in link.get("fqdns") or ():
+                if address:
+                    records.setdefault(str(fqdn).lower().rstrip("."), []).append(str(address))
+    if not records:  # no NIC readable: the endpoint's own customDnsConfigs say the same
+        for fqdn, ips in custom:
+            records.setdefault(fqdn, []).extend(ips)
+    return replace(
+        base,
+        subnet_id=subnet_id,
+        records=tuple((fqdn, tuple(dict.fromkeys(ips))) for fqdn, ips in sorted(records.items())),
+        zones=tuple(dict.fromkeys(zones)),
+        error="; ".join(errors) if errors and not records else "",
+    )
 
 
 async def _optional(awaitable: Awaitable[T]) -> T | None:
@@ -802,7 +1066,7 @@ async def check_arm(
             failure.detail,
             dict(failure.data),
             _ms(started),
-            [failure.finding],
+            list(failure.findings),
         )
         return ArmResult([ev])
 
@@ -825,15 +1089,20 @@ async def check_arm(
             try:
                 located = await locate(target, credential, settings, deadline)
             except Exception as exc:  # every failure becomes Evidence
-                return fail(_translate(exc, f"registry '{target.name}' lookup", settings))
+                return fail(
+                    _translate(exc, f"registry '{target.name}' lookup", settings, scope=subscription_scopes(settings)[0])
+                )
             if on_located is not None:
                 on_located(located)
             try:
                 config = await read_registry(located, credential, settings, deadline)
             except Exception as exc:
-                failure = _translate(exc, f"registry {located.name} ({located.resource_group})", settings)
+                failure = _translate(
+                    exc, f"registry {located.name} ({located.resource_group})", settings, scope=located.resource_id
+                )
                 result = fail(failure)
                 result.config = located  # Resource Graph's copy is still worth reporting
+                result.evidence[0].data["config"] = located.to_dict()  # and what fixes are built from
                 result.evidence.extend(
                     ev for ev in config_evidence(located, settings, _ms(started)) if "arm.found" not in ev.findings
                 )

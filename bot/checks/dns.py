@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,9 +156,11 @@ async def resolve(
         answer.rcode = "NOERROR"
     else:
         # Report the most informative failure: a real error over an empty answer.
-        order = ["NXDOMAIN", "SERVFAIL", "REFUSED", "TIMEOUT", "ERROR", "NOANSWER", "NOERROR"]
-        answer.rcode = min((a_rcode, q_rcode), key=lambda r: order.index(r) if r in order else 4)
-        answer.error = a_err or q_err
+        (answer.rcode, answer.error, chain) = min(
+            ((a_rcode, a_err, a_chain), (q_rcode, q_err, q_chain)), key=lambda r: _rank(r[0])
+        )
+        if answer.rcode in ("CNAME_LOOP", "CHAIN_TOO_LONG"):
+            answer.chain = chain
         if answer.rcode == "NOERROR":
             answer.rcode = "NOANSWER"
     return answer
@@ -178,19 +179,100 @@ async def _query(
         response = exc.kwargs.get("response")
         return "NOANSWER", _chain_from_responses([response] if response else []), [], ""
     except dns.resolver.NoNameservers as exc:
-        match = re.search(r"answered (\w+)", str(exc))
-        rcode = match.group(1).upper() if match else "SERVFAIL"
-        return rcode, [], [], f"all resolvers failed ({rcode})"
+        return _nameserver_failure(qname, exc)
     except dns.exception.Timeout:
         return "TIMEOUT", [], [], "no answer from the resolver in time"
     except (dns.exception.DNSException, OSError) as exc:
-        return "ERROR", [], [], f"{type(exc).__name__}: {exc}"
+        return "ERROR", [], [], f"{type(exc).__name__}: {_short(str(exc))}"
     chain = [
         str(rrset.name).rstrip(".") for rrset in result.response.answer if rrset.rdtype == dns.rdatatype.CNAME
     ]
     chain += [str(result.canonical_name).rstrip(".")]
     addresses = [rdata.to_text() for rdata in result.rrset] if result.rrset is not None else []
     return "NOERROR", chain, addresses, ""
+
+
+#: How informative each resolver outcome is: a named failure beats a generic one.
+_FAILURE_ORDER = ["CNAME_LOOP", "CHAIN_TOO_LONG", "NXDOMAIN", "SERVFAIL", "REFUSED", "NOTIMP", "FORMERR",
+                  "TIMEOUT", "UNREACHABLE", "ERROR", "NOANSWER", "NOERROR"]  # fmt: skip
+
+
+def _rank(rcode: str) -> int:
+    return _FAILURE_ORDER.index(rcode) if rcode in _FAILURE_ORDER else _FAILURE_ORDER.index("ERROR")
+
+
+def _nameserver_failure(qname: dns.name.Name, exc: dns.resolver.NoNameservers) -> tuple[str, list[str], list[str], str]:
+    """Name the failure from what each resolver actually did (dnspython keeps it in ``errors``).
+
+    Each entry is ``(server, tcp, port, rcode text or exception, response)``. A CNAME chain that
+    exceeds dnspython's limit arrives as ``ChainTooLong``: the response then tells a loop (a name
+    comes back) from a chain that is merely too long. The most informative outcome wins.
+    """
+    best: tuple[str, list[str], str] = ("SERVFAIL", [], "all resolvers failed")
+    for entry in exc.kwargs.get("errors") or []:
+        server = str(entry[0]) if entry else "?"
+        error = entry[3] if len(entry) > 3 else None
+        response = entry[4] if len(entry) > 4 else None
+        if isinstance(error, dns.message.ChainTooLong):
+            links = _cname_links(response)
+            loop = _loop_in(links, qname)
+            if loop:
+                outcome = ("CNAME_LOOP", loop, "the CNAME chain loops: " + " → ".join(loop))
+            else:
+                walked = _walk(links, qname)
+                outcome = (
+                    "CHAIN_TOO_LONG",
+                    walked[:20],  # the evidence keeps the start of the chain, not hundreds of names
+                    f"the CNAME chain is too long ({len(walked) - 1}+ links; resolvers give up after "
+                    f"{dns.message.MAX_CHAIN})",
+                )
+        elif isinstance(error, str):
+            rcode = error.upper()
+            outcome = (rcode, [], f"the resolver {server} answered {rcode}")
+        elif isinstance(error, dns.exception.Timeout):
+            outcome = ("TIMEOUT", [], f"the resolver {server} did not answer in time")
+        elif isinstance(error, OSError):
+            outcome = ("UNREACHABLE", [], f"the resolver {server} cannot be reached ({type(error).__name__})")
+        elif error is not None:
+            outcome = ("ERROR", [], f"the resolver {server} gave an unusable answer ({type(error).__name__}: {_short(str(error))})")
+        else:
+            continue
+        if _rank(outcome[0]) < _rank(best[0]) or best[2] == "all resolvers failed":
+            best = outcome
+    rcode, chain, text = best
+    return rcode, chain, [], text
+
+
+def _cname_links(response: Any) -> dict[str, str]:
+    links: dict[str, str] = {}
+    if isinstance(response, dns.message.Message):
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.CNAME:
+                for rdata in rrset:
+                    links.setdefault(str(rrset.name).rstrip(".").lower(), str(rdata.target).rstrip(".").lower())
+    return links
+
+
+def _walk(links: dict[str, str], qname: dns.name.Name) -> list[str]:
+    name = str(qname).rstrip(".").lower()
+    walked = [name]
+    while name in links and len(walked) <= 1000:
+        name = links[name]
+        if name in walked:
+            walked.append(name)
+            break
+        walked.append(name)
+    return walked
+
+
+def _loop_in(links: dict[str, str], qname: dns.name.Name) -> list[str]:
+    """The names of the chain up to and including the first repeated one, or [] if no loop."""
+    walked = _walk(links, qname)
+    return walked if len(walked) > 1 and walked[-1] in walked[:-1] else []
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _chain_from_responses(responses: list[Any]) -> list[str]:
@@ -260,9 +342,12 @@ def evidence_from_answer(answer: DnsAnswer, settings: Settings, duration_ms: flo
         "REFUSED": ("dns.servfail", "the resolver refused the query (REFUSED)"),
         "TIMEOUT": ("dns.timeout", f"no DNS answer within {settings.dns_timeout:g} s"),
         "NOANSWER": ("dns.noanswer", "the name exists but has no A/AAAA record"),
-    }.get(answer.rcode, ("dns.servfail", f"lookup failed: {answer.error}"))
+        "CNAME_LOOP": ("dns.cname_loop", f"no address: {answer.error}"),
+        "CHAIN_TOO_LONG": ("dns.chain_too_long", f"no address: {answer.error}"),
+        "UNREACHABLE": ("dns.servfail", f"lookup failed: {answer.error}"),
+    }.get(answer.rcode, ("dns.servfail", f"lookup failed: {answer.error} ({answer.rcode})"))
     findings.append(finding)
-    if len(answer.chain) > 1:
+    if len(answer.chain) > 1 and answer.rcode not in ("CNAME_LOOP", "CHAIN_TOO_LONG"):
         detail += f" (chain {chain_text})"
     detail += f" [{resolver_label(settings)}]"
     return Evidence(

@@ -10,19 +10,36 @@ so the check runs only when ``settings.log_workspace_id`` is set and says why wh
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 from typing import Any
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
 
-from bot.checks.azure import CredentialConfigError, make_credential, make_transport
+from bot.checks.azure import (
+    LOGS_READER,
+    CredentialConfigError,
+    cannot_read,
+    grant_command,
+    make_credential,
+    make_transport,
+)
 from bot.checks.probe import CaBundleError
 from bot.config import Settings
 from bot.engine.hostguard import RegistryTarget
 from bot.engine.models import Evidence, Status
 
 LOOKBACK = timedelta(hours=24)
+
+
+def workspace_scope(workspace_id: str) -> str:
+    """The workspace's resource id, looked up from its id (the GUID the query API takes)."""
+    if not re.fullmatch(r"[0-9a-fA-F-]{36}", workspace_id or ""):  # only a GUID goes into a shell command
+        return "<workspace-resource-id>"
+    return (
+        f"$(az monitor log-analytics workspace list --query \"[?customerId=='{workspace_id}'].id\" --output tsv)"
+    )
 
 
 def failed_logins_query(login_server: str) -> str:
@@ -89,12 +106,26 @@ async def check_logs(target: RegistryTarget, settings: Settings, *, credential: 
             f"registry logs not checked: no token ({str(exc.message or exc).splitlines()[0][:200]})"
         )
     except HttpResponseError as exc:
+        if exc.status_code in (401, 403):
+            scope = workspace_scope(settings.log_workspace_id)
+            command = grant_command(scope, role=LOGS_READER)
+            return Evidence(
+                "logs",
+                subject,
+                settings.vantage_name,
+                Status.WARN,
+                f"log query refused (HTTP {exc.status_code}): "
+                f"{cannot_read(f'Log Analytics workspace {settings.log_workspace_id}', LOGS_READER)} — {command}",
+                {"http_status": exc.status_code, "scope": scope, "role": LOGS_READER, "command": command},
+                _ms(started),
+                ["logs.skipped", "logs.permission_missing"],
+            )
         return Evidence(
             "logs",
             subject,
             settings.vantage_name,
             Status.WARN,
-            f"log query failed: HTTP {exc.status_code} (needs Log Analytics Reader on the workspace)",
+            f"log query failed: HTTP {exc.status_code}",
             {"http_status": exc.status_code},
             _ms(started),
             ["logs.skipped"],

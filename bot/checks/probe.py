@@ -16,9 +16,10 @@ Design points, each fixing a measured pitfall (see the test-harness notes):
 * Proxy mode (``settings.proxy``) sends the hostname URL through the proxy (the proxy resolves;
   httpcore ignores ``sni_hostname`` in tunnels anyway) and traces httpcore's phases: a failure
   before ``proxy.start_tls`` happened in the CONNECT exchange, i.e. the proxy, not the registry.
-* A probe only ever connects to addresses that came from DNS for a guarded ACR host, and never
-  to link-local / metadata / unspecified / multicast addresses even if DNS returns them.
-  Loopback answers are probed only when the operator pointed ``dns_servers`` at a loopback
+* A probe only ever connects to addresses that came from DNS for a guarded ACR host and that
+  pass the address policy (docs/address-policy.md): never a metadata or platform-internal
+  address, link-local or special-purpose; private ranges only behind a privatelink CNAME (a
+  private endpoint); loopback only when the operator pointed ``dns_servers`` at a loopback
   resolver (a local resolver they run, or a test fake).
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fnmatch
 import ipaddress
 import json
 import logging
@@ -34,6 +36,7 @@ import re
 import ssl
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,8 +46,8 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bot.checks.dns import ip_scope
 from bot.config import Settings
+from bot.engine.hostguard import address_refusal as guard_address_refusal
 from bot.engine.models import Evidence, Status
 
 log = logging.getLogger(__name__)
@@ -52,9 +55,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "acrcheck-probe/1"
 _MAX_BODY = 64 * 1024
 _DENIED_IP_RE = re.compile(r"client with IP\s+(?:'|\\u0027)?([0-9a-fA-F.:]+)")
-#: Issuers of public registry certificates (Azure front ends use Microsoft and DigiCert CAs).
-PUBLIC_ISSUER_ORGS = ("Microsoft Corporation", "DigiCert Inc", "DigiCert, Inc.", "Baltimore")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: OpenSSL verification codes for a certificate outside its validity window.
+_X509_EXPIRED, _X509_NOT_YET_VALID = 10, 9
 
 
 @dataclass(slots=True)
@@ -62,15 +64,22 @@ class CertInfo:
     """The leaf certificate the probe was shown."""
 
     issuer: str = ""
+    issuer_cn: str = ""
     issuer_org: str = ""
     subject: str = ""
     san: list[str] = field(default_factory=list)
+    not_before: str = ""
     not_after: str = ""
     verified: bool = False
 
+    def issued_by_expected(self, patterns: list[str] | tuple[str, ...]) -> bool:
+        """Whether the issuer's CN (or, without one, its O) matches one of ``patterns`` (``*`` wildcard)."""
+        names = [n.lower() for n in (self.issuer_cn, self.issuer_org) if n]
+        return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns for name in names)
+
     @property
-    def public_issuer(self) -> bool:
-        return any(org.lower() in self.issuer_org.lower() for org in PUBLIC_ISSUER_ORGS if self.issuer_org)
+    def validity(self) -> str:
+        return f"valid {self.not_before[:19]}Z to {self.not_after[:19]}Z" if self.not_before else ""
 
 
 @dataclass(slots=True)
@@ -94,6 +103,8 @@ class ProbeResult:
     findings: list[str] = field(default_factory=list)
     detail: str = ""
     ok: bool = False
+    redirect_location: str = ""
+    intercepted: bool = False
 
 
 # --------------------------------------------------------------------------- TLS
@@ -143,9 +154,11 @@ def parse_cert(der: bytes, *, verified: bool) -> CertInfo:
     issuer_org = attr(cert.issuer, NameOID.ORGANIZATION_NAME)
     return CertInfo(
         issuer=", ".join(p for p in (issuer_cn, issuer_org) if p) or cert.issuer.rfc4514_string(),
+        issuer_cn=issuer_cn,
         issuer_org=issuer_org,
         subject=attr(cert.subject, NameOID.COMMON_NAME),
         san=san,
+        not_before=cert.not_valid_before_utc.isoformat(),
         not_after=cert.not_valid_after_utc.isoformat(),
         verified=verified,
     )
@@ -154,24 +167,14 @@ def parse_cert(der: bytes, *, verified: bool) -> CertInfo:
 # --------------------------------------------------------------------------- address policy
 
 
-def address_refusal(address: str, settings: Settings) -> str | None:
-    """Why the probe must not connect to ``address`` (a DNS answer), or None when it may."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
-        if embedded is not None:
-            return address_refusal(str(embedded), settings)
-    scope = ip_scope(address)
-    if scope in ("public", "private"):
-        return None
-    if scope == "loopback":
-        if settings.dns_servers and all(_is_loopback_server(s) for s in settings.dns_servers):
-            return None
-        return "DNS returned a loopback address for a registry name; not probed"
-    return f"DNS returned a {scope} address; not probed (possible metadata/rebinding target)"
+def address_refusal(address: str, settings: Settings, *, chain: tuple[str, ...] | list[str] = ()) -> str | None:
+    """Why the probe must not connect to ``address`` (a DNS answer reached through ``chain``), or None.
+
+    The policy itself lives in :func:`bot.engine.hostguard.address_refusal` (documented in
+    docs/address-policy.md); the settings only say whether the resolvers are on loopback.
+    """
+    loopback = bool(settings.dns_servers) and all(_is_loopback_server(s) for s in settings.dns_servers)
+    return guard_address_refusal(address, chain=tuple(chain), loopback_resolver=loopback)
 
 
 def _is_loopback_server(spec: str) -> bool:
@@ -330,11 +333,13 @@ async def probe(
         result.exception = type(exc).__name__
         result.phases = phases
         _classify_exception(result, exc, settings)
-        if {"probe.tls_untrusted", "probe.tls_name_mismatch"} & set(result.findings):
+        if {"probe.tls_untrusted", "probe.tls_name_mismatch", "probe.tls_expired", "probe.tls_not_yet_valid"} & set(
+            result.findings
+        ):
             await _explain_untrusted(result, settings, deadline)
     else:
         result.phases = phases
-        _classify_response(result, kind)
+        _classify_response(result, kind, settings)
     return result
 
 
@@ -374,6 +379,7 @@ def _record_response(result: ProbeResult, response: httpx.Response, body: bytes)
     result.status = response.status_code
     result.www_authenticate = response.headers.get("www-authenticate", "")
     result.correlation_id = response.headers.get("x-ms-correlation-request-id", "")
+    result.redirect_location = _shown_location(response.headers.get("location", ""))
     text = body.decode("utf-8", "replace")
     try:
         code, message = _docker_error(text)
@@ -418,9 +424,22 @@ def _where(result: ProbeResult) -> str:
     return f"at {result.address}:{result.port}"
 
 
-def _classify_response(result: ProbeResult, kind: str) -> None:
+def _classify_response(result: ProbeResult, kind: str, settings: Settings) -> None:
     status = result.status or 0
     where = _where(result)
+    if 300 <= status < 400 and kind != "data_endpoint":
+        # A registry never redirects /v2/: whatever answers here is not the registry API (captive
+        # portal, web filter, proxy login page, wrong front end). Data endpoints may redirect.
+        location = result.redirect_location or "(no Location header)"
+        result.outcome = f"redirect-{status}"
+        result.findings.append("probe.redirect")
+        result.detail = (
+            f"{where}: /v2/ answered HTTP {status} redirecting to {location} "
+            f"({_redirect_scope(result.host, location)}); a registry never redirects /v2/ — a captive portal, "
+            "web filter or proxy login page is answering instead"
+        )
+        _note_issuer(result, settings)
+        return
     if result.via_proxy:
         result.findings.append("proxy.ok")
     issuer = f"; certificate issued by {result.cert.issuer}" if result.cert else ""
@@ -432,7 +451,7 @@ def _classify_response(result: ProbeResult, kind: str) -> None:
     elif status == 403 and result.error_code.upper() == "DENIED":
         result.outcome = "denied"
         result.findings.append("probe.denied")
-        ip = f" for client IP {result.client_ip}" if result.client_ip else ""
+        ip = f"; the registry saw this machine's egress IP {result.client_ip}" if result.client_ip else ""
         result.detail = f"denied by the registry firewall {where}: 403 DENIED{ip}"
     elif status == 200:
         result.outcome, result.ok = "200-anonymous", True
@@ -457,6 +476,53 @@ def _classify_response(result: ProbeResult, kind: str) -> None:
         result.detail = f"{where}: /v2/ answered HTTP {status}"
     if result.correlation_id:
         result.detail += f" (correlation id {result.correlation_id})"
+    _note_issuer(result, settings)
+
+
+def _shown_location(location: str) -> str:
+    """A redirect target as evidence shows it: scheme, host and path only (a portal's query string
+    can carry session tokens), printable, bounded."""
+    text = "".join(ch for ch in location.strip() if ch.isprintable())[:600]
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.scheme else parts.path
+    return shown[:300] + ("?…" if parts.query else "")
+
+
+def _redirect_scope(host: str, location: str) -> str:
+    try:
+        target = urlsplit(location).hostname or ""
+    except ValueError:
+        target = ""
+    if not target:
+        return "a relative or unreadable location"
+    return "same host" if target.lower() == host.lower() else f"another host: {target}"
+
+
+def _note_issuer(result: ProbeResult, settings: Settings) -> None:
+    """A certificate that verified but comes from an unexpected issuer is interception evidence.
+
+    That happens when the machine trusts a corporate inspection CA (``ca_bundle``, the system
+    store): every request works here, while clients without that CA fail with x509 errors.
+    """
+    cert = result.cert
+    if cert is None or cert.issued_by_expected(settings.expected_tls_issuers):
+        return
+    result.findings = [f for f in result.findings if f not in ("probe.reachable", "probe.anonymous")]
+    result.findings.append("probe.tls_intercepted")
+    result.intercepted = True
+    result.detail += (
+        f"; but the certificate for {result.host} was issued by '{cert.issuer}', not one of the expected issuers "
+        f"({_patterns(settings)}): a TLS-inspecting device re-signs this traffic (trusted here through the "
+        "configured CA bundle; clients without that CA fail with x509 errors)"
+    )
+
+
+def _patterns(settings: Settings) -> str:
+    listed = list(settings.expected_tls_issuers)
+    return ", ".join(listed[:3]) + (f", … {len(listed) - 3} more" if len(listed) > 3 else "") if listed else "none configured"
 
 
 def _exception_chain(exc: BaseException) -> list[BaseException]:
@@ -485,7 +551,15 @@ def _classify_exception(result: ProbeResult, exc: BaseException, settings: Setti
     if verify_error is not None or "certificate_verify_failed" in lowered:
         code = getattr(verify_error, "verify_code", None)
         message = getattr(verify_error, "verify_message", "") or text
-        if code == 62 or "hostname mismatch" in lowered or "not valid for" in lowered:
+        if code == _X509_EXPIRED or "certificate has expired" in lowered:
+            result.outcome = "tls-expired"
+            result.findings.append("probe.tls_expired")
+            result.detail = f"TLS {where}: the certificate for {result.host} has expired ({message})"
+        elif code == _X509_NOT_YET_VALID or "not yet valid" in lowered:
+            result.outcome = "tls-not-yet-valid"
+            result.findings.append("probe.tls_not_yet_valid")
+            result.detail = f"TLS {where}: the certificate for {result.host} is not valid yet ({message})"
+        elif code == 62 or "hostname mismatch" in lowered or "not valid for" in lowered:
             result.outcome = "tls-name-mismatch"
             result.findings.append("probe.tls_name_mismatch")
             result.detail = f"TLS {where}: the certificate is not valid for {result.host} ({message})"
@@ -603,18 +677,38 @@ async def _explain_untrusted(result: ProbeResult, settings: Settings, deadline: 
     if cert is None:
         return
     result.cert = cert
+    expected = cert.issued_by_expected(settings.expected_tls_issuers)
     if result.outcome == "tls-name-mismatch":
         result.detail += f"; it is issued for {', '.join(cert.san) or cert.subject}"
         return
-    if not cert.public_issuer:
+    if result.outcome in ("tls-expired", "tls-not-yet-valid"):
+        now = datetime.now(UTC).isoformat()[:19] + "Z"
+        if result.outcome == "tls-expired":
+            when = f"expired on {cert.not_after[:19]}Z (valid from {cert.not_before[:19]}Z)"
+        else:
+            when = f"is not valid before {cert.not_before[:19]}Z (valid until {cert.not_after[:19]}Z)"
+        result.detail = (
+            f"TLS {_where(result)}: the certificate for {result.host} issued by '{cert.issuer}' {when}; "
+            f"now is {now} here: either the endpoint serves a certificate outside its validity or this "
+            "machine's clock is wrong"
+        )
+        if not expected:
+            result.findings.append("probe.tls_intercepted")
+            result.detail += (
+                f"; the issuer is not one of the expected issuers ({_patterns(settings)}): a TLS-inspecting "
+                "device may be serving it"
+            )
+        return
+    if not expected:
         result.outcome = "tls-intercepted"
         result.findings = [f for f in result.findings if f != "probe.tls_untrusted"] + ["probe.tls_intercepted"]
         result.detail = (
             f"TLS {_where(result)}: certificate for {result.host} issued by '{cert.issuer}', "
-            "not a public CA: a TLS-inspecting proxy/firewall is re-signing traffic"
+            f"not one of the expected issuers ({_patterns(settings)}): a TLS-inspecting proxy/firewall is "
+            "re-signing traffic"
         )
     else:
-        result.detail += f"; issuer '{cert.issuer}' is a public CA missing from this machine's trust store"
+        result.detail += f"; issuer '{cert.issuer}' is an expected public CA missing from this machine's trust store"
 
 
 async def _fetch_unverified_cert(result: ProbeResult, settings: Settings) -> bytes | None:
@@ -690,7 +784,7 @@ def _short(text: str, limit: int = 160) -> str:
 def to_evidence(result: ProbeResult, settings: Settings, duration_ms: float) -> Evidence:
     """Probe outcome → Evidence (``probe.*`` and ``proxy.*`` findings)."""
     if result.ok:
-        status = Status.OK
+        status = Status.WARN if result.intercepted else Status.OK
     elif result.outcome.startswith("http-") and "probe.forbidden_other" not in result.findings:
         status = Status.WARN if result.status == 429 or (result.status or 0) < 400 else Status.FAIL
     else:
@@ -715,7 +809,11 @@ def to_evidence(result: ProbeResult, settings: Settings, duration_ms: float) -> 
         data["cert_subject"] = result.cert.subject
         data["cert_san"] = result.cert.san
         data["cert_verified"] = result.cert.verified
-        data["cert_public_issuer"] = result.cert.public_issuer
+        data["cert_not_before"] = result.cert.not_before
+        data["cert_not_after"] = result.cert.not_after
+        data["cert_expected_issuer"] = result.cert.issued_by_expected(settings.expected_tls_issuers)
+    if result.redirect_location:
+        data["redirect_location"] = result.redirect_location
     return Evidence(
         "probe",
         result.host,
@@ -749,10 +847,14 @@ async def check_probe(
     *,
     kind: str = "login_server",
     deadline: float | None = None,
+    chain: tuple[str, ...] | list[str] = (),
 ) -> Evidence:
-    """Probe one (host, address) pair and return Evidence; refuses unsafe addresses without connecting."""
+    """Probe one (host, address) pair and return Evidence; refuses unsafe addresses without connecting.
+
+    ``chain`` is the CNAME chain DNS followed to ``address`` (the address policy needs it).
+    """
     if address is not None:
-        reason = address_refusal(address, settings)
+        reason = address_refusal(address, settings, chain=chain)
         if reason:
             return refused_address_evidence(host, address, reason, settings)
     started = time.perf_counter()

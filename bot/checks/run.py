@@ -29,6 +29,7 @@ from bot.checks import azure as azure_checks
 from bot.checks import dns as dns_checks
 from bot.checks import logs as logs_checks
 from bot.checks import probe as probe_checks
+from bot.checks.azure import privatelink_record_name
 from bot.config import Settings
 from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
 from bot.engine.models import Evidence, Status
@@ -45,8 +46,9 @@ CHECKS_FOR_CAUSE: dict[str, frozenset[str]] = {
     "registry-not-found": frozenset({"dns", "arm"}),
     "client-firewall": frozenset({"dns", "probe", "arm"}),
     "client-firewall-data-endpoint": frozenset({"dns", "probe", "arm"}),
-    "client-proxy": frozenset({"dns", "probe"}),
-    "tls-interception": frozenset({"dns", "probe"}),
+    # ARM too: the fix names every endpoint the proxy must tunnel / inspection must exempt.
+    "client-proxy": frozenset({"dns", "probe", "arm"}),
+    "tls-interception": frozenset({"dns", "probe", "arm"}),
     "registry-tls-config": frozenset({"probe"}),
     "registry-public-access": frozenset({"dns", "probe", "arm", "logs"}),
     "registry-private-endpoint": frozenset({"dns", "probe", "arm"}),
@@ -275,8 +277,9 @@ class _Run:
         # Started right after _guarded armed its timeout: finish a little before it, and before the
         # overall deadline, so the optional certificate explanation is cut short, not the probe.
         deadline = min(self.loop.time() + self.probe_task_timeout(), self.deadline) - 0.25
+        chain = tuple(ep.dns.data.get("chain") or ()) if ep.dns is not None else ()
         ev = await probe_checks.check_probe(
-            ep.host, address, self.settings, self.client, kind=kind, deadline=deadline
+            ep.host, address, self.settings, self.client, kind=kind, deadline=deadline, chain=chain
         )
         ep.probes.append(ev)
         self.add(ev, ep.order)
@@ -319,6 +322,9 @@ class _Run:
             self.config = result.config
             for host in result.config.data_endpoints():  # replicas Resource Graph did not list yet
                 self._guarded_endpoint(host, "data_endpoint")
+            for dns_map in result.config.private_endpoint_dns:  # every name a private endpoint serves
+                for fqdn, _ in dns_map.records:
+                    self._guarded_endpoint(fqdn, _kind_of(fqdn))
         for ev in result.evidence:
             self.add(ev)
 
@@ -329,8 +335,12 @@ class _Run:
     def cross_check(self, client_ip: str | None) -> None:
         login = [ep for ep in self.endpoints.values() if ep.kind != "data_endpoint"]
         data = [ep for ep in self.endpoints.values() if ep.kind == "data_endpoint"]
+        self.check_private_dns()
+        self.check_invisible_registry()
         login_resolves = any(ep.dns and "dns.ok" in ep.dns.findings for ep in login)
-        login_private = any(ep.dns and "dns.private_answer" in ep.dns.findings for ep in login)
+        login_private = any(
+            ep.dns and {"dns.private_answer", "dns.pe_ip_match"} & set(ep.dns.findings) for ep in login
+        )
         login_answers = any(_HTTP_ANSWERS & set(p.findings) for ep in login for p in ep.probes)
         for ep in data:
             if ep.dns is not None:
@@ -364,6 +374,7 @@ class _Run:
                 ev = azure_checks.ip_rule_evidence(
                     self.config, seen, self.settings, source="the IP the registry saw from this vantage"
                 )
+                ev.data["bot_ip"] = True  # this vantage's own egress, not a client from a paste
                 self.add(ev)
         if "arm" in self.checks and self.config is None and "dns" in self.checks:
             self.add(
@@ -381,6 +392,99 @@ class _Run:
                 ),
                 99,
             )
+
+    def check_private_dns(self) -> None:
+        """Compare what this resolver answers with what each private endpoint says it should.
+
+        The endpoint's NIC maps every registry FQDN (login server, one data endpoint per replica
+        region) to its private IP. A name of that map that does not resolve while the resolver
+        clearly uses the private zone (a privatelink CNAME, or another name answering its
+        endpoint's IP) is a record missing from ``privatelink.<suffix>``; a different private IP
+        is a stale or foreign record. Both name the record, the zone and the IP it should have.
+        """
+        maps = [m for m in (self.config.private_endpoint_dns if self.config else ()) if m.records]
+        if not maps:
+            return
+
+        def answered(ep: _Endpoint) -> list[str]:
+            return list(ep.dns.data.get("addresses") or []) if ep.dns is not None else []
+
+        # The endpoint this resolver serves: the one whose IPs the answers match.
+        matched = {
+            m.name: sum(1 for fqdn, ips in m.records if fqdn in self.endpoints and set(ips) & set(answered(self.endpoints[fqdn])))
+            for m in maps
+        }
+        chosen = max(maps, key=lambda m: matched[m.name])
+        zone_in_use = matched[chosen.name] > 0
+        for dns_map in maps:
+            for fqdn, ips in dns_map.records:
+                ep = self.endpoints.get(fqdn)
+                if ep is None or ep.dns is None or ep.dns.data.get("config_error"):
+                    continue
+                got = answered(ep)
+                if set(got) & set(ips):
+                    if "dns.pe_ip_match" not in ep.dns.findings:
+                        ep.dns.findings.append("dns.pe_ip_match")
+                        ep.dns.detail += f"; that is private endpoint {dns_map.name}'s address for it"
+                    continue
+                if dns_map is not chosen:
+                    continue  # the other endpoints' records live in other zones/VNets
+                zone, zone_rg = dns_map.zone_for(fqdn)
+                expected = {
+                    "private_endpoint": dns_map.name,
+                    "fqdn": fqdn,
+                    "zone": zone,
+                    "zone_resource_group": zone_rg,
+                    "record_name": privatelink_record_name(fqdn),
+                    "ips": list(ips),
+                }
+                rcode = str(ep.dns.data.get("rcode") or "")
+                through_privatelink = bool(ep.dns.data.get("privatelink"))
+                scopes = set((ep.dns.data.get("scopes") or {}).values())
+                if rcode in ("NXDOMAIN", "NOANSWER") and (zone_in_use or through_privatelink):
+                    ep.dns.findings.append("dns.pe_record_missing")
+                    ep.dns.detail += (
+                        f"; the private zone {zone} has no record {expected['record_name']} — private endpoint "
+                        f"{dns_map.name} gives it {'/'.join(ips)}"
+                    )
+                elif got and zone_in_use and "public" in scopes:
+                    ep.dns.findings.append("dns.pe_record_missing")
+                    ep.dns.detail += (
+                        f"; it answers publicly while the other names use the private zone: record "
+                        f"{expected['record_name']} missing from {zone} (private endpoint {dns_map.name} gives it "
+                        f"{'/'.join(ips)})"
+                    )
+                elif got and (zone_in_use or through_privatelink) and "public" not in scopes:
+                    ep.dns.findings.append("dns.pe_record_wrong")
+                    ep.dns.status = Status.FAIL
+                    expected["actual"] = got
+                    ep.dns.detail += (
+                        f"; but private endpoint {dns_map.name} has {'/'.join(ips)} for it: the record "
+                        f"{expected['record_name']} in {zone} is stale or points at another endpoint"
+                    )
+                else:
+                    continue
+                ep.dns.data["pe_expected"] = expected
+
+    def check_invisible_registry(self) -> None:
+        """Resource Graph found nothing, yet DNS answers for the registry: the bot may not read it."""
+        login = self.endpoints.get(self.target.login_server)
+        if login is None or login.dns is None or "dns.ok" not in login.dns.findings:
+            return
+        for _, ev in self.evidence:
+            if ev.check != "arm" or "arm.not_found" not in ev.findings or ev.data.get("source") != "resource-graph":
+                continue
+            scope = azure_checks.registry_scope(self.target.name)
+            command = azure_checks.grant_command(scope)
+            addresses = ", ".join(login.dns.data.get("addresses") or [])
+            ev.findings = [f for f in ev.findings if f != "arm.not_found"] + ["arm.permission_missing"]
+            ev.status = Status.WARN
+            ev.detail = (
+                f"{self.target.login_server} exists (DNS answers {addresses}) but Resource Graph shows no registry "
+                f"'{self.target.name}': {azure_checks.cannot_read(f'registry {self.target.name}')} (or it is in "
+                f"another tenant) — {command}"
+            )
+            ev.data.update({"scope": scope, "role": azure_checks.READER, "command": command})
 
     def results(self) -> list[Evidence]:
         return [ev for _, ev in sorted(self.evidence, key=lambda item: item[0])]

@@ -1,10 +1,11 @@
-"""Rank causes for a paste (and re-rank them with live evidence).
+"""Rank causes for a paste, and render the fix of the top cause.
 
 Scoring is deliberately simple and inspectable: each card's rules add their scores when
 their conditions hold over the extracted facts and signals; ``unrelated`` competes with a
 base score, so a paste with no registry evidence stays silent. Confidence is a softmax
-over the scores. Live findings then add or subtract the weights a card lists under
-``live``. Everything a cause needs lives in its card; this module has no cause-specific code.
+over the scores. Live findings then re-rank (:mod:`bot.engine.rerank`) and live facts fill
+the fix (:mod:`bot.engine.live_facts`). Everything a cause needs lives in its card; this module
+has no cause-specific code.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterable
 from typing import Any
 
 from bot.engine.extract import Extraction
 from bot.engine.knowledge import Card, Condition, KnowledgeBase, default_knowledge
+from bot.engine.live_facts import LiveFacts
 from bot.engine.models import VANTAGE_PASTE, CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
 
 UNRELATED = "unrelated"
@@ -129,7 +130,15 @@ _SAFE = {
     "proxy": re.compile(r"(?:https?://)?(?:[A-Za-z0-9._~-]{1,128}:\[REDACTED\]@)?[A-Za-z0-9.\[\]:-]{1,253}/?"),
     "region": re.compile(r"[a-z0-9]{2,30}"),
     "k8s": re.compile(r"[a-z0-9][a-z0-9.-]{0,252}"),
+    "rg": re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,89}"),
+    "pe": re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"),
+    "id": re.compile(r"/subscriptions/[A-Za-z0-9][A-Za-z0-9/._-]{0,600}"),
+    "list": re.compile(r"[A-Za-z0-9.:/*_-]+(?:, [A-Za-z0-9.:/*_-]+){0,63}"),
+    "flag": re.compile(r"[A-Za-z0-9=_-]{1,64}"),
+    "text": re.compile(r"[^$`;|&<>\\\n\r]{1,400}"),
 }
+#: Values only ever shown in step text, never put into a command (they may hold shell characters).
+_TEXT_ONLY = frozenset({"cert_issuer", "cert_validity", "redirect_location", "broken_chain"})
 _VALUE_SHAPE = {
     "registry": "host",
     "login_server": "host",
@@ -148,7 +157,47 @@ _VALUE_SHAPE = {
     "resource_group": "host",
     "node": "k8s",
     "namespace": "k8s",
-}
+    # live facts (bot.engine.live_facts)
+    "subscription": "name",
+    "registry_id": "id",
+    "location": "region",
+    "public_network_access": "name",
+    "default_action": "name",
+    "bypass_options": "name",
+    "ip_rules": "list",
+    "data_regions": "list",
+    "data_endpoints": "list",
+    "failing_data_endpoints": "list",
+    "storage_tags": "list",
+    "failing_data_endpoint": "host",
+    "data_region": "region",
+    "zone_resource_group": "rg",
+    "bot_ip": "ip",
+    "record_fqdn": "host",
+    "record_name": "host",
+    "record_zone": "host",
+    "record_ip": "ip",
+    "record_actual": "ip",
+    "record_pe": "pe",
+    "pe_connection": "pe",
+    "pe_name": "pe",
+    "pe_status": "name",
+    "pe_id": "id",
+    "pe_subnet_id": "id",
+    "pe_resource_group": "rg",
+    "cert_host": "host",
+    "privatelink_public": "host",
+    "cert_issuer": "text",
+    "cert_validity": "text",
+    "redirect_location": "text",
+    "broken_chain": "text",
+    **dict.fromkeys(
+        ("live_arm", "live_data_endpoints", "live_records", "data_endpoints_disabled", "public_access_disabled",
+         "default_deny", "tasks_bypass_off", "trusted_services_off", "client_ip_not_allowed", "bot_is_client",
+         "client_unknown"),
+        "flag",
+    ),
+}  # fmt: skip
 
 
 def _safe_value(key: str, value: str) -> bool:
@@ -207,18 +256,37 @@ def _render(template: str, values: _Values) -> str:
     return string.Formatter().vformat(template, (), values)
 
 
-def render_fix(card: Card, ex: Extraction | None, facts: Facts, lang: str) -> list[FixStep]:
-    """Fill a card's fix templates with the user's values (generic placeholders otherwise)."""
+def render_fix(
+    card: Card, ex: Extraction | None, facts: Facts, lang: str, live: LiveFacts | None = None
+) -> list[FixStep]:
+    """Fill a card's fix templates with live facts, else the user's values, else placeholders.
+
+    Live values win over values read from the paste (ARM knows every replica region; the paste
+    shows one). ``requires`` / ``unless`` / ``each`` on a step (see ``FixStepTemplate``) choose
+    between a generic text-only step and the precise live one, and repeat a step per item.
+    """
     known = template_values(facts)
+    lists: dict[str, list[dict[str, str]]] = {}
+    if live is not None:
+        known.update({k: v for k, v in live.values.items() if _safe_value(k, v)})
+        lists = live.lists
     signals = set(facts.signals)
     steps: list[FixStep] = []
     for step in card.fix:
         if step.when is not None and (ex is None or not holds(step.when, ex, signals)):
             continue
-        values = _Values(known)
-        text = _render(step.text.get(lang), values)
-        command = _render(step.command, values) if step.command else None
-        steps.append(FixStep(text=text, command=command, complete=not values.missing))
+        if any(name not in known for name in step.requires) or any(name in known for name in step.unless):
+            continue
+        items: list[dict[str, str]] = [{}]
+        if step.each is not None:
+            items = [{k: v for k, v in item.items() if _safe_value(k, v)} for item in lists.get(step.each, [])]
+        for item in items:
+            merged = {**known, **item}
+            values = _Values(merged)
+            text = _render(step.text.get(lang), values)
+            command_values = _Values({k: v for k, v in merged.items() if k not in _TEXT_ONLY})
+            command = _render(step.command, command_values) if step.command else None
+            steps.append(FixStep(text=text, command=command, complete=not (values.missing or command_values.missing)))
     return steps
 
 
@@ -280,6 +348,7 @@ def _build(
     text: str = "",
     evidence: list[Evidence] | None = None,
     live: bool = False,
+    live_facts: LiveFacts | None = None,
 ) -> Diagnosis:
     confidence = _softmax(scores)
     ranked = sorted(scores, key=lambda k: (-scores[k], k))
@@ -320,7 +389,7 @@ def _build(
         card = kb.card(top)
         diagnosis.title = card.title.get(lang)
         diagnosis.summary = card.summary.get(lang)
-        diagnosis.fix = render_fix(card, ex, facts, lang)
+        diagnosis.fix = render_fix(card, ex, facts, lang, live_facts)
         diagnosis.docs = list(card.docs)
     elif top == HEALTHY:
         diagnosis.title = "No problem found" if lang != "ja" else "問題は見つかりませんでした"
@@ -353,117 +422,8 @@ def text_evidence(diagnosis: Diagnosis) -> list[Evidence]:
     return out
 
 
-def _findings(evidence: Iterable[Evidence]) -> dict[str, list[Evidence]]:
-    found: dict[str, list[Evidence]] = {}
-    for item in evidence:
-        for name in item.findings:
-            found.setdefault(name, []).append(item)
-    return found
+def rerank(diagnosis: Diagnosis | None, evidence: list[Evidence], **kwargs: Any) -> Diagnosis:
+    """Re-rank with live evidence: see :mod:`bot.engine.rerank` (kept importable from here)."""
+    from bot.engine.rerank import rerank as _rerank
 
-
-def rerank(
-    diagnosis: Diagnosis | None,
-    evidence: list[Evidence],
-    *,
-    registry: str,
-    lang: str = "en",
-    kb: KnowledgeBase | None = None,
-    extraction: Extraction | None = None,
-) -> Diagnosis:
-    """Combine text scores (if any) with live findings, and say what supports or contradicts each cause."""
-    kb = kb or default_knowledge()
-    findings = _findings(evidence)
-    scores: dict[str, float] = {}
-    reasons: dict[str, list[str]] = {}
-    if diagnosis is not None:
-        for cause in diagnosis.causes:
-            if cause.id != UNRELATED:
-                scores[cause.id] = cause.score
-                reasons[cause.id] = list(cause.reasons)
-        facts = diagnosis.facts
-    else:
-        facts = Facts(registry=registry.split(".")[0], login_server=registry if "." in registry else None)
-        facts.registry_host = facts.login_server
-    supported: dict[str, list[str]] = {}
-    contradicted: dict[str, list[str]] = {}
-    for card in kb.cards.values():
-        if card.id == UNRELATED:
-            continue
-        delta = 0.0
-        hypothesis = card.id in scores
-        for name, weight in card.live.confirm.items():
-            items = findings.get(name)
-            if not items:
-                continue
-            # A healthy observation (dns.ok, probe.reachable) can support a hypothesis the text
-            # raised, but never creates one: only problems found live can.
-            if not hypothesis and all(e.status == Status.OK for e in items):
-                continue
-            delta += weight
-            supported.setdefault(card.id, []).extend(_describe(items))
-        for name, weight in card.live.rule_out.items():
-            if name in findings:
-                delta -= weight
-                contradicted.setdefault(card.id, []).extend(_describe(findings[name]))
-        if delta or card.id in scores:
-            scores[card.id] = scores.get(card.id, 0.0) + delta
-    scores = {k: v for k, v in scores.items() if v > 0}
-    # Healthy only while everything a client touches (DNS, endpoints) passed; control-plane
-    # failures (ARM, logs) are shown as evidence but do not make a reachable registry unhealthy.
-    failed = [e for e in evidence if e.status == Status.FAIL and e.check in ("dns", "probe", "tls")]
-    if not failed:
-        scores[HEALTHY] = HEALTHY_SCORE if diagnosis is None else 0.5
-    elif not scores:
-        # Something failed that no card explains: never call that healthy. Say the checks failed
-        # from where they ran and let the evidence speak (the bot's own network is then the client).
-        scores["client-firewall"] = 0.5
-        reasons.setdefault("client-firewall", []).append(
-            f"{len(failed)} live check(s) failed from {failed[0].vantage} and no more specific cause matched."
-        )
-    _fill_live_facts(facts, evidence)
-    combined = (diagnosis.evidence if diagnosis is not None else []) + list(evidence)
-    return _build(
-        kb,
-        extraction,
-        facts,
-        scores,
-        reasons,
-        supported,
-        contradicted,
-        lang,
-        text=diagnosis.redacted_text if diagnosis else "",
-        evidence=combined,
-        live=True,
-    )
-
-
-def _describe(items: list[Evidence]) -> list[str]:
-    return [f"{e.check} {e.target}: {e.detail} ({e.vantage})" for e in items]
-
-
-def _fill_live_facts(facts: Facts, evidence: list[Evidence]) -> None:
-    """Let live data fill values the fix templates need (the client IP ACR saw, regions)."""
-    for item in evidence:  # the data endpoint that failed is the one the fix must name
-        if {"probe.data_endpoint_blocked", "dns.data_endpoint_missing"} & set(item.findings):
-            facts.data_endpoints = [item.target, *[h for h in facts.data_endpoints if h != item.target]]
-            facts.region = facts.region or item.target.split(".")[1]
-            break
-    for item in evidence:
-        data: dict[str, Any] = item.data or {}
-        if not facts.client_ip and isinstance(data.get("client_ip"), str):
-            facts.client_ip = data["client_ip"]
-        if not facts.region and isinstance(data.get("region"), str):
-            facts.region = data["region"]
-        if not facts.data_endpoints and isinstance(data.get("data_endpoints"), list):
-            facts.data_endpoints = [str(x) for x in data["data_endpoints"]]
-        resource_id = data.get("resource_id")
-        if not facts.resource_group and isinstance(resource_id, str) and "/resourceGroups/" in resource_id:
-            facts.resource_group = resource_id.split("/resourceGroups/", 1)[1].split("/", 1)[0]
-        if not facts.region and isinstance(data.get("location"), str) and data["location"]:
-            facts.region = data["location"]
-        if not facts.proxy and isinstance(data.get("proxy"), str) and data["proxy"]:
-            facts.proxy = data["proxy"]
-        if item.check == "probe" and ".data." in item.target and item.target not in facts.data_endpoints:
-            facts.data_endpoints.append(item.target)
-        if not facts.region and ".data." in item.target:
-            facts.region = item.target.split(".")[1]
+    return _rerank(diagnosis, evidence, **kwargs)

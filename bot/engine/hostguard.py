@@ -204,3 +204,115 @@ def _is_ip_literal(text: str) -> bool:
             continue
         return False
     return True
+
+
+# ============================================================================ address policy
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformAddress:
+    """A metadata or platform-internal address that a registry name must never resolve to."""
+
+    address: str
+    owner: str  # who serves it (documented in docs/address-policy.md)
+
+
+#: Metadata and platform-internal addresses, refused whatever range they fall in. The same table
+#: is in docs/address-policy.md (a test keeps them equal).
+METADATA_ADDRESSES: tuple[PlatformAddress, ...] = (
+    PlatformAddress("168.63.129.16", "Azure WireServer / platform DNS, health probes, VM agent"),
+    PlatformAddress("169.254.169.254", "Azure IMDS; AWS, GCP, Oracle, OpenStack and others' metadata service"),
+    PlatformAddress("169.254.169.253", "AWS VPC DNS resolver (Route 53 Resolver)"),
+    PlatformAddress("169.254.169.123", "AWS Time Sync Service"),
+    PlatformAddress("169.254.170.2", "AWS ECS task metadata and credentials"),
+    PlatformAddress("169.254.170.23", "AWS EKS Pod Identity agent"),
+    PlatformAddress("169.254.0.23", "Tencent Cloud metadata"),
+    PlatformAddress("fd00:ec2::254", "AWS IMDS over IPv6"),
+    PlatformAddress("fd00:ec2::253", "AWS VPC DNS resolver over IPv6"),
+    PlatformAddress("fd00:ec2::123", "AWS Time Sync Service over IPv6"),
+    PlatformAddress("fd00:ec2::23", "AWS EKS Pod Identity agent over IPv6"),
+    PlatformAddress("fd20:ce::254", "Google Cloud metadata server over IPv6"),
+    PlatformAddress("100.100.100.200", "Alibaba Cloud metadata"),
+    PlatformAddress("192.0.0.192", "Oracle Cloud (OCI) metadata"),
+)
+_METADATA = {ipaddress.ip_address(entry.address): entry for entry in METADATA_ADDRESSES}
+
+#: Ranges a private endpoint can use: RFC 1918, shared address space (RFC 6598) and IPv6 ULA.
+PRIVATE_ENDPOINT_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_SIXTOFOUR = ipaddress.ip_network("2002::/16")
+_TEREDO = ipaddress.ip_network("2001::/32")
+_PRIVATELINK_RE = re.compile(
+    r"^[a-z0-9-]+(?:\.[a-z][a-z0-9]{1,39}\.data)?\.privatelink\.(?:" + "|".join(re.escape(s) for s in CLOUD_SUFFIXES) + r")$"
+)
+
+
+def is_privatelink_name(name: str) -> bool:
+    """``<reg>.privatelink.<suffix>`` or ``<reg>.<region>.data.privatelink.<suffix>`` of an Azure cloud."""
+    return _PRIVATELINK_RE.match(name.lower().rstrip(".")) is not None
+
+
+def address_refusal(address: str, *, chain: tuple[str, ...] | list[str] = (), loopback_resolver: bool = False) -> str | None:
+    """Why a DNS answer for a registry name must not be connected to, or None when it may be.
+
+    The policy (docs/address-policy.md), applied to every address a resolver returns:
+
+    1. Metadata and platform-internal addresses (:data:`METADATA_ADDRESSES`) are refused in any
+       form: plain, IPv4-mapped, NAT64, 6to4 or IPv4-compatible.
+    2. Link-local, unspecified, multicast, broadcast, reserved and documentation addresses are
+       refused, and so are 6to4 and Teredo tunnel addresses (no registry front end uses them).
+    3. Loopback is probed only when every configured resolver is itself on loopback
+       (``loopback_resolver``: a local resolver the operator runs, or a test fake).
+    4. Private and shared ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) are probed
+       only when the name reached them through a ``privatelink`` CNAME of an Azure registry
+       (``chain``): that is what a registry's private endpoint looks like. A private address
+       without it is not this registry's endpoint (rebinding, or a hand-made record) and is reported.
+    5. Public (global) addresses are probed.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded: ipaddress.IPv4Address | None = ip.ipv4_mapped
+        if embedded is None and ip in _NAT64[0]:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is None and ip in _SIXTOFOUR:
+            embedded = ip.sixtofour
+        if embedded is None and int(ip) >> 32 == 0 and int(ip) > 1:  # ::a.b.c.d (IPv4-compatible)
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            inner = address_refusal(str(embedded), chain=chain, loopback_resolver=loopback_resolver)
+            if inner and str(embedded) in inner:
+                return inner.replace(str(embedded), f"{address} (embeds {embedded})", 1)
+            if ip in _SIXTOFOUR or int(ip) >> 32 == 0:
+                return f"DNS returned {address}, a 6to4/IPv4-compatible tunnel address; not probed"
+            return inner
+        if ip in _NAT64[1]:
+            return f"DNS returned {address}, a local-use NAT64 address; not probed"
+        if ip in _TEREDO:
+            return f"DNS returned {address}, a Teredo tunnel address; not probed"
+    entry = _METADATA.get(ip)
+    if entry is not None:
+        return (
+            f"DNS returned {address} ({entry.owner}): a metadata/platform-internal address, never probed "
+            "(DNS rebinding or a hostile resolver)"
+        )
+    if ip.is_loopback:
+        if loopback_resolver:
+            return None
+        return f"DNS returned {address}, a loopback address, for a registry name; not probed"
+    if ip.is_link_local:
+        return f"DNS returned {address}, a link-local address (metadata services live there); not probed"
+    if any(ip in net for net in PRIVATE_ENDPOINT_NETWORKS):
+        if any(is_privatelink_name(name) for name in chain):
+            return None
+        return (
+            f"DNS returned {address}, a private address, without a privatelink CNAME: not a private endpoint "
+            "of this registry (possible DNS rebinding); not probed"
+        )
+    if ip.is_global and not ip.is_multicast:
+        return None
+    return f"DNS returned {address}, a reserved/special-purpose address; not probed"

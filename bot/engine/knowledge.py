@@ -48,6 +48,11 @@ FINDINGS = frozenset(
         "dns.public_answer",
         "dns.privatelink_public_answer",
         "dns.data_endpoint_missing",
+        "dns.cname_loop",
+        "dns.chain_too_long",
+        "dns.pe_record_missing",
+        "dns.pe_record_wrong",
+        "dns.pe_ip_match",
         "probe.reachable",
         "probe.denied",
         "probe.forbidden_other",
@@ -60,6 +65,9 @@ FINDINGS = frozenset(
         "probe.tls_intercepted",
         "probe.tls_name_mismatch",
         "probe.data_endpoint_blocked",
+        "probe.tls_expired",
+        "probe.tls_not_yet_valid",
+        "probe.redirect",
         "proxy.eof",
         "proxy.forbidden",
         "proxy.auth_required",
@@ -86,6 +94,8 @@ FINDINGS = frozenset(
         "arm.data_endpoint_disabled",
         "arm.not_premium",
         "arm.provisioning_failed",
+        "arm.permission_missing",
+        "logs.permission_missing",
         "logs.failed_logins",
         "logs.no_events",
         "logs.skipped",
@@ -142,6 +152,9 @@ class LiveRules(BaseModel):
     confirm: dict[str, float] = Field(default_factory=dict)
     rule_out: dict[str, float] = Field(default_factory=dict)
     checks: list[str] = Field(default_factory=list)  # which live checks decide it: dns, probe, arm, logs
+    #: Paste signals naming the context this cause is about (an Azure service, a task, a cluster):
+    #: when the paste names it and the live configuration supports the cause, the context selects it.
+    context: list[str] = Field(default_factory=list)
 
     @field_validator("confirm", "rule_out")
     @classmethod
@@ -161,12 +174,21 @@ class LiveRules(BaseModel):
 
 
 class FixStepTemplate(BaseModel):
-    """A fix step; ``{registry}``-style placeholders are filled with extracted values."""
+    """A fix step; ``{registry}``-style placeholders are filled with extracted values.
+
+    Live facts fill them too (``bot.engine.rerank``): ``requires`` shows the step only when all
+    those values are known, ``unless`` hides it when any is (a generic step that live facts make
+    precise), and ``each`` repeats it for every item of a live list (one command per missing DNS
+    record, per private endpoint connection…), the item's fields joining the values.
+    """
 
     model_config = ConfigDict(extra="forbid")
     text: LocalText
     command: str | None = None
     when: Condition | None = None  # show only when it applies
+    requires: list[str] = Field(default_factory=list)
+    unless: list[str] = Field(default_factory=list)
+    each: str | None = None
 
 
 class Card(BaseModel):
@@ -324,6 +346,9 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
         check(rule.when, f"recognise.{i}.when")
     for i, step in enumerate(card.fix):
         check(step.when, f"fix.{i}.when")
+    for name in card.live.context:
+        if name not in known:
+            raise KnowledgeError(f"{path.name}: field 'live.context': unknown signal '{name}'")
 
 
 def load_knowledge(directory: Path | None = None, taxonomy_ids: set[str] | None = None) -> KnowledgeBase:

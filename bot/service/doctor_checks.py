@@ -184,12 +184,16 @@ async def _app_token(http: httpx.AsyncClient, base: str, token: str) -> Finding:
 # ============================================================================ Azure
 
 
-def _assignee() -> str:
-    return os.environ.get("AZURE_CLIENT_ID") or "<identity client id>"
+def reader_fix(scope: str, *, role: str = "Reader", object_id: str | None = None) -> str:
+    """The same ``az role assignment create`` the live checks put in their evidence."""
+    from bot.checks.azure import grant_command, identity_assignee
+
+    return grant_command(scope, role=role, assignee=identity_assignee(object_id))
 
 
-def reader_fix(scope: str) -> str:
-    return f"az role assignment create --assignee {_assignee()} --role Reader --scope {scope}"
+def _permission_finding(area: str, name: str, evidence_detail: str, command: str) -> Finding:
+    """A missing permission, worded exactly as the live evidence words it."""
+    return Finding(area, name, "problem", evidence_detail.split(" — ", 1)[0], command)
 
 
 async def azure_findings(settings: Settings, registries: Iterable[str]) -> list[Finding]:
@@ -283,12 +287,14 @@ async def _resource_graph(settings: Settings, credential: Any) -> list[Finding]:
             )
     except Exception as exc:
         failure = exc if isinstance(exc, ArmFailure) else _translate(exc, "Resource Graph query", settings)
-        fix = (
-            reader_fix("/subscriptions/<subscription id>")
-            if failure.finding == "arm.forbidden"
-            else "check egress to management.azure.com:443 and ACRCHECK_ARM_ENDPOINT"
-        )
-        return [Finding("azure", "resource graph", "problem", failure.detail, fix)]
+        if "arm.permission_missing" in failure.findings:
+            return [_permission_finding("azure", "resource graph", failure.detail, str(failure.data.get("command", "")))]
+        return [
+            Finding(
+                "azure", "resource graph", "problem", failure.detail,
+                "check egress to management.azure.com:443 and ACRCHECK_ARM_ENDPOINT",
+            )
+        ]  # fmt: skip
     found: list[Finding] = []
     names = sorted(str(s.get("subscriptionId") or "") for s in subs)
     scope = ", ".join(settings.subscriptions) if settings.subscriptions else "all readable subscriptions"
@@ -328,16 +334,9 @@ async def _registries(settings: Settings, credential: Any, registries: Iterable[
         findings = {f for ev in result.evidence for f in ev.findings}
         resource_id = result.config.resource_id if result.config else ""
         label = f"registry {target.name}"
-        if "arm.forbidden" in findings:
-            found.append(
-                Finding(
-                    "azure",
-                    label,
-                    "problem",
-                    f"Reader missing: ARM refused to read {resource_id or target.name} (403 AuthorizationFailed)",
-                    reader_fix(resource_id or f"<resource id of {target.name}>"),
-                )
-            )
+        missing = next((ev for ev in result.evidence if "arm.permission_missing" in ev.findings), None)
+        if missing is not None:
+            found.append(_permission_finding("azure", label, missing.detail, str(missing.data.get("command", ""))))
         elif "arm.not_found" in findings:
             found.append(
                 Finding(
@@ -361,14 +360,15 @@ async def _logs(settings: Settings, credential: Any) -> Finding:
     from bot.engine.hostguard import registry_target
 
     evidence = await check_logs(registry_target("acrcheckdoctor"), settings, credential=credential)
+    if "logs.permission_missing" in evidence.findings:
+        return _permission_finding("logs", "log analytics", evidence.detail, str(evidence.data.get("command", "")))
     if "logs.skipped" in evidence.findings:
         return Finding(
             "logs",
             "log analytics",
             "problem",
             f"workspace {settings.log_workspace_id}: {evidence.detail}",
-            f"az role assignment create --assignee {_assignee()} --role 'Log Analytics Reader' "
-            "--scope <workspace resource id>",
+            "check ACRCHECK_LOG_WORKSPACE_ID and egress to api.loganalytics.io:443",
         )
     return Finding("logs", "log analytics", "ok", f"workspace {settings.log_workspace_id} can be queried")
 

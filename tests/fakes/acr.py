@@ -7,6 +7,9 @@ Behaviour is chosen per registry host (Host header / SNI), like real shared fron
 * ``anonymous``   200 (anonymous pull)
 * ``error``       503
 * ``intercept``   handshake with a certificate from the rogue "TLS inspection" CA
+* ``expired``     a certificate from the trusted CA whose validity ended 30 days ago
+* ``not_yet_valid`` a certificate from the trusted CA valid only from 30 days from now
+* ``redirect``    ``/v2/`` answers 302 to another host (``redirect_location``): a captive portal
 * ``blackhole``   the TLS handshake never completes (client connect timeout)
 * ``reset``       TLS completes, the request is read, then TCP RST
 
@@ -18,6 +21,7 @@ deeply nested JSON…; a 401 keeps its Bearer challenge), and per address (``ip_
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import socket
@@ -53,6 +57,7 @@ class AcrState:
     bodies: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # host -> raw (status, body)
     default_mode: str = "ok"
     deny_ip: str = "203.0.113.50"
+    redirect_location: str = "https://login.contoso-proxy.example/portal?continue=https%3A%2F%2F{host}%2Fv2%2F"
     ip_modes: dict[str, str] = field(default_factory=dict)  # address -> serve|silent|reset
     latency: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None = None
     sni_log: list[tuple[str, str | None]] = field(default_factory=list)
@@ -98,6 +103,9 @@ class _AcrHandler(QuietHandler):
             self.send_body(status, body, headers)
         elif mode == "deny":
             self.send_body(403, denied_body(state.deny_ip), headers)
+        elif mode == "redirect":
+            headers["Location"] = state.redirect_location.format(host=host)
+            self.send_body(302, b"", headers)
         elif mode == "anonymous":
             self.send_body(200, b"{}", headers)
         elif mode == "error":
@@ -124,6 +132,11 @@ class FakeACR:
         self.addresses = addresses
         self._good = pki.server_context(*REGISTRY_CERT_NAMES)
         self._rogue = pki.server_context(*REGISTRY_CERT_NAMES, rogue=True)
+        now = datetime.datetime.now(datetime.UTC)
+        self.expired_window = (now - datetime.timedelta(days=400), now - datetime.timedelta(days=30))
+        self.future_window = (now + datetime.timedelta(days=30), now + datetime.timedelta(days=400))
+        self._expired = pki.server_context(*REGISTRY_CERT_NAMES, not_before=self.expired_window[0], not_after=self.expired_window[1])
+        self._future = pki.server_context(*REGISTRY_CERT_NAMES, not_before=self.future_window[0], not_after=self.future_window[1])
         self._good.sni_callback = self._on_sni
         self._stop = threading.Event()
         self.servers: list[_AcrServer] = []
@@ -177,6 +190,10 @@ class FakeACR:
         self.state.delay(1)
         if mode == "intercept":
             sslobj.context = self._rogue
+        elif mode == "expired":
+            sslobj.context = self._expired
+        elif mode == "not_yet_valid":
+            sslobj.context = self._future
         return None
 
     def reset(self) -> None:
@@ -186,6 +203,7 @@ class FakeACR:
             self.state.ip_modes.clear()
             self.state.default_mode = "ok"
             self.state.deny_ip = "203.0.113.50"
+            self.state.redirect_location = AcrState.redirect_location
             self.state.latency = None
             self.state.sni_log.clear()
             self.state.requests.clear()

@@ -8,9 +8,14 @@ Routes (any api-version accepted and recorded):
   sends (``name =~ 'x' or …loginServer =~ 'y'`` and ``name in~ ('a', …)``), pages with ``$skipToken``
 * ``POST /v1/workspaces/{id}/query`` — ContainerRegistryLoginEvents rows
 
-Failure modes per registry (``FakeRegistry.mode``) and for Resource Graph (``rg_mode``):
-``403`` (AuthorizationFailed), ``404`` (ResourceNotFound), ``429`` (with Retry-After, ``throttle_times``
-then success), ``500``, ``slow`` (sleeps ``slow_seconds``).
+* ``GET  …/Microsoft.Network/privateEndpoints/{pe}``, ``…/{pe}/privateDnsZoneGroups`` and
+  ``…/Microsoft.Network/networkInterfaces/{nic}`` — a private endpoint's DNS map (``add_private_endpoint``)
+
+Failure modes per registry (``FakeRegistry.mode``), per private endpoint, for Resource Graph
+(``rg_mode``) and for the log query (``logs_mode``): ``403`` (AuthorizationFailed, with the object
+id and scope real ARM names), ``404`` (ResourceNotFound), ``429`` (with Retry-After,
+``throttle_times`` then success), ``500``, ``slow`` (sleeps ``slow_seconds``); Resource Graph also
+``nosubs`` (400 NoValidSubscriptionsInQueryRequest: none of the subscriptions is readable).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from typing import Any
 from tests.fakes.tls import QuietHandler, TestPKI, TLSHTTPServer
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
+#: The object id real ARM names in an AuthorizationFailed message: the bot's identity.
+BOT_OBJECT_ID = "7d1c0f3e-5b2a-4e8c-9a61-2f4b8c0d9e15"
 
 
 def registry_json(
@@ -134,9 +141,94 @@ class FakeRegistry:
 
 
 @dataclass
+class FakePrivateEndpoint:
+    """A private endpoint with one NIC whose ip configurations map each registry FQDN to an IP."""
+
+    name: str
+    records: dict[str, str]  # fqdn -> private IP (what the NIC says)
+    rg: str = "rg-vnet"
+    zone_rg: str | None = "rg-dns"  # None: no private DNS zone group
+    zone: str = "privatelink.azurecr.io"
+    mode: str = "ok"  # ok | 403 | 404 (the endpoint) ; nic403 (the NIC only)
+
+    @property
+    def id(self) -> str:
+        return f"/subscriptions/{SUB}/resourceGroups/{self.rg}/providers/Microsoft.Network/privateEndpoints/{self.name}"
+
+    @property
+    def nic_id(self) -> str:
+        return f"/subscriptions/{SUB}/resourceGroups/{self.rg}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic.0"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.Network/privateEndpoints",
+            "location": "westeurope",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "subnet": {
+                    "id": f"/subscriptions/{SUB}/resourceGroups/{self.rg}/providers/Microsoft.Network/"
+                    "virtualNetworks/vnet-hub/subnets/snet-pe"
+                },
+                "networkInterfaces": [{"id": self.nic_id}],
+                "privateLinkServiceConnections": [],
+                "customDnsConfigs": [] if self.zone_rg else [
+                    {"fqdn": fqdn, "ipAddresses": [ip]} for fqdn, ip in self.records.items()
+                ],
+            },
+        }
+
+    def nic(self) -> dict[str, Any]:
+        configs = []
+        for i, (fqdn, ip) in enumerate(self.records.items()):
+            labels = fqdn.split(".")
+            member = "registry" if len(labels) == 3 else f"registry_data_{labels[1]}"
+            configs.append(
+                {
+                    "name": f"privateEndpointIpConfig.{i}",
+                    "properties": {
+                        "privateIPAddress": ip,
+                        "privateIPAllocationMethod": "Dynamic",
+                        "privateLinkConnectionProperties": {
+                            "groupId": "registry",
+                            "requiredMemberName": member,
+                            "fqdns": [fqdn],
+                        },
+                    },
+                }
+            )
+        return {"id": self.nic_id, "name": self.nic_id.rsplit("/", 1)[-1], "properties": {"ipConfigurations": configs}}
+
+    def zone_groups(self) -> dict[str, Any]:
+        if not self.zone_rg:
+            return {"value": []}
+        zone_id = f"/subscriptions/{SUB}/resourceGroups/{self.zone_rg}/providers/Microsoft.Network/privateDnsZones/{self.zone}"
+        record_sets = [
+            {"recordType": "A", "recordSetName": ".".join(fqdn.split(".")[:-2]), "fqdn": fqdn.replace(".azurecr.io", ".privatelink.azurecr.io"),
+             "ttl": 10, "ipAddresses": [ip]}
+            for fqdn, ip in self.records.items()
+        ]  # fmt: skip
+        return {
+            "value": [
+                {
+                    "name": "default",
+                    "properties": {
+                        "privateDnsZoneConfigs": [
+                            {"name": self.zone.replace(".", "-"), "properties": {"privateDnsZoneId": zone_id, "recordSets": record_sets}}
+                        ]
+                    },
+                }
+            ]
+        }
+
+
+@dataclass
 class ArmState:
     registries: dict[str, FakeRegistry] = field(default_factory=dict)
+    private_endpoints: dict[str, FakePrivateEndpoint] = field(default_factory=dict)
     rg_mode: str = "ok"
+    logs_mode: str = "ok"
     rg_page_size: int = 1000
     retry_after: float = 0.2
     throttle_times: int = 1
@@ -148,6 +240,11 @@ class ArmState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+_NET_RE = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
+    r"(?P<kind>privateEndpoints|networkInterfaces)/(?P<name>[^/]+)(?P<sub_resource>/privateDnsZoneGroups)?$",
+    re.IGNORECASE,
+)
 _REG_RE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ContainerRegistry/"
     r"registries/(?P<name>[^/]+)(?P<sub_resource>/replications|/privateEndpointConnections)?$",
@@ -194,11 +291,37 @@ class _ArmHandler(QuietHandler):
             time.sleep(self.state.slow_seconds)
             return False
         if mode == "403":
+            path = self.path.partition("?")[0]
+            action = {
+                "resourcegraph": "Microsoft.ResourceGraph/resources/read",
+                "logs": "Microsoft.OperationalInsights/workspaces/query/read",
+            }.get(key, "Microsoft.Network/privateEndpoints/read" if "Microsoft.Network" in path else
+                  "Microsoft.ContainerRegistry/registries/read")  # fmt: skip
+            scope = f"/subscriptions/{SUB}" if key in ("resourcegraph", "logs") else path
             self._error(
                 403,
                 "AuthorizationFailed",
-                "The client 'bot' with object id 'x' does not have authorization to perform action "
-                "'Microsoft.ContainerRegistry/registries/read' over scope '...'",
+                f"The client '{BOT_OBJECT_ID}' with object id '{BOT_OBJECT_ID}' does not have authorization to "
+                f"perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently "
+                "granted, please refresh your credentials.",
+            )
+            return True
+        if mode == "nosubs":
+            self._json(
+                400,
+                {
+                    "error": {
+                        "code": "BadRequest",
+                        "message": "Please provide below info when asking for support: timestamp = 2025-01-01T00:00:00Z, "
+                        "correlationId = 7f4a1b9c-0000-4000-8000-000000000001.",
+                        "details": [
+                            {
+                                "code": "NoValidSubscriptionsInQueryRequest",
+                                "message": "There are no valid subscriptions in the query request.",
+                            }
+                        ],
+                    }
+                },
             )
             return True
         if mode == "404":
@@ -229,6 +352,10 @@ class _ArmHandler(QuietHandler):
         self._record()
         self._latency()
         path = self.path.partition("?")[0]
+        net = _NET_RE.match(path)
+        if net:
+            self._network(net)
+            return
         match = _REG_RE.match(path)
         if not match:
             self._error(404, "InvalidResourceType", f"no route {path}")
@@ -247,6 +374,25 @@ class _ArmHandler(QuietHandler):
             self._json(200, {"value": registry.body["properties"]["privateEndpointConnections"]})
         else:
             self._json(200, registry.body)
+
+    def _network(self, match: re.Match[str]) -> None:
+        kind, name = match["kind"].lower(), match["name"]
+        if kind == "privateendpoints":
+            pe = self.state.private_endpoints.get(name.lower())
+            if pe is None or pe.mode == "404":
+                self._error(404, "NotFound", f"Resource {match.group(0)} not found.")
+                return
+            if self._mode_failure(pe.mode, match.group(0)):
+                return
+            self._json(200, pe.zone_groups() if match["sub_resource"] else pe.body())
+            return
+        pe = next((p for p in self.state.private_endpoints.values() if p.nic_id.lower() == match.group(0).lower()), None)
+        if pe is None:
+            self._error(404, "NotFound", f"Resource {match.group(0)} not found.")
+            return
+        if pe.mode == "nic403" and self._mode_failure("403", match.group(0)):
+            return
+        self._json(200, pe.nic())
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -311,6 +457,8 @@ class _ArmHandler(QuietHandler):
         self._json(200, payload)
 
     def _logs(self) -> None:
+        if self._mode_failure(self.state.logs_mode, "logs"):
+            return
         columns = [
             {"name": "CallerIpAddress", "type": "string"},
             {"name": "Identity", "type": "string"},
@@ -345,6 +493,13 @@ class FakeARM:
         self.state.registries[registry.name] = registry
         return registry
 
+    def add_private_endpoint(
+        self, name: str, records: dict[str, str], *, rg: str = "rg-vnet", zone_rg: str | None = "rg-dns", mode: str = "ok"
+    ) -> FakePrivateEndpoint:
+        pe = FakePrivateEndpoint(name, dict(records), rg=rg, zone_rg=zone_rg, mode=mode)
+        self.state.private_endpoints[name.lower()] = pe
+        return pe
+
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         with self.state.lock:
             return [c for c in self.state.calls if method is None or c["method"] == method]
@@ -352,7 +507,9 @@ class FakeARM:
     def reset(self) -> None:
         with self.state.lock:
             self.state.registries.clear()
+            self.state.private_endpoints.clear()
             self.state.rg_mode = "ok"
+            self.state.logs_mode = "ok"
             self.state.rg_page_size = 1000
             self.state.retry_after = 0.2
             self.state.throttle_times = 1

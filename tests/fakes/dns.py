@@ -9,6 +9,7 @@ prove that a refused target caused no DNS traffic at all.
 
 from __future__ import annotations
 
+import itertools
 import random
 import socket
 import socketserver
@@ -32,6 +33,7 @@ class DnsState:
     refused: set[str] = field(default_factory=set)
     blackhole: set[str] = field(default_factory=set)
     latency: tuple[float, float] | None = None
+    max_chain: int = 10  # CNAME hops the server follows before it stops (a long chain needs more)
     log: list[tuple[str, str, str]] = field(default_factory=list)  # (qname, qtype, "udp"|"tcp")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,6 +109,11 @@ class FakeDNS:
     def cname(self, name: str, target: str) -> None:
         self.state.zone[_key(name)] = [("CNAME", _key(target))]
 
+    def chain(self, *names: str) -> None:
+        """``names[0] CNAME names[1] CNAME … names[-1]`` (the last name gets no record here)."""
+        for source, target in itertools.pairwise(names):
+            self.cname(source, target)
+
     def remove(self, name: str) -> None:
         self.state.zone.pop(_key(name), None)
 
@@ -122,6 +129,7 @@ class FakeDNS:
             self.state.refused.clear()
             self.state.blackhole.clear()
             self.state.latency = None
+            self.state.max_chain = 10
             self.state.log.clear()
 
     # ---- answering
@@ -149,15 +157,21 @@ class FakeDNS:
             response.set_rcode(dns.rcode.REFUSED)
             return response.to_wire()
         name = qname
-        for _ in range(10):
+        visited: set[str] = set()
+        for _ in range(self.state.max_chain):
             records = self.state.zone.get(name)
             if records is None:
                 response.set_rcode(dns.rcode.NXDOMAIN)
                 break
             cnames = [data for typ, data in records if typ == "CNAME"]
             if cnames and qtype != "CNAME":
+                # A loop is answered as it stands (each link once), like a resolver that returns
+                # what it followed; the client has to notice that it never ends.
                 response.answer.append(dns.rrset.from_text(name, 60, "IN", "CNAME", cnames[0]))
+                visited.add(name)
                 name = cnames[0]
+                if name in visited:
+                    break
                 continue
             matching = [data for typ, data in records if typ == qtype]
             if matching:

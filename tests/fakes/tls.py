@@ -9,6 +9,7 @@ silent handshake never blocks other connections, and behaviours can be chosen pe
 from __future__ import annotations
 
 import contextlib
+import datetime
 import socket
 import ssl
 import struct
@@ -45,10 +46,29 @@ class TestPKI:
         self.rogue_path = Path(self._dir.name) / "rogue.pem"
         self.rogue.cert_pem.write_to_path(str(self.rogue_path))
 
-    def server_context(self, *names: str, rogue: bool = False) -> ssl.SSLContext:
+    def server_context(
+        self,
+        *names: str,
+        rogue: bool = False,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> ssl.SSLContext:
+        """A server context whose leaf covers ``names``, from the public or the rogue CA.
+
+        ``not_before`` / ``not_after`` give certificates that are expired or not valid yet.
+        """
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        (self.rogue if rogue else self.ca).issue_cert(*names).configure_cert(ctx)
+        issuer = self.rogue if rogue else self.ca
+        issuer.issue_cert(*names, not_before=not_before, not_after=not_after).configure_cert(ctx)
         return ctx
+
+    @property
+    def both_path(self) -> Path:
+        """A bundle trusting both CAs: a machine that has the corporate inspection CA installed."""
+        path = Path(self._dir.name) / "both.pem"
+        if not path.exists():
+            path.write_bytes(self.ca.cert_pem.bytes() + self.rogue.cert_pem.bytes())
+        return path
 
     def client_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context()

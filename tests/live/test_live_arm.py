@@ -56,7 +56,9 @@ async def test_reads_configuration_with_the_sdk(
     calls = fake_arm.calls()
     assert calls[0]["path"] == "/providers/Microsoft.ResourceGraph/resources"
     assert calls[0]["body"]["subscriptions"]
-    assert {c["api_version"] for c in calls[1:]} == {"2025-11-01"}
+    assert {c["api_version"] for c in calls[1:] if "Microsoft.ContainerRegistry" in c["path"]} == {"2025-11-01"}
+    # The private endpoint's DNS map is read from Microsoft.Network (its own api-version).
+    assert {c["api_version"] for c in calls if "Microsoft.Network" in c["path"]} == {"2024-05-01"}
     assert all(c["auth"] == "Bearer test-token-not-secret" for c in calls)
 
 
@@ -91,7 +93,7 @@ async def test_resource_graph_forbidden(
     world.registry()
     fake_arm.state.rg_mode = "403"
     result = await check_arm(TARGET, make_settings())
-    assert [ev.findings for ev in result.evidence] == [["arm.forbidden"]]
+    assert [ev.findings for ev in result.evidence] == [["arm.forbidden", "arm.permission_missing"]]
 
 
 async def test_arm_not_found(world: World, make_settings: SettingsFactory) -> None:

@@ -85,7 +85,10 @@ async def test_private_endpoint_pending_or_rejected(world: World, make_settings:
     d = await check_registry("myreg", make_settings())
     assert d.cause == "registry-private-endpoint"
     assert any("pe-aks" in line for line in d.causes[0].supported_by)
-    assert "az acr private-endpoint-connection list --registry-name myreg" in fix_text(d)
+    # Each connection by name with its state's exact command (approve a Pending one; a Rejected
+    # one cannot be approved again: recreate its private endpoint).
+    assert "az acr private-endpoint-connection approve --registry-name myreg --name pe-aks" in fix_text(d)
+    assert "az network private-endpoint delete --ids /subscriptions/" in fix_text(d) and "privateEndpoints/pe-hub" in fix_text(d)
 
 
 async def test_replica_data_endpoint_missing_in_dns(

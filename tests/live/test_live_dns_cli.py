@@ -13,7 +13,7 @@ from bot.checks.dns import check_dns, ip_scope, parse_server
 from bot.cli.live import add_live_commands, probe_report
 from bot.engine.hostguard import registry_target
 from bot.engine.models import Evidence, Status
-from tests.conftest_live import VANTAGE, ConnectLog, SettingsFactory, World
+from tests.conftest_live import TEST_ISSUER, VANTAGE, ConnectLog, SettingsFactory, World
 from tests.fakes.acr import FakeACR
 from tests.fakes.arm import SUB, FakeARM
 from tests.fakes.dns import FakeDNS
@@ -85,6 +85,7 @@ def cli_env(
         "ACRCHECK_SUBSCRIPTIONS": json.dumps([SUB]),
         "ACRCHECK_ARM_TIMEOUT": "1",
         "ACRCHECK_VANTAGE_NAME": VANTAGE,
+        "ACRCHECK_EXPECTED_TLS_ISSUERS": TEST_ISSUER,
     }
     monkeypatch.delenv("ACRCHECK_CONFIG", raising=False)
     for key, value in values.items():

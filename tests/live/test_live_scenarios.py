@@ -349,7 +349,9 @@ async def test_loopback_answers_need_a_loopback_resolver(
 
     assert address_refusal("127.0.0.5", make_settings()) is None
     assert address_refusal("127.0.0.5", make_settings(dns_servers=["10.0.0.4"])) is not None
-    assert address_refusal("10.1.2.3", make_settings(dns_servers=["10.0.0.4"])) is None
+    assert address_refusal("10.1.2.3", make_settings(dns_servers=["10.0.0.4"])) is not None  # no privatelink CNAME
+    chain = ("myreg.azurecr.io", "myreg.privatelink.azurecr.io")
+    assert address_refusal("10.1.2.3", make_settings(dns_servers=["10.0.0.4"]), chain=chain) is None
     assert address_refusal("64:ff9b::a9fe:a9fe", make_settings()) is not None  # NAT64 of 169.254.169.254
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from bot.cli.main import main
 from handlers.oauth import BOT_SCOPES
-from tests.fakes.arm import SUB, FakeARM, _ArmHandler, registry_json
+from tests.fakes.arm import BOT_OBJECT_ID, SUB, FakeARM, _ArmHandler, registry_json
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN
 from tests.fakes.tls import TestPKI
 from tests.ship.conftest import ROOT, SIGNING_SECRET, ScopedFakeSlack, unused_port
@@ -120,8 +120,9 @@ def test_broken_deployment_names_every_missing_permission(
     assert "missing scope users:read" in output
     assert "reinstall the app" in output
     locked_id = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.ContainerRegistry/registries/lockedreg"
-    assert f"Reader missing: ARM refused to read {locked_id} (403 AuthorizationFailed)" in output
-    assert f"az role assignment create --assignee {IDENTITY} --role Reader --scope {locked_id}" in output
+    # The same sentence and command as the live check's evidence; the assignee is the object id ARM named.
+    assert f"the bot's identity cannot read {locked_id}: grant Reader (ARM answered 403 AuthorizationFailed)" in output
+    assert f"az role assignment create --assignee {BOT_OBJECT_ID} --role Reader --scope {locked_id}" in output
     assert "cannot connect to postgresql://acrcheck:***@127.0.0.1" in output
     assert "pw-not-shown" not in output
     assert "4 problem(s) found." in output
@@ -163,8 +164,24 @@ def test_resource_graph_403_is_reader_missing(
     fake_arm.state.rg_mode = "403"
     code, output = _doctor(capsys, "--skip", "slack", "--skip", "database")
     assert code == 1
-    assert "not allowed to read it (HTTP 403 AuthorizationFailed)" in output
-    assert f"--assignee {IDENTITY} --role Reader" in output
+    assert f"the bot's identity cannot read /subscriptions/{SUB}: grant Reader" in output
+    assert f"--assignee {BOT_OBJECT_ID} --role Reader --scope /subscriptions/{SUB}" in output
+
+
+def test_no_readable_subscription_and_log_analytics_403_say_the_same_as_the_checks(
+    env: pytest.MonkeyPatch, fake_arm: FakeARM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_arm.state.rg_mode = "nosubs"
+    fake_arm.state.logs_mode = "403"
+    workspace = "4a2b6c8d-0000-4000-8000-00000000beef"
+    env.setenv("ACRCHECK_LOG_WORKSPACE_ID", workspace)
+    code, output = _doctor(capsys, "--skip", "slack", "--skip", "database")
+    assert code == 1
+    assert f"the bot's identity cannot read /subscriptions/{SUB}: grant Reader" in output
+    assert "NoValidSubscriptionsInQueryRequest" in output
+    assert f"--assignee {IDENTITY} --role Reader --scope /subscriptions/{SUB}" in output
+    assert f"the bot's identity cannot read Log Analytics workspace {workspace}: grant Log Analytics Reader" in output
+    assert f'--assignee {IDENTITY} --role "Log Analytics Reader"' in output
 
 
 def test_workload_identity_without_webhook_injection(env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
