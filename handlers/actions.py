@@ -9,6 +9,8 @@ guard and the channel allowlist of the channel the button was clicked in.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.store import DiagnosisRecord, Store
-from handlers import blocks, flows
+from handlers import blocks, flows, notices
 from handlers.deps import Deps, deps_of
 from handlers.policy import PolicyError, guard_registry
 
@@ -25,6 +27,9 @@ log = logging.getLogger("acrcheck.slack.actions")
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
+
+#: Slack's ``action_ts`` is trusted as the click time only this close to our clock.
+CLICK_CLOCK_SKEW_SECONDS = 300.0
 
 
 def register(app: AsyncApp) -> None:
@@ -34,6 +39,18 @@ def register(app: AsyncApp) -> None:
     app.action(blocks.ACTION_HELPFUL)(on_helpful)
     app.action(blocks.ACTION_NOT_HELPFUL)(on_not_helpful)
     app.action(blocks.ACTION_MUTE)(on_mute)
+
+
+def click_time(action: dict[str, Any], *, now: float | None = None) -> float:
+    """When the person clicked: Slack's ``action_ts`` when it is sane, else now."""
+    now = time.time() if now is None else now
+    try:
+        at = float(str(action.get("action_ts") or ""))
+    except ValueError:
+        return now
+    if not math.isfinite(at) or abs(at - now) > CLICK_CLOCK_SKEW_SECONDS:
+        return now
+    return at
 
 
 def _where(body: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -81,6 +98,7 @@ async def on_rerun(
     """Run the live checks again and replace the diagnosis in place."""
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     channel, user, ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
@@ -148,6 +166,7 @@ async def on_evidence(
     """Every evidence line, privately, each with where it was observed."""
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     _channel, user, _ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
@@ -166,13 +185,20 @@ async def _feedback(
 ) -> None:
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     _channel, user, _ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
     if record is None:
         return
-    await Store.run(deps.store.add_feedback, record, user_id=user, helpful=helpful)
-    await _private(client, respond, body, blocks.simple(blocks.t(lang, "thanks")))
+    outcome = await Store.run(
+        deps.store.vote, record, user_id=user, helpful=helpful, at=click_time(action)
+    )
+    if outcome == "stale":
+        text = notices.t(lang, "vote_stale")
+    else:
+        text = notices.vote_text(lang, helpful=helpful, replaced=outcome == "replaced")
+    await _private(client, respond, body, blocks.simple(text))
 
 
 async def on_helpful(
@@ -210,6 +236,7 @@ async def on_mute(
     """Stop passive replies with this cause in this channel for 24 hours."""
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     channel, user, _ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)

@@ -2,8 +2,11 @@
 
 The ack goes out first, always within Slack's 3 s, carrying either the refusal (bad
 argument, not allowed, rate limited: ephemeral, saying what is accepted) or "checking…".
-Only then does the slow live check run, and its result arrives through ``respond``
-(the command's response_url), so the bot needs no channel membership to answer.
+Nothing before it waits for other commands' work: parsing, the guard and this replica's
+rate count are in memory, and the channel policy is a cached read on threads of its own.
+Only then are the limits shared by all replicas counted (database) and the slow live
+check run; results arrive through ``respond`` (the command's response_url), so the bot
+needs no channel membership to answer.
 """
 
 from __future__ import annotations
@@ -73,11 +76,20 @@ async def on_command(ack: Ack, command: dict[str, Any], respond: Respond, client
         await _config(ack, deps, rest, user=user, channel=channel, lang=lang)
     elif sub in WATCH_SUBCOMMANDS:
         await ack()
+        await deps.ack_first.settle()
         await _watch(respond, deps, sub, rest, user=user, channel=channel, lang=lang)
     elif rest:
         await ack(**_refusal(lang, f"`{blocks.escape(blocks.truncate(text, 80))}` is not one registry."))
     else:
         await _check(ack, respond, client, deps, head, user=user, channel=channel, lang=lang)
+
+
+async def _over_shared_limit(respond: Respond, deps: Deps, *, user: str, channel: str, lang: str) -> bool:
+    """After the ack: the limits shared by all replicas; over them, the "checking…" becomes the refusal."""
+    refusal = await flows.shared_rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
+    if refusal:
+        await respond(response_type="ephemeral", replace_original=True, **blocks.simple(refusal).kwargs())
+    return refusal is not None
 
 
 async def _check(
@@ -98,7 +110,7 @@ async def _check(
     except PolicyError as exc:
         await ack(**_refusal(lang, blocks.escape(str(exc))))
         return
-    refusal = await flows.rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
+    refusal = flows.quick_rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
     if refusal:
         await ack(response_type="ephemeral", **blocks.simple(refusal).kwargs())
         return
@@ -110,6 +122,9 @@ async def _check(
         secs=round(deps.settings.check_deadline),
     )
     await ack(response_type="ephemeral", text=checking)
+    await deps.ack_first.settle()
+    if await _over_shared_limit(respond, deps, user=user, channel=channel, lang=lang):
+        return
     lang = await flows.user_lang(client, deps, user)
     try:
         diagnosis = await flows.live_registry(deps, target, policy, lang)
@@ -147,11 +162,14 @@ async def _diagnose(
     if not text:
         await ack(**_refusal(lang, "Give the error text after `diagnose`."))
         return
-    refusal = await flows.rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
+    refusal = flows.quick_rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
     if refusal:
         await ack(response_type="ephemeral", **blocks.simple(refusal).kwargs())
         return
     await ack(response_type="ephemeral", text=blocks.t(lang, "diagnosing"))
+    await deps.ack_first.settle()
+    if await _over_shared_limit(respond, deps, user=user, channel=channel, lang=lang):
+        return
     lang = await flows.user_lang(client, deps, user)
     policy = await deps.policy(channel)
     diagnosis = flows.diagnose(text[: flows.MAX_TEXT_CHARS], lang)

@@ -34,6 +34,7 @@ async def on_mention(body: dict[str, Any], event: dict[str, Any], client: AsyncW
         return
     if event.get("bot_id") and event.get("bot_id") == context.get("bot_id"):
         return
+    await deps.ack_first.settle()
     policy = await deps.policy(channel)
     if policy.mode == "off":
         return

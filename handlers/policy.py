@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -180,6 +181,40 @@ def guard_paste(diagnosis: Diagnosis, policy: ChannelPolicy) -> tuple[list[Regis
 
 
 RateScope = Literal["user", "channel"]
+
+
+class LocalRateWindow:
+    """This replica's own count of the same fixed one-minute windows, kept in memory.
+
+    It answers on the event loop without any I/O, so a slash command can be refused (or
+    acked) at once; the shared counters in the database (:func:`within_rate`) are counted
+    right after the ack and catch what other replicas let through. Memory is bounded: the
+    counts are dropped when the minute turns.
+    """
+
+    __slots__ = ("_hits", "_minute")
+
+    def __init__(self) -> None:
+        self._minute = 0
+        self._hits: dict[str, int] = {}
+
+    def hit(self, bucket: str, limit: int, *, now: float | None = None) -> bool:
+        """Count one action in ``bucket``; True while this minute's count is within ``limit``."""
+        minute = int((now or time.time()) // 60)
+        if minute != self._minute:
+            self._minute = minute
+            self._hits.clear()
+        count = self._hits.get(bucket, 0) + 1
+        self._hits[bucket] = count
+        return count <= limit
+
+    def within(self, settings: Settings, *, user_id: str, channel_id: str) -> RateScope | None:
+        """The same rule as :func:`within_rate` (user first, then channel), in memory."""
+        if user_id and not self.hit(f"user:{user_id}", settings.user_rate_per_minute):
+            return "user"
+        if channel_id and not self.hit(f"channel:{channel_id}", settings.channel_rate_per_minute):
+            return "channel"
+        return None
 
 
 def within_rate(settings: Settings, store: Store, *, user_id: str, channel_id: str) -> RateScope | None:
