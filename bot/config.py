@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     reply_threshold: float = Field(default=0.40, ge=0.0, le=1.0)  # same as bot.engine.classify.REPLY_CONFIDENCE
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # workspace-wide admins
+    members_can_mute: bool = False  # any channel member may mute a cause for 24 h (default: only admins, as for `/acrcheck config`)
     watches: list[WatchSpec] = Field(default_factory=list)
     user_rate_per_minute: int = Field(default=10, ge=1)
     channel_rate_per_minute: int = Field(default=30, ge=1)

@@ -4,6 +4,11 @@ Each button carries only the stored diagnosis id; everything else (cause, redact
 text, evidence, registry) is read back from the database, so button values can never
 smuggle user text or be forged into checking another host: a re-run re-applies the SSRF
 guard and the channel allowlist of the channel the button was clicked in.
+
+A vote is one per person and diagnosis (a later click replaces the earlier one). A mute
+silences a cause for the whole channel, so by default only the channel's admins may set
+one (the rule of ``/acrcheck config``; ``members_can_mute`` opens it to everyone), and the
+channel is told who muted which cause until when.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.store import DiagnosisRecord, Store
 from handlers import blocks, flows, notices
 from handlers.deps import Deps, deps_of
-from handlers.policy import PolicyError, guard_registry
+from handlers.policy import PolicyError, admin_mentions, guard_registry, may_mute
 
 log = logging.getLogger("acrcheck.slack.actions")
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
+
 
 #: Slack's ``action_ts`` is trusted as the click time only this close to our clock.
 CLICK_CLOCK_SKEW_SECONDS = 300.0
@@ -233,7 +239,7 @@ async def on_mute(
     client: AsyncWebClient,
     context: Any,
 ) -> None:
-    """Stop passive replies with this cause in this channel for 24 hours."""
+    """Stop passive replies with this cause in this channel for 24 hours, and say so to the channel."""
     await ack()
     deps = deps_of(context)
     await deps.ack_first.settle()
@@ -242,5 +248,29 @@ async def on_mute(
     record = await _record(body, action, deps, respond, lang)
     if record is None or not channel:
         return
-    await Store.run(deps.store.mute, channel, record.cause, seconds=flows.MUTE_SECONDS, user_id=user)
-    await _private(client, respond, body, blocks.simple(blocks.t(lang, "muted", cause=record.cause)))
+    if not may_mute(deps.settings, user, channel):
+        refusal = notices.t(lang, "mute_refused", who=admin_mentions(deps.settings, channel))
+        await _private(client, respond, body, blocks.simple(refusal))
+        return
+    until = await Store.run(deps.store.mute, channel, record.cause, seconds=flows.MUTE_SECONDS, user_id=user)
+    log.info("cause %s muted in a channel for %ds", record.cause, flows.MUTE_SECONDS)
+    text = notices.muted_text(deps.settings.lang, user=user, cause=record.cause, until=until)
+    await _announce(client, respond, body, text)
+
+
+async def _announce(client: AsyncWebClient, respond: Respond, body: dict[str, Any], text: str) -> None:
+    """A notice the whole channel sees: in the clicked message's thread and in the channel.
+
+    Where the bot is not a member (answers to ``/acrcheck`` come through response_url),
+    the response_url posts it in the channel instead.
+    """
+    channel, _user, ts, thread_ts = _where(body)
+    if channel and (thread_ts or ts):
+        try:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts or ts, reply_broadcast=True, text=text, unfurl_links=False
+            )
+            return
+        except SlackApiError as exc:
+            log.info("chat.postMessage failed (%s); using response_url", exc.response.get("error"))
+    await respond(response_type="in_channel", replace_original=False, text=text)

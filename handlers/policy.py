@@ -75,6 +75,17 @@ def is_admin(settings: Settings, user_id: str, channel_id: str) -> bool:
     return user_id in settings.admins or user_id in settings.channel(channel_id).admins
 
 
+def may_mute(settings: Settings, user_id: str, channel_id: str) -> bool:
+    """Muting silences a cause for the whole channel: admins only, unless the settings open it to members."""
+    return settings.members_can_mute or is_admin(settings, user_id, channel_id)
+
+
+def admin_mentions(settings: Settings, channel_id: str) -> str:
+    """Who to ask for an admin-only change here, as Slack mentions."""
+    admins = sorted({*settings.admins, *settings.channel(channel_id).admins})
+    return ", ".join(f"<@{a}>" for a in admins) if admins else "the admins listed in ACRCHECK_ADMINS"
+
+
 def parse_override(key: str, value: str) -> tuple[str, str]:
     """Validate ``/acrcheck config KEY VALUE``; returns the normalised (key, value) to store."""
     key = key.lower().replace("-", "_")

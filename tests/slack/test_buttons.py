@@ -9,6 +9,7 @@ from typing import Any
 from bot.service.feedback_export import export_feedback
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import (
+    ADMIN,
     REGISTRY_ERROR,
     BotRunner,
     click,
@@ -64,13 +65,13 @@ def test_show_evidence_is_ephemeral_with_vantage(bot: BotRunner, fake_slack: Fak
 
 def test_mute_silences_cause_for_channel(bot: BotRunner, fake_slack: FakeSlack) -> None:
     event, diag_id = _diagnosis_post(bot, fake_slack)
-    bot.send_interactive(_click(fake_slack, "acrcheck_mute", diag_id, event["channel"], "1700000001.000100"))
-    fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postEphemeral"))
+    bot.send_interactive(click(fake_slack, "acrcheck_mute", diag_id, channel=event["channel"], user=ADMIN))
+    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 2)  # the diagnosis, then the mute notice
     bot.send_event(event_body(message_event(REGISTRY_ERROR)))
     bot.send_event(event_body(message_event(REGISTRY_ERROR, channel="C0000777")))  # other channel: not muted
-    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 2)
+    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 3)
     fake_slack.settle(0.5)
-    assert [p["channel"] for p in fake_slack.posts()] == [event["channel"], "C0000777"]
+    assert [p["channel"] for p in fake_slack.posts()] == [event["channel"], event["channel"], "C0000777"]
 
 
 def test_unknown_diagnosis_id(bot: BotRunner, fake_slack: FakeSlack) -> None:
