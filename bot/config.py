@@ -28,7 +28,12 @@ ChannelMode = Literal["passive", "mention-only", "off"]
 class ChannelSettings(BaseModel):
     """Per-channel behaviour: how chatty the bot is and what it may check there."""
 
-    mode: ChannelMode = "passive"
+    mode: ChannelMode = Field(
+        default="passive",
+        description="`passive`: answers pasted errors and @mentions; `mention-only`: only @mentions; "
+        "`off`: posts nothing the channel sees, an @mention gets a private answer",
+    )
+    mentions: bool = True  # answer @mentions here; `false` silences the bot's answers to them (set here only, `/acrcheck config` cannot)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     allow_bots: bool = False
     registries: list[str] = Field(default_factory=list)  # allowlist; empty = any registry

@@ -212,6 +212,7 @@ async def _config(ack: Ack, deps: Deps, rest: str, *, user: str, channel: str, l
         mutes = await deps.run_for_ack(deps.store.active_mutes, channel)
         lines = [
             f"*mode*: `{policy.mode}`",
+            f"*mentions*: `{'on' if policy.mentions else 'off (settings)'}`",
             f"*threshold*: `{policy.threshold:g}`",
             f"*allow-bots*: `{'on' if policy.allow_bots else 'off'}`",
             f"*registries*: {', '.join(policy.registries) or 'any'}",

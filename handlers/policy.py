@@ -32,6 +32,7 @@ class ChannelPolicy:
     mode: ChannelMode
     threshold: float
     allow_bots: bool
+    mentions: bool = True  # False only when the settings file turns @mention answers off here
     registries: list[str] = field(default_factory=list)
     subscriptions: list[str] = field(default_factory=list)
     admins: list[str] = field(default_factory=list)
@@ -59,6 +60,7 @@ def effective_policy(settings: Settings, channel_id: str, overrides: dict[str, s
         mode=mode,
         threshold=threshold,
         allow_bots=allow_bots,
+        mentions=base.mentions,
         registries=list(base.registries),
         subscriptions=list(base.subscriptions),
         admins=list(base.admins),
