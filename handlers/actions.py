@@ -8,7 +8,8 @@ guard and the channel allowlist of the channel the button was clicked in.
 A vote is one per person and diagnosis (a later click replaces the earlier one). A mute
 silences a cause for the whole channel, so by default only the channel's admins may set
 one (the rule of ``/acrcheck config``; ``members_can_mute`` opens it to everyone), and the
-channel is told who muted which cause until when.
+channel is told who muted which cause until when. Signed payloads without a usable action
+(an empty ``actions`` list, say) are acknowledged and ignored by :class:`UnusableActionGuard`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -36,15 +40,49 @@ Respond = Callable[..., Awaitable[Any]]
 
 #: Slack's ``action_ts`` is trusted as the click time only this close to our clock.
 CLICK_CLOCK_SKEW_SECONDS = 300.0
+_INTERACTIVE_WITH_ACTIONS = frozenset({"block_actions", "interactive_message"})
 
 
 def register(app: AsyncApp) -> None:
-    """Wire one listener per button."""
+    """Wire one listener per button (the guard against unusable clicks is :func:`install_guard`)."""
     app.action(blocks.ACTION_RERUN)(on_rerun)
     app.action(blocks.ACTION_EVIDENCE)(on_evidence)
     app.action(blocks.ACTION_HELPFUL)(on_helpful)
     app.action(blocks.ACTION_NOT_HELPFUL)(on_not_helpful)
     app.action(blocks.ACTION_MUTE)(on_mute)
+
+
+class UnusableActionGuard(AsyncMiddleware):
+    """A signed click payload with no usable action gets 200 and nothing else.
+
+    Slack never sends one, but a signed, well-formed ``block_actions`` with an empty
+    ``actions`` list (or actions without an ``action_id``) must not go further: Bolt builds
+    every listener's and function middleware's arguments by indexing into it, and the
+    IndexError became an HTTP 500. This is a class middleware (no such arguments), installed
+    before every function middleware by :func:`install_guard`; it logs one debug line.
+    """
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        body = req.body
+        if body.get("type") in _INTERACTIVE_WITH_ACTIONS:
+            actions = body.get("actions")
+            first = actions[0] if isinstance(actions, list) and actions else None
+            action_id = first.get("action_id") if isinstance(first, dict) else None
+            if first is None or (body.get("type") == "block_actions" and not (isinstance(action_id, str) and action_id)):
+                log.debug("ignored a %s payload with no usable action", body.get("type"))
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    @property
+    def name(self) -> str:
+        return "UnusableActionGuard"
+
+
+def install_guard(app: AsyncApp) -> None:
+    """Add :class:`UnusableActionGuard`; call before any ``app.use(function)``."""
+    app.use(UnusableActionGuard())
 
 
 def click_time(action: dict[str, Any], *, now: float | None = None) -> float:

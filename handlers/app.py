@@ -101,6 +101,7 @@ def build_app(settings: Settings, store: Store, *, client: AsyncWebClient | None
             context["client"] = MeteredWebClient.wrap(context["client"])
         await next()
 
+    actions.install_guard(app)  # first: Bolt cannot even call a function middleware on such a payload
     app.use(inject)
     messages.register(app)
     events.register(app)
