@@ -45,7 +45,12 @@ DEFAULT_TLS_ISSUERS: tuple[str, ...] = (
 class ChannelSettings(BaseModel):
     """Per-channel behaviour: how chatty the bot is and what it may check there."""
 
-    mode: ChannelMode = "passive"
+    mode: ChannelMode = Field(
+        default="passive",
+        description="`passive`: answers pasted errors and @mentions; `mention-only`: only @mentions; "
+        "`off`: posts nothing the channel sees, an @mention gets a private answer",
+    )
+    mentions: bool = True  # answer @mentions here; `false` silences the bot's answers to them (set here only, `/acrcheck config` cannot)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     allow_bots: bool = False
     registries: list[str] = Field(default_factory=list)  # allowlist; empty = any registry
@@ -104,6 +109,7 @@ class Settings(BaseSettings):
     reply_threshold: float = Field(default=0.40, ge=0.0, le=1.0)  # same as bot.engine.classify.REPLY_CONFIDENCE
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # workspace-wide admins
+    members_can_mute: bool = False  # any channel member may mute a cause for 24 h (default: only admins, as for `/acrcheck config`)
     watches: list[WatchSpec] = Field(default_factory=list)
     user_rate_per_minute: int = Field(default=10, ge=1)
     channel_rate_per_minute: int = Field(default=30, ge=1)

@@ -19,13 +19,14 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -34,15 +35,21 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 P = ParamSpec("P")
 T = TypeVar("T")
+#: What a vote did: first vote of this person on the diagnosis, a change of it, or an out-of-order click.
+VoteOutcome = Literal["new", "replaced", "stale"]
 
 #: How long processed event ids are kept. Slack's last retry comes ~5 minutes after the first try.
 EVENT_TTL_SECONDS = 24 * 3600
@@ -97,11 +104,15 @@ replies = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+#: One vote per person and diagnosis: a later click replaces the earlier one (see :meth:`Store.vote`).
+FEEDBACK_VOTE_INDEX = "uq_acrcheck_feedback_vote"
+
 feedback = Table(
     "acrcheck_feedback",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),  # the person's first vote on this diagnosis
+    Column("updated_at", Float, nullable=False, server_default=text("0")),  # their last change (click time)
     Column("diagnosis_id", String(32), nullable=False),
     Column("channel_id", String(64), nullable=False),
     Column("user_id", String(64), nullable=False),
@@ -111,6 +122,7 @@ feedback = Table(
     Column("registry", String(255), nullable=False, default=""),
     Column("confidence", Float, nullable=False, default=0.0),
 )
+vote_index = Index(FEEDBACK_VOTE_INDEX, feedback.c.diagnosis_id, feedback.c.user_id, unique=True)
 
 mutes = Table(
     "acrcheck_mutes",
@@ -156,6 +168,16 @@ class DiagnosisRecord:
 
 
 @dataclass(slots=True)
+class MuteRecord:
+    """A cause muted in a channel: who muted it and until when (UNIX time)."""
+
+    channel_id: str
+    cause: str
+    until: float
+    muted_by: str
+
+
+@dataclass(slots=True)
 class ReplyRecord:
     """The bot's reply to one source message."""
 
@@ -193,6 +215,28 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _vote_index_exists(conn: Connection) -> bool:
+    return any(ix.get("name") == FEEDBACK_VOTE_INDEX for ix in inspect(conn).get_indexes(feedback.name))
+
+
+def _collapse_duplicate_votes(conn: Connection) -> None:
+    """Inside a transaction: add ``updated_at``, keep each person's latest vote, create the unique index."""
+    columns = {column["name"] for column in inspect(conn).get_columns(feedback.name)}
+    if "updated_at" not in columns:
+        conn.exec_driver_sql(f"ALTER TABLE {feedback.name} ADD COLUMN updated_at FLOAT NOT NULL DEFAULT 0")
+    conn.execute(update(feedback).where(feedback.c.updated_at == 0).values(updated_at=feedback.c.created_at))
+    newer = feedback.alias("newer")
+    later_vote = exists().where(
+        newer.c.diagnosis_id == feedback.c.diagnosis_id,
+        newer.c.user_id == feedback.c.user_id,
+        (newer.c.updated_at > feedback.c.updated_at)
+        | ((newer.c.updated_at == feedback.c.updated_at) & (newer.c.id > feedback.c.id)),
+    )
+    conn.execute(delete(feedback).where(later_vote))
+    if not _vote_index_exists(conn):
+        vote_index.create(conn)
+
+
 class Store:
     """All bot state behind small, intention-revealing methods."""
 
@@ -210,13 +254,62 @@ class Store:
         return store
 
     def create_all(self) -> None:
-        """Create missing tables; safe to call from several replicas at once."""
+        """Create missing tables and bring older ones up to date; safe from several replicas at once."""
         try:
             metadata.create_all(self.engine)
         except Exception:
             # Two replicas racing on CREATE TABLE: the loser retries and finds the tables.
             time.sleep(0.2)
             metadata.create_all(self.engine)
+        self._migrate_feedback_votes()
+
+    def _migrate_feedback_votes(self) -> None:
+        """Databases from before one-vote-per-person: collapse duplicate votes, then enforce it.
+
+        Each step is idempotent and the whole runs in one transaction (serialised between
+        replicas by an advisory lock on PostgreSQL, by the write lock on SQLite), so a
+        replica killed half-way leaves either the old table or the migrated one. Of a
+        person's several votes on one diagnosis the latest is kept, as a later click would
+        have replaced it; ``updated_at`` starts as its vote time.
+        """
+        if self._has_vote_index():
+            return
+        for attempt in range(3):
+            try:
+                self._in_migration_transaction(_collapse_duplicate_votes)
+                return
+            except DBAPIError:
+                # Another replica migrated first, or an older replica added a duplicate vote
+                # between the clean-up and the index: look again, then redo both.
+                if self._has_vote_index():
+                    return
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+
+    def _in_migration_transaction(self, step: Callable[[Connection], None]) -> None:
+        """Run ``step`` in one transaction that DDL is part of, one migrating replica at a time."""
+        if self._dialect == "sqlite":
+            # pysqlite commits before DDL on its own; with autocommit on the driver and an
+            # explicit BEGIN IMMEDIATE, SQLite's own transactional DDL and write lock apply.
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    step(conn)
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            return
+        with self.engine.begin() as conn:
+            if self._dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('acrcheck_feedback_votes'))"))
+            step(conn)
+
+    def _has_vote_index(self) -> bool:
+        with self.engine.connect() as conn:
+            return _vote_index_exists(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -389,27 +482,44 @@ class Store:
         )
 
     # --- feedback --------------------------------------------------------------------------
-    def add_feedback(self, record: DiagnosisRecord, *, user_id: str, helpful: bool) -> None:
-        """Store a vote with the cause id and the REDACTED text only (never the raw paste)."""
+    def vote(self, record: DiagnosisRecord, *, user_id: str, helpful: bool, at: float | None = None) -> VoteOutcome:
+        """Record one person's vote on a diagnosis; a later vote replaces their earlier one.
+
+        ``at`` is when the person clicked (Slack's ``action_ts``); a click older than the
+        stored vote is ignored, so two clicks handled out of order still leave the last one.
+        Only the cause id and the REDACTED text are stored (never the raw paste).
+        """
+        at = time.time() if at is None else at
+        stmt = self._insert(feedback).values(
+            created_at=at,
+            updated_at=at,
+            diagnosis_id=record.id,
+            channel_id=record.channel_id,
+            user_id=user_id,
+            cause=record.cause,
+            helpful=helpful,
+            redacted_text=record.redacted_text,
+            registry=record.registry,
+            confidence=record.confidence,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["diagnosis_id", "user_id"],
+            set_={"helpful": stmt.excluded.helpful, "updated_at": stmt.excluded.updated_at},
+            where=feedback.c.updated_at <= stmt.excluded.updated_at,
+        ).returning(feedback.c.created_at)
         with self.engine.begin() as conn:
-            conn.execute(
-                feedback.insert().values(
-                    created_at=time.time(),
-                    diagnosis_id=record.id,
-                    channel_id=record.channel_id,
-                    user_id=user_id,
-                    cause=record.cause,
-                    helpful=helpful,
-                    redacted_text=record.redacted_text,
-                    registry=record.registry,
-                    confidence=record.confidence,
-                )
-            )
+            row = conn.execute(stmt).first()
+        if row is None:
+            return "stale"
+        return "new" if row.created_at == at else "replaced"
 
     def iter_feedback(self, *, since: float = 0.0) -> Iterator[dict[str, Any]]:
+        """Votes changed at or after ``since``: one row per person and diagnosis, oldest change first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(feedback).where(feedback.c.created_at >= since).order_by(feedback.c.id)
+                select(feedback)
+                .where(feedback.c.updated_at >= since)
+                .order_by(feedback.c.updated_at, feedback.c.id)
             ).mappings()
             for row in rows:
                 yield dict(row)
@@ -424,6 +534,26 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(stmt)
         return until
+
+    def active_mutes(self, channel_id: str, *, now: float | None = None) -> list[MuteRecord]:
+        """Mutes still running in a channel, the soonest to end first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(mutes)
+                .where(mutes.c.channel_id == channel_id, mutes.c.until > (now or time.time()))
+                .order_by(mutes.c.until, mutes.c.cause)
+            )
+            return [MuteRecord(row.channel_id, row.cause, float(row.until), row.muted_by) for row in rows]
+
+    def unmute(self, channel_id: str, cause: str, *, now: float | None = None) -> bool:
+        """End a mute before it expires; False when that cause was not muted here."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(mutes)
+                .where(mutes.c.channel_id == channel_id, mutes.c.cause == cause)
+                .returning(mutes.c.until)
+            )
+            return any(row.until > (now or time.time()) for row in result)
 
     def is_muted(self, channel_id: str, cause: str, *, now: float | None = None) -> bool:
         with self.engine.connect() as conn:

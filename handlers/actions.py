@@ -4,22 +4,33 @@ Each button carries only the stored diagnosis id; everything else (cause, redact
 text, evidence, registry) is read back from the database, so button values can never
 smuggle user text or be forged into checking another host: a re-run re-applies the SSRF
 guard and the channel allowlist of the channel the button was clicked in.
+
+A vote is one per person and diagnosis (a later click replaces the earlier one). A mute
+silences a cause for the whole channel, so by default only the channel's admins may set
+one (the rule of ``/acrcheck config``; ``members_can_mute`` opens it to everyone), and the
+channel is told who muted which cause until when. Signed payloads without a usable action
+(an empty ``actions`` list, say) are acknowledged and ignored by :class:`UnusableActionGuard`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.store import DiagnosisRecord, Store
-from handlers import blocks, flows
+from handlers import blocks, flows, notices
 from handlers.deps import Deps, deps_of
-from handlers.policy import PolicyError, guard_registry
+from handlers.policy import PolicyError, admin_mentions, guard_registry, may_mute
 
 log = logging.getLogger("acrcheck.slack.actions")
 
@@ -27,13 +38,63 @@ Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
 
 
+#: Slack's ``action_ts`` is trusted as the click time only this close to our clock.
+CLICK_CLOCK_SKEW_SECONDS = 300.0
+_INTERACTIVE_WITH_ACTIONS = frozenset({"block_actions", "interactive_message"})
+
+
 def register(app: AsyncApp) -> None:
-    """Wire one listener per button."""
+    """Wire one listener per button (the guard against unusable clicks is :func:`install_guard`)."""
     app.action(blocks.ACTION_RERUN)(on_rerun)
     app.action(blocks.ACTION_EVIDENCE)(on_evidence)
     app.action(blocks.ACTION_HELPFUL)(on_helpful)
     app.action(blocks.ACTION_NOT_HELPFUL)(on_not_helpful)
     app.action(blocks.ACTION_MUTE)(on_mute)
+
+
+class UnusableActionGuard(AsyncMiddleware):
+    """A signed click payload with no usable action gets 200 and nothing else.
+
+    Slack never sends one, but a signed, well-formed ``block_actions`` with an empty
+    ``actions`` list (or actions without an ``action_id``) must not go further: Bolt builds
+    every listener's and function middleware's arguments by indexing into it, and the
+    IndexError became an HTTP 500. This is a class middleware (no such arguments), installed
+    before every function middleware by :func:`install_guard`; it logs one debug line.
+    """
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        body = req.body
+        if body.get("type") in _INTERACTIVE_WITH_ACTIONS:
+            actions = body.get("actions")
+            first = actions[0] if isinstance(actions, list) and actions else None
+            action_id = first.get("action_id") if isinstance(first, dict) else None
+            if first is None or (body.get("type") == "block_actions" and not (isinstance(action_id, str) and action_id)):
+                log.debug("ignored a %s payload with no usable action", body.get("type"))
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    @property
+    def name(self) -> str:
+        return "UnusableActionGuard"
+
+
+def install_guard(app: AsyncApp) -> None:
+    """Add :class:`UnusableActionGuard`; call before any ``app.use(function)``."""
+    app.use(UnusableActionGuard())
+
+
+def click_time(action: dict[str, Any], *, now: float | None = None) -> float:
+    """When the person clicked: Slack's ``action_ts`` when it is sane, else now."""
+    now = time.time() if now is None else now
+    try:
+        at = float(str(action.get("action_ts") or ""))
+    except ValueError:
+        return now
+    if not math.isfinite(at) or abs(at - now) > CLICK_CLOCK_SKEW_SECONDS:
+        return now
+    return at
 
 
 def _where(body: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -81,6 +142,7 @@ async def on_rerun(
     """Run the live checks again and replace the diagnosis in place."""
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     channel, user, ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
@@ -148,6 +210,7 @@ async def on_evidence(
     """Every evidence line, privately, each with where it was observed."""
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     _channel, user, _ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
@@ -166,13 +229,20 @@ async def _feedback(
 ) -> None:
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     _channel, user, _ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
     if record is None:
         return
-    await Store.run(deps.store.add_feedback, record, user_id=user, helpful=helpful)
-    await _private(client, respond, body, blocks.simple(blocks.t(lang, "thanks")))
+    outcome = await Store.run(
+        deps.store.vote, record, user_id=user, helpful=helpful, at=click_time(action)
+    )
+    if outcome == "stale":
+        text = notices.t(lang, "vote_stale")
+    else:
+        text = notices.vote_text(lang, helpful=helpful, replaced=outcome == "replaced")
+    await _private(client, respond, body, blocks.simple(text))
 
 
 async def on_helpful(
@@ -207,13 +277,38 @@ async def on_mute(
     client: AsyncWebClient,
     context: Any,
 ) -> None:
-    """Stop passive replies with this cause in this channel for 24 hours."""
+    """Stop passive replies with this cause in this channel for 24 hours, and say so to the channel."""
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     channel, user, _ts, _thread = _where(body)
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
     if record is None or not channel:
         return
-    await Store.run(deps.store.mute, channel, record.cause, seconds=flows.MUTE_SECONDS, user_id=user)
-    await _private(client, respond, body, blocks.simple(blocks.t(lang, "muted", cause=record.cause)))
+    if not may_mute(deps.settings, user, channel):
+        refusal = notices.t(lang, "mute_refused", who=admin_mentions(deps.settings, channel))
+        await _private(client, respond, body, blocks.simple(refusal))
+        return
+    until = await Store.run(deps.store.mute, channel, record.cause, seconds=flows.MUTE_SECONDS, user_id=user)
+    log.info("cause %s muted in a channel for %ds", record.cause, flows.MUTE_SECONDS)
+    text = notices.muted_text(deps.settings.lang, user=user, cause=record.cause, until=until)
+    await _announce(client, respond, body, text)
+
+
+async def _announce(client: AsyncWebClient, respond: Respond, body: dict[str, Any], text: str) -> None:
+    """A notice the whole channel sees: in the clicked message's thread and in the channel.
+
+    Where the bot is not a member (answers to ``/acrcheck`` come through response_url),
+    the response_url posts it in the channel instead.
+    """
+    channel, _user, ts, thread_ts = _where(body)
+    if channel and (thread_ts or ts):
+        try:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts or ts, reply_broadcast=True, text=text, unfurl_links=False
+            )
+            return
+        except SlackApiError as exc:
+            log.info("chat.postMessage failed (%s); using response_url", exc.response.get("error"))
+    await respond(response_type="in_channel", replace_original=False, text=text)

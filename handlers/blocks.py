@@ -146,8 +146,10 @@ HELP = {
         "• `/acrcheck config` — show this channel's settings; admins: "
         "`/acrcheck config mode passive|mention-only|off`, `/acrcheck config threshold 0.6`, "
         "`/acrcheck config allow-bots on|off`\n"
+        "• `/acrcheck unmute CAUSE` — end a mute early (admins)\n"
         "• `/acrcheck watch REGISTRY SCHEDULE`, `/acrcheck watches`, `/acrcheck unwatch ID` — scheduled checks\n"
-        "• Mention me with an error, or use the message shortcut *Diagnose with acrcheck* on any message."
+        "• Mention me with an error (in an `off` channel only you see the answer), or use the message "
+        "shortcut *Diagnose with acrcheck* on any message."
     ),
     "ja": (
         "*acrcheck* は Azure Container Registry のネットワーク問題を調べます。\n"
@@ -157,8 +159,10 @@ HELP = {
         "• `/acrcheck config` — このチャンネルの設定を表示。管理者は "
         "`/acrcheck config mode passive|mention-only|off`、`/acrcheck config threshold 0.6`、"
         "`/acrcheck config allow-bots on|off`\n"
+        "• `/acrcheck unmute 原因ID` — ミュートを早めに解除（管理者）\n"
         "• `/acrcheck watch レジストリ名 スケジュール`、`/acrcheck watches`、`/acrcheck unwatch ID` — 定期チェック\n"
-        "• エラーを添えてメンションするか、任意のメッセージでショートカット *Diagnose with acrcheck* を使ってください。"
+        "• エラーを添えてメンションするか（`off` のチャンネルでは回答はあなたにだけ表示されます）、"
+        "任意のメッセージでショートカット *Diagnose with acrcheck* を使ってください。"
     ),
 }
 

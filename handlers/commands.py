@@ -2,8 +2,11 @@
 
 The ack goes out first, always within Slack's 3 s, carrying either the refusal (bad
 argument, not allowed, rate limited: ephemeral, saying what is accepted) or "checking…".
-Only then does the slow live check run, and its result arrives through ``respond``
-(the command's response_url), so the bot needs no channel membership to answer.
+Nothing before it waits for other commands' work: parsing, the guard and this replica's
+rate count are in memory, and the channel policy is a cached read on threads of its own.
+Only then are the limits shared by all replicas counted (database) and the slow live
+check run; results arrive through ``respond`` (the command's response_url), so the bot
+needs no channel membership to answer.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,9 +23,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.normalize import slack_links_to_text
 from bot.store import Store
-from handlers import blocks, flows
+from handlers import blocks, flows, notices
 from handlers.deps import Deps, deps_of
-from handlers.policy import OVERRIDE_KEYS, PolicyError, guard_registry, is_admin, parse_override
+from handlers.policy import (
+    OVERRIDE_KEYS,
+    PolicyError,
+    admin_mentions,
+    guard_registry,
+    is_admin,
+    may_mute,
+    parse_override,
+)
 
 log = logging.getLogger("acrcheck.slack.commands")
 
@@ -29,14 +41,18 @@ COMMAND = "/acrcheck"
 USAGE = {
     "en": (
         "Accepted: `/acrcheck REGISTRY` (a registry name such as `myregistry`, or an endpoint such as "
-        "`myregistry.azurecr.io`), `/acrcheck diagnose ERROR TEXT`, `/acrcheck config`, `/acrcheck help`."
+        "`myregistry.azurecr.io`), `/acrcheck diagnose ERROR TEXT`, `/acrcheck config`, "
+        "`/acrcheck unmute CAUSE`, `/acrcheck help`."
     ),
     "ja": (
         "使い方: `/acrcheck レジストリ名`（`myregistry` のような名前、または `myregistry.azurecr.io` の"
-        "ようなエンドポイント）、`/acrcheck diagnose エラー文`、`/acrcheck config`、`/acrcheck help`。"
+        "ようなエンドポイント）、`/acrcheck diagnose エラー文`、`/acrcheck config`、"
+        "`/acrcheck unmute 原因ID`、`/acrcheck help`。"
     ),
 }
 WATCH_SUBCOMMANDS = ("watch", "watches", "unwatch")
+#: Cause ids are taxonomy ids: lower-case words joined by hyphens.
+CAUSE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
@@ -71,13 +87,24 @@ async def on_command(ack: Ack, command: dict[str, Any], respond: Respond, client
         await _diagnose(ack, respond, client, deps, rest, user=user, channel=channel, lang=lang)
     elif sub == "config":
         await _config(ack, deps, rest, user=user, channel=channel, lang=lang)
+    elif sub == "unmute":
+        await _unmute(ack, deps, rest, user=user, channel=channel, lang=lang)
     elif sub in WATCH_SUBCOMMANDS:
         await ack()
+        await deps.ack_first.settle()
         await _watch(respond, deps, sub, rest, user=user, channel=channel, lang=lang)
     elif rest:
         await ack(**_refusal(lang, f"`{blocks.escape(blocks.truncate(text, 80))}` is not one registry."))
     else:
         await _check(ack, respond, client, deps, head, user=user, channel=channel, lang=lang)
+
+
+async def _over_shared_limit(respond: Respond, deps: Deps, *, user: str, channel: str, lang: str) -> bool:
+    """After the ack: the limits shared by all replicas; over them, the "checking…" becomes the refusal."""
+    refusal = await flows.shared_rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
+    if refusal:
+        await respond(response_type="ephemeral", replace_original=True, **blocks.simple(refusal).kwargs())
+    return refusal is not None
 
 
 async def _check(
@@ -98,7 +125,7 @@ async def _check(
     except PolicyError as exc:
         await ack(**_refusal(lang, blocks.escape(str(exc))))
         return
-    refusal = await flows.rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
+    refusal = flows.quick_rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
     if refusal:
         await ack(response_type="ephemeral", **blocks.simple(refusal).kwargs())
         return
@@ -110,6 +137,9 @@ async def _check(
         secs=round(deps.settings.check_deadline),
     )
     await ack(response_type="ephemeral", text=checking)
+    await deps.ack_first.settle()
+    if await _over_shared_limit(respond, deps, user=user, channel=channel, lang=lang):
+        return
     lang = await flows.user_lang(client, deps, user)
     try:
         diagnosis = await flows.live_registry(deps, target, policy, lang)
@@ -147,11 +177,14 @@ async def _diagnose(
     if not text:
         await ack(**_refusal(lang, "Give the error text after `diagnose`."))
         return
-    refusal = await flows.rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
+    refusal = flows.quick_rate_refusal(deps, user_id=user, channel_id=channel, lang=lang)
     if refusal:
         await ack(response_type="ephemeral", **blocks.simple(refusal).kwargs())
         return
     await ack(response_type="ephemeral", text=blocks.t(lang, "diagnosing"))
+    await deps.ack_first.settle()
+    if await _over_shared_limit(respond, deps, user=user, channel=channel, lang=lang):
+        return
     lang = await flows.user_lang(client, deps, user)
     policy = await deps.policy(channel)
     diagnosis = flows.diagnose(text[: flows.MAX_TEXT_CHARS], lang)
@@ -176,19 +209,21 @@ async def _config(ack: Ack, deps: Deps, rest: str, *, user: str, channel: str, l
     """Show the channel's effective settings, or let an admin change one."""
     policy = await deps.policy(channel)
     if not rest:
+        mutes = await deps.run_for_ack(deps.store.active_mutes, channel)
         lines = [
             f"*mode*: `{policy.mode}`",
+            f"*mentions*: `{'on' if policy.mentions else 'off (settings)'}`",
             f"*threshold*: `{policy.threshold:g}`",
             f"*allow-bots*: `{'on' if policy.allow_bots else 'off'}`",
             f"*registries*: {', '.join(policy.registries) or 'any'}",
             f"*subscriptions*: {', '.join(policy.subscriptions) or 'default'}",
+            notices.mutes_line(lang, mutes),
         ]
         await ack(response_type="ephemeral", **blocks.simple("\n".join(lines)).kwargs())
         return
     key, _, value = rest.partition(" ")
     if not is_admin(deps.settings, user, channel):
-        admins = sorted({*deps.settings.admins, *policy.admins})
-        who = ", ".join(f"<@{a}>" for a in admins) if admins else "the admins listed in ACRCHECK_ADMINS"
+        who = admin_mentions(deps.settings, channel)
         await ack(**_refusal(lang, f"Only channel admins can change settings here; ask {who}."))
         return
     try:
@@ -200,6 +235,27 @@ async def _config(ack: Ack, deps: Deps, rest: str, *, user: str, channel: str, l
     deps.forget_policy(channel)
     shown = stored_key.replace("_", "-")
     await ack(response_type="ephemeral", text=f"Set *{shown}* to `{stored_value}` for this channel.")
+
+
+async def _unmute(ack: Ack, deps: Deps, rest: str, *, user: str, channel: str, lang: str) -> None:
+    """End a mute before it expires; the channel sees who did it (same permission as muting)."""
+    cause = rest.strip().strip("`").lower()
+    if not CAUSE_ID.fullmatch(cause):
+        mutes = await deps.run_for_ack(deps.store.active_mutes, channel)
+        text = f"{notices.t(lang, 'unmute_usage')}\n{notices.mutes_line(lang, mutes)}"
+        await ack(response_type="ephemeral", **blocks.simple(text).kwargs())
+        return
+    if not may_mute(deps.settings, user, channel):
+        refusal = notices.t(lang, "unmute_refused", who=admin_mentions(deps.settings, channel))
+        await ack(response_type="ephemeral", **blocks.simple(refusal).kwargs())
+        return
+    if not await deps.run_for_ack(deps.store.unmute, channel, cause):
+        mutes = await deps.run_for_ack(deps.store.active_mutes, channel)
+        text = f"{notices.t(lang, 'not_muted', cause=cause)}\n{notices.mutes_line(lang, mutes)}"
+        await ack(response_type="ephemeral", **blocks.simple(text).kwargs())
+        return
+    log.info("cause %s unmuted in a channel", cause)
+    await ack(response_type="in_channel", text=notices.t(deps.settings.lang, "unmuted", user=user, cause=cause))
 
 
 async def _watch(respond: Respond, deps: Deps, sub: str, args: str, *, user: str, channel: str, lang: str) -> None:

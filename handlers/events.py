@@ -1,4 +1,10 @@
-"""@mentions: a person asked, so the bot always answers (unless the channel is ``off``).
+"""@mentions: a person asked, so the bot answers, whatever the channel's mode.
+
+Channel modes govern what the bot says *unprompted*. In ``passive`` and ``mention-only``
+channels a mention is answered in its thread. In an ``off`` channel the bot posts nothing
+the channel sees, so the answer goes privately (ephemeral, in the thread) to the person who
+asked. Only the operator's settings can silence mentions in a channel (``mentions: false``
+in ``channels.<id>``); channel admins cannot, since ``/acrcheck config`` only sets the mode.
 
 When the classifier is unsure or sees no registry problem, the answer says so and points
 to ``/acrcheck REGISTRY``: silence after a direct question is the worst outcome.
@@ -34,8 +40,10 @@ async def on_mention(body: dict[str, Any], event: dict[str, Any], client: AsyncW
         return
     if event.get("bot_id") and event.get("bot_id") == context.get("bot_id"):
         return
+    await deps.ack_first.settle()
     policy = await deps.policy(channel)
-    if policy.mode == "off":
+    if not policy.mentions:
+        log.info("mention ignored: mentions are turned off for this channel in the settings")
         return
     if event.get("bot_id") and not policy.allow_bots:
         return
@@ -57,6 +65,11 @@ async def on_mention(body: dict[str, Any], event: dict[str, Any], client: AsyncW
         return
     diagnosis = flows.diagnose(text, lang)
     await flows.warn_secret(client, diagnosis, channel=channel, user=user, thread_ts=thread_ts, lang=lang)
+    if policy.mode == "off":
+        diag_id = await flows.save(deps, diagnosis, channel_id=channel, source_ts=ts, user_id=user, kind="paste")
+        rendered = flows.render(deps, diagnosis, diag_id, lang=lang, live=False, explicit=True, threshold=0.0)
+        await flows.ephemeral(client, channel=channel, user=user, thread_ts=thread_ts, message=rendered)
+        return
     await flows.post_thread_reply(
         client,
         deps,

@@ -253,14 +253,32 @@ def failure_reason(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__})"
 
 
-async def rate_refusal(deps: Deps, *, user_id: str, channel_id: str, lang: str) -> str | None:
-    """None when within limits, else the user-facing refusal text."""
-    scope = await Store.run(within_rate, deps.settings, deps.store, user_id=user_id, channel_id=channel_id)
+def _rate_text(deps: Deps, scope: str | None, lang: str) -> str | None:
     if scope == "user":
         return blocks.t(lang, "rate_user", n=deps.settings.user_rate_per_minute)
     if scope == "channel":
         return blocks.t(lang, "rate_channel", n=deps.settings.channel_rate_per_minute)
     return None
+
+
+def quick_rate_refusal(deps: Deps, *, user_id: str, channel_id: str, lang: str) -> str | None:
+    """This replica's count, without I/O: what a slash command's ack decides on."""
+    scope = deps.rate_window.within(deps.settings, user_id=user_id, channel_id=channel_id)
+    return _rate_text(deps, scope, lang)
+
+
+async def shared_rate_refusal(deps: Deps, *, user_id: str, channel_id: str, lang: str) -> str | None:
+    """The counters shared by every replica (database); for commands, counted after the ack."""
+    scope = await Store.run(within_rate, deps.settings, deps.store, user_id=user_id, channel_id=channel_id)
+    return _rate_text(deps, scope, lang)
+
+
+async def rate_refusal(deps: Deps, *, user_id: str, channel_id: str, lang: str) -> str | None:
+    """None when within limits, else the user-facing refusal text (this replica, then all of them)."""
+    refusal = quick_rate_refusal(deps, user_id=user_id, channel_id=channel_id, lang=lang)
+    if refusal:
+        return refusal
+    return await shared_rate_refusal(deps, user_id=user_id, channel_id=channel_id, lang=lang)
 
 
 async def save(

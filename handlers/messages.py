@@ -91,6 +91,7 @@ async def on_message(body: dict[str, Any], event: dict[str, Any], client: AsyncW
     raw = str(event.get("text") or "")
     if not channel or _mentions_bot(raw, context):
         return  # the app_mention copy of this message is answered by handlers.events
+    await deps.ack_first.settle()
     direct = event.get("channel_type") == "im"
     policy = await deps.policy(channel)
     if not direct and policy.mode != "passive":
@@ -165,6 +166,7 @@ async def on_edit(body: dict[str, Any], event: dict[str, Any], client: AsyncWebC
     source_ts = str(message.get("ts") or "")
     if not channel or not source_ts or _mentions_bot(str(message.get("text") or ""), context):
         return
+    await deps.ack_first.settle()
     direct = event.get("channel_type") == "im"
     policy = await deps.policy(channel)
     if not direct and policy.mode != "passive":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -31,6 +32,7 @@ class ChannelPolicy:
     mode: ChannelMode
     threshold: float
     allow_bots: bool
+    mentions: bool = True  # False only when the settings file turns @mention answers off here
     registries: list[str] = field(default_factory=list)
     subscriptions: list[str] = field(default_factory=list)
     admins: list[str] = field(default_factory=list)
@@ -58,6 +60,7 @@ def effective_policy(settings: Settings, channel_id: str, overrides: dict[str, s
         mode=mode,
         threshold=threshold,
         allow_bots=allow_bots,
+        mentions=base.mentions,
         registries=list(base.registries),
         subscriptions=list(base.subscriptions),
         admins=list(base.admins),
@@ -72,6 +75,17 @@ def load_policy(settings: Settings, store: Store, channel_id: str) -> ChannelPol
 def is_admin(settings: Settings, user_id: str, channel_id: str) -> bool:
     """Workspace admins from settings, or admins listed for this channel."""
     return user_id in settings.admins or user_id in settings.channel(channel_id).admins
+
+
+def may_mute(settings: Settings, user_id: str, channel_id: str) -> bool:
+    """Muting silences a cause for the whole channel: admins only, unless the settings open it to members."""
+    return settings.members_can_mute or is_admin(settings, user_id, channel_id)
+
+
+def admin_mentions(settings: Settings, channel_id: str) -> str:
+    """Who to ask for an admin-only change here, as Slack mentions."""
+    admins = sorted({*settings.admins, *settings.channel(channel_id).admins})
+    return ", ".join(f"<@{a}>" for a in admins) if admins else "the admins listed in ACRCHECK_ADMINS"
 
 
 def parse_override(key: str, value: str) -> tuple[str, str]:
@@ -180,6 +194,40 @@ def guard_paste(diagnosis: Diagnosis, policy: ChannelPolicy) -> tuple[list[Regis
 
 
 RateScope = Literal["user", "channel"]
+
+
+class LocalRateWindow:
+    """This replica's own count of the same fixed one-minute windows, kept in memory.
+
+    It answers on the event loop without any I/O, so a slash command can be refused (or
+    acked) at once; the shared counters in the database (:func:`within_rate`) are counted
+    right after the ack and catch what other replicas let through. Memory is bounded: the
+    counts are dropped when the minute turns.
+    """
+
+    __slots__ = ("_hits", "_minute")
+
+    def __init__(self) -> None:
+        self._minute = 0
+        self._hits: dict[str, int] = {}
+
+    def hit(self, bucket: str, limit: int, *, now: float | None = None) -> bool:
+        """Count one action in ``bucket``; True while this minute's count is within ``limit``."""
+        minute = int((now or time.time()) // 60)
+        if minute != self._minute:
+            self._minute = minute
+            self._hits.clear()
+        count = self._hits.get(bucket, 0) + 1
+        self._hits[bucket] = count
+        return count <= limit
+
+    def within(self, settings: Settings, *, user_id: str, channel_id: str) -> RateScope | None:
+        """The same rule as :func:`within_rate` (user first, then channel), in memory."""
+        if user_id and not self.hit(f"user:{user_id}", settings.user_rate_per_minute):
+            return "user"
+        if channel_id and not self.hit(f"channel:{channel_id}", settings.channel_rate_per_minute):
+            return "channel"
+        return None
 
 
 def within_rate(settings: Settings, store: Store, *, user_id: str, channel_id: str) -> RateScope | None:

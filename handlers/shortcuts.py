@@ -39,6 +39,7 @@ async def on_diagnose_message(
     """Ack, then diagnose the chosen message and answer in its thread."""
     await ack()
     deps = deps_of(context)
+    await deps.ack_first.settle()
     message = body.get("message") or {}
     channel = str((body.get("channel") or {}).get("id") or "")
     user = str((body.get("user") or {}).get("id") or "")

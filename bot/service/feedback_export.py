@@ -1,14 +1,18 @@
 """Export Slack feedback as labelled JSONL (``acrcheck feedback export``).
 
-Each vote becomes one line with the REDACTED text and the cause id it was given for, in
-the same shape as the labelled sample under ``eval/`` (``text``, ``label``) plus the vote,
-so "helpful" rows can extend the evaluation set and "not helpful" rows list confusions to
-look at. Raw pastes were never stored, so nothing here can leak a secret.
+One line per person and diagnosis (a person who clicks twice changed their vote; the
+store keeps only the last one), with the REDACTED text and the cause id it was given for,
+in the same shape as the labelled sample under ``eval/`` (``text``, ``label``) plus the
+vote, so "helpful" rows can extend the evaluation set and "not helpful" rows list
+confusions to look at. ``created_at`` is the person's first vote, ``updated_at`` their
+last change; ``voter`` tells people apart without naming them (a hash of the Slack user
+id). Raw pastes were never stored, so nothing here can leak a secret.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -17,8 +21,20 @@ from typing import Any, TextIO
 from bot.store import Store
 
 
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds")
+
+
+def voter_id(user_id: str) -> str:
+    """A stable pseudonym for a Slack user id: rows of one person group together, unnamed."""
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:12]
+
+
 def feedback_rows(store: Store, *, since: float = 0.0) -> list[dict[str, Any]]:
-    """Feedback as JSON-ready dicts: ``label`` is the cause for helpful votes, else null."""
+    """Feedback as JSON-ready dicts: ``label`` is the cause for helpful votes, else null.
+
+    ``since`` selects votes last changed at or after that UNIX time.
+    """
     rows: list[dict[str, Any]] = []
     for row in store.iter_feedback(since=since):
         rows.append(
@@ -31,7 +47,9 @@ def feedback_rows(store: Store, *, since: float = 0.0) -> list[dict[str, Any]]:
                 "registry": row["registry"] or None,
                 "channel": row["channel_id"],
                 "diagnosis_id": row["diagnosis_id"],
-                "created_at": datetime.fromtimestamp(row["created_at"], UTC).isoformat(timespec="seconds"),
+                "voter": voter_id(str(row["user_id"])),
+                "created_at": _iso(row["created_at"]),
+                "updated_at": _iso(row["updated_at"] or row["created_at"]),
                 "source": "slack-feedback",
             }
         )
@@ -56,7 +74,7 @@ def add_feedback_command(subparsers: Any) -> None:
     actions = feedback.add_subparsers(dest="feedback_command", required=True)
     export = actions.add_parser("export", help="write feedback as labelled JSONL")
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
-    export.add_argument("--since", type=float, default=0.0, help="only votes after this UNIX time")
+    export.add_argument("--since", type=float, default=0.0, help="only votes changed at or after this UNIX time")
     export.set_defaults(func=run_export_command)
 
 

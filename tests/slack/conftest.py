@@ -377,3 +377,47 @@ REGISTRY_ERROR = (
     'Error response from daemon: Get "https://contosoreg.azurecr.io/v2/": denied: client with IP '
     "'203.0.113.9' is not allowed access. Refer https://aka.ms/acr/firewall to grant access."
 )
+
+
+def click(
+    fake: FakeSlack,
+    action_id: str,
+    value: str,
+    *,
+    channel: str = "C0000001",
+    user: str = "U0000009",
+    message_ts: str = "1700000001.000100",
+    thread_ts: str | None = None,
+    action_ts: float | None = None,
+    actions: list[Any] | None = None,
+) -> dict[str, Any]:
+    """A ``block_actions`` payload as Slack sends it when a button of ours is clicked."""
+    message: dict[str, Any] = {"ts": message_ts, "text": "x"}
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    action: dict[str, Any] = {"action_id": action_id, "block_id": f"acrcheck:{value}", "value": value, "type": "button"}
+    if action_ts is not None:
+        action["action_ts"] = f"{action_ts:.6f}"
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID},
+        "user": {"id": user},
+        "api_app_id": "AAPP0001",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "message": message,
+        "response_url": f"{fake.base_url}/response/btn{uuid.uuid4().hex[:6]}",
+        "actions": [action] if actions is None else actions,
+    }
+
+
+def post_diagnosis(bot: BotRunner, fake: FakeSlack, *, channel: str = "C0000001") -> tuple[dict[str, Any], str]:
+    """Paste a registry error; returns (the posted reply, the diagnosis id its buttons carry)."""
+    before = len(fake.posts())
+    bot.send_event(event_body(message_event(REGISTRY_ERROR, channel=channel)))
+    post = fake.wait_for(lambda: fake.posts()[before:])[0]
+    actions = next(b for b in post["blocks"] if b["type"] == "actions")
+    fake.settle(0.3)
+    return post, str(actions["elements"][0]["value"])

@@ -8,29 +8,24 @@ from typing import Any
 
 from bot.service.feedback_export import export_feedback
 from tests.fakes.slack import FakeSlack
-from tests.slack.conftest import REGISTRY_ERROR, BotRunner, event_body, message_event, needs_live
+from tests.slack.conftest import (
+    ADMIN,
+    REGISTRY_ERROR,
+    BotRunner,
+    click,
+    event_body,
+    message_event,
+    needs_live,
+    post_diagnosis,
+)
 
 
 def _click(fake: FakeSlack, action_id: str, value: str, channel: str, message_ts: str) -> dict[str, Any]:
-    return {
-        "type": "block_actions",
-        "team": {"id": "T0000001"},
-        "user": {"id": "U0000009"},
-        "api_app_id": "AAPP0001",
-        "token": "legacy",
-        "trigger_id": "1.2.3",
-        "channel": {"id": channel},
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-        "message": {"ts": message_ts, "text": "x"},
-        "response_url": f"{fake.base_url}/response/btn",
-        "actions": [{"action_id": action_id, "block_id": f"acrcheck:{value}", "value": value, "type": "button"}],
-    }
+    return click(fake, action_id, value, channel=channel, message_ts=message_ts)
 
 
 def _diagnosis_post(bot: BotRunner, fake: FakeSlack) -> tuple[dict[str, Any], str]:
-    event = message_event(REGISTRY_ERROR)
-    bot.send_event(event_body(event))
-    post = fake.wait_for(lambda: fake.posts())[0]
+    post, diag_id = post_diagnosis(bot, fake)
     actions = next(b for b in post["blocks"] if b["type"] == "actions")
     ids = [e["action_id"] for e in actions["elements"]]
     assert ids == [
@@ -40,21 +35,24 @@ def _diagnosis_post(bot: BotRunner, fake: FakeSlack) -> tuple[dict[str, Any], st
         "acrcheck_not_helpful",
         "acrcheck_mute",
     ]
-    fake.settle(0.3)
-    return event, actions["elements"][0]["value"]
+    return {"channel": post["channel"]}, diag_id
 
 
 def test_feedback_is_stored_and_exported(bot: BotRunner, fake_slack: FakeSlack) -> None:
     event, diag_id = _diagnosis_post(bot, fake_slack)
     bot.send_interactive(_click(fake_slack, "acrcheck_helpful", diag_id, event["channel"], "1700000001.000100"))
-    bot.send_interactive(_click(fake_slack, "acrcheck_not_helpful", diag_id, event["channel"], "1700000001.000100"))
+    fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postEphemeral"))
+    other = click(fake_slack, "acrcheck_not_helpful", diag_id, channel=event["channel"], user="U0000010")
+    bot.send_interactive(other)
     fake_slack.wait_for(lambda: len(fake_slack.calls_of("chat.postEphemeral")) >= 2)
     out = io.StringIO()
-    assert export_feedback(bot.settings.database_url, out) == 2
+    assert export_feedback(bot.settings.database_url, out) == 2  # two people, one row each
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert rows[0]["label"] == "registry-public-access" and rows[0]["helpful"] is True
     assert rows[1]["label"] is None and rows[1]["predicted"] == "registry-public-access"
     assert "denied" in rows[0]["text"]
+    assert rows[0]["voter"] != rows[1]["voter"]
+    assert "U0000009" not in out.getvalue()  # voters are pseudonymous in the export
 
 
 def test_show_evidence_is_ephemeral_with_vantage(bot: BotRunner, fake_slack: FakeSlack) -> None:
@@ -67,13 +65,13 @@ def test_show_evidence_is_ephemeral_with_vantage(bot: BotRunner, fake_slack: Fak
 
 def test_mute_silences_cause_for_channel(bot: BotRunner, fake_slack: FakeSlack) -> None:
     event, diag_id = _diagnosis_post(bot, fake_slack)
-    bot.send_interactive(_click(fake_slack, "acrcheck_mute", diag_id, event["channel"], "1700000001.000100"))
-    fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postEphemeral"))
+    bot.send_interactive(click(fake_slack, "acrcheck_mute", diag_id, channel=event["channel"], user=ADMIN))
+    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 2)  # the diagnosis, then the mute notice
     bot.send_event(event_body(message_event(REGISTRY_ERROR)))
     bot.send_event(event_body(message_event(REGISTRY_ERROR, channel="C0000777")))  # other channel: not muted
-    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 2)
+    fake_slack.wait_for(lambda: len(fake_slack.posts()) >= 3)
     fake_slack.settle(0.5)
-    assert [p["channel"] for p in fake_slack.posts()] == [event["channel"], "C0000777"]
+    assert [p["channel"] for p in fake_slack.posts()] == [event["channel"], event["channel"], "C0000777"]
 
 
 def test_unknown_diagnosis_id(bot: BotRunner, fake_slack: FakeSlack) -> None:

@@ -108,6 +108,7 @@ def test_modes_mention_only_and_off(bot_factory: Any, fake_slack: FakeSlack) -> 
         "type": "app_mention",
     }
     runner.send_event(event_body(off_mention))
+    fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postEphemeral"))  # answered privately (test_mentions.py)
     fake_slack.settle(0.5)
     assert len(fake_slack.posts()) == 1
 

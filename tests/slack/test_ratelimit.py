@@ -42,3 +42,19 @@ def test_per_channel_limit_silences_passive(bot_factory: Any, fake_slack: FakeSl
     fake_slack.wait_for(lambda: fake_slack.posts())
     fake_slack.settle(0.5)
     assert len(fake_slack.posts()) == 1
+
+
+def test_limit_shared_by_replicas_is_enforced_right_after_the_ack(bot_factory: Any, fake_slack: FakeSlack) -> None:
+    """The ack counts this replica only (no database wait); the shared count follows at once and refuses."""
+    first = bot_factory("http", user_rate_per_minute=2)
+    second = bot_factory("http", settings=first.settings)  # same database: two replicas
+    for rid in ("a1", "a2"):
+        _elapsed, ack = first.send_command("diagnose " + REGISTRY_ERROR, response_id=rid)
+        assert "Diagnosing" in str(ack)
+    _elapsed, ack = second.send_command("diagnose " + REGISTRY_ERROR, response_id="b1")
+    assert "Diagnosing" in str(ack)  # the second replica has seen only this one
+    refusal = fake_slack.wait_for(lambda: [body for rid, body in fake_slack.responses if rid == "b1"])[0]
+    assert "minute" in refusal["text"] and refusal["response_type"] == "ephemeral"
+    fake_slack.wait_for(lambda: len([rid for rid, _ in fake_slack.responses if rid in ("a1", "a2")]) >= 2, timeout=30)
+    fake_slack.settle(0.5)
+    assert [body for rid, body in fake_slack.responses if rid == "b1"] == [refusal]  # and no diagnosis after it

@@ -85,7 +85,7 @@ def test_diagnosis_and_feedback(store: Store) -> None:
     )
     record = store.get_diagnosis(diag_id)
     assert record is not None and record.evidence[0]["check"] == "text"
-    store.add_feedback(record, user_id="U2", helpful=False)
+    assert store.vote(record, user_id="U2", helpful=False) == "new"
     rows = list(store.iter_feedback())
     assert rows[0]["cause"] == "auth" and rows[0]["helpful"] is False
     store.purge(now=10**12)
