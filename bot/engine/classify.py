@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.engine.extract import Extraction
 from bot.engine.knowledge import Card, Condition, KnowledgeBase, default_knowledge
+from bot.engine.learned import Learned, default_learned, features
 from bot.engine.models import VANTAGE_PASTE, CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
 
 UNRELATED = "unrelated"
@@ -238,9 +239,25 @@ def _rule_table(kb: KnowledgeBase) -> list[tuple[str, float, list[tuple[float, _
     return table
 
 
-def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = None) -> Diagnosis:
-    """Rank every cause for an extraction and decide whether the bot should reply."""
+#: Stands for "the packaged learned layer" in ``classify(learned=...)``.
+DEFAULT_LEARNED: Any = object()
+
+
+def classify(
+    ex: Extraction,
+    *,
+    lang: str = "en",
+    kb: KnowledgeBase | None = None,
+    learned: Learned | Any | None = DEFAULT_LEARNED,
+) -> Diagnosis:
+    """Rank every cause for an extraction and decide whether the bot should reply.
+
+    ``learned=None`` scores with the cards' rules alone (the benchmark's baseline); by
+    default the packaged learned layer adds what it learned from the case library.
+    """
     kb = kb or default_knowledge()
+    if learned is DEFAULT_LEARNED:
+        learned = default_learned()
     signals = frozenset(ex.facts.signals)
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
@@ -260,11 +277,38 @@ def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = Non
             if rule_score > 0:
                 known = known if known is not None else template_values(ex.facts)
                 why.append(_render(reason.get(lang), _Values(known)))
-        if score > 0:
+        if score != 0:
             scores[card_id] = score
             reasons[card_id] = why
+    if learned is not None:
+        _blend(ex, learned, kb, scores, reasons, lang)
+    scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
     return _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+
+
+_LEARNED_REASON = {
+    "en": "The wording matches real cases of this cause in the case library ({pct} by the learned model).",
+    "ja": "文面が事例ライブラリのこの原因の実例と一致しています (学習モデルで {pct})。",
+}
+
+
+def _blend(
+    ex: Extraction,
+    learned: Learned,
+    kb: KnowledgeBase,
+    scores: dict[str, float],
+    reasons: dict[str, list[str]],
+    lang: str,
+) -> None:
+    """Add the learned layer's belief to the rules' scores (rules explain, cases generalise)."""
+    probabilities = learned.model.predict(features(ex))
+    for cause, p in probabilities.items():
+        if p < 0.02 or cause not in kb.cards:
+            continue
+        scores[cause] = scores.get(cause, 0.0) + learned.blend * p
+        if cause != UNRELATED and p >= 0.3:
+            reasons.setdefault(cause, []).append(_LEARNED_REASON["ja" if lang == "ja" else "en"].format(pct=f"{p:.0%}"))
 
 
 def _build(
