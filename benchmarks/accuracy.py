@@ -41,7 +41,17 @@ from bot.engine.cases import Case, load_cases, parse_case
 from bot.engine.classify import UNRELATED, classify
 from bot.engine.extract import Extraction, extract
 from bot.engine.knowledge import default_knowledge
-from bot.engine.learned import BLEND, TRAINING, Learned, default_learned, features, train_linear
+from bot.engine.learned import (
+    BLEND,
+    KNN_K,
+    TRAINING,
+    CaseIndex,
+    Learned,
+    LinearModel,
+    default_learned,
+    features,
+    train_linear,
+)
 from bot.engine.models import Diagnosis
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
@@ -122,7 +132,11 @@ def diagnose_with(item: Item, learned: Learned | None) -> Diagnosis:
 
 
 def cross_validate(
-    cases: list[Case], items: list[list[Item]], k: int, train: Callable[[list[Item]], Learned]
+    cases: list[Case],
+    items: list[list[Item]],
+    k: int,
+    train: Callable[[list[Item]], Learned],
+    seen: set[str] | None = None,
 ) -> tuple[dict[str, dict[str, Tally]], list[tuple[Item, Diagnosis]], dict[str, Counter[str]]]:
     """Per system ("rules", "final") and slice, the tallies; the final system's results per item."""
     fold_of = folds_by_source(cases, k)
@@ -137,8 +151,10 @@ def cross_validate(
                 continue
             for item in variants:
                 case = item.case
-                slices = (case.lang, f"{case.lang}/{'verbatim' if item.variant == 'verbatim' else 'wrapped'}", "all",
-                          f"variant/{item.variant}")  # fmt: skip
+                slices = [case.lang, f"{case.lang}/{'verbatim' if item.variant == 'verbatim' else 'wrapped'}", "all",
+                          f"variant/{item.variant}"]  # fmt: skip
+                if seen is not None and case.id not in seen:
+                    slices += ["unseen", f"unseen/{case.lang}"]
                 baseline = diagnose_with(item, None)
                 final = diagnose_with(item, learned)
                 for name in slices:
@@ -153,15 +169,36 @@ def cross_validate(
     return tallies, results, per_cause
 
 
-def trainer(blend: float) -> Callable[[list[Item]], Learned]:
+class LinearLayer(Learned):
+    """The logistic-regression alternative, for comparison (``--model linear``)."""
+
+    def __init__(self, model: LinearModel, index: CaseIndex, blend: float) -> None:
+        super().__init__(index=index, blend=blend)
+        self.model = model
+
+    def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
+        return self.model.predict(feats), []
+
+
+def trainer(model: str, blend: float, k: int) -> Callable[[list[Item]], Learned]:
+    """Build the learned layer from the training folds only."""
+
     def train(training: list[Item]) -> Learned:
-        model = train_linear(
-            [item.feats for item in training],
+        index = CaseIndex.build(
+            [item.case.id for item in training],
             [item.case.label for item in training],
-            classes=sorted(default_knowledge().cards),
-            **TRAINING,
+            [item.feats for item in training],
+            [item.extraction.text for item in training],
         )
-        return Learned(model=model, blend=blend)
+        if model == "linear":
+            linear = train_linear(
+                [item.feats for item in training],
+                [item.case.label for item in training],
+                classes=sorted(default_knowledge().cards),
+                **TRAINING,
+            )
+            return LinearLayer(linear, index, blend)
+        return Learned(index=index, blend=blend, k=k)
 
     return train
 
@@ -199,8 +236,21 @@ def main() -> int:
     parser.add_argument("extra", nargs="*", help="written JSONL sets to score with the packaged artefact")
     parser.add_argument("--cases", type=Path, default=None, help="library directory (default: knowledge/cases)")
     parser.add_argument("--folds", type=int, default=10)
-    parser.add_argument("--blend", type=float, default=BLEND)
+    parser.add_argument("--blend", type=float, default=BLEND, help="weight of the learned layer's vote")
+    parser.add_argument("--k", type=int, default=KNN_K, help="neighbours that vote")
+    parser.add_argument(
+        "--model",
+        choices=("knn", "linear"),
+        default="knn",
+        help="learned layer: the shipped kNN or the linear alternative",
+    )
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument(
+        "--seen",
+        type=Path,
+        default=None,
+        help="file of case ids the cards' rules were developed on; adds figures for the other (unseen) items",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -225,14 +275,19 @@ def main() -> int:
     )
     print("rules = cards only (fixed across folds); final = cards + learned layer retrained per fold")
     print()
-    tallies, results, per_cause = cross_validate(cases, items, args.folds, trainer(args.blend))
+    seen = set(args.seen.read_text().split()) if args.seen else None
+    tallies, results, per_cause = cross_validate(
+        cases, items, args.folds, trainer(args.model, args.blend, args.k), seen
+    )
     langs = sorted(by_lang)
     slices = ["all"]
     for lang in langs:
         slices += [lang, f"{lang}/verbatim", f"{lang}/wrapped"]
+    if seen is not None:
+        slices += ["unseen"] + [f"unseen/{lang}" for lang in langs]
     print_tables(tallies, slices)
     print()
-    print_tables(tallies, [f"variant/{v}" for v in items[0] and [i.variant for i in items[0]]])
+    print_tables(tallies, [f"variant/{item.variant}" for item in items[0]])
     print()
     print(f"{'cause (final, all variants)':32} {'recall':>7} {'precision':>9} {'rules recall':>12} {'n':>5}")
     for label in sorted(per_cause):

@@ -152,7 +152,7 @@ async def _diagnose(
         await ack(response_type="ephemeral", **blocks.simple(refusal).kwargs())
         return
     await ack(response_type="ephemeral", text=blocks.t(lang, "diagnosing"))
-    lang = await flows.user_lang(client, deps, user)
+    lang = await flows.user_lang(client, deps, user, text=text)
     policy = await deps.policy(channel)
     diagnosis = flows.diagnose(text[: flows.MAX_TEXT_CHARS], lang)
     if diagnosis.secret_found:  # via response_url: works even where the bot is not a member

@@ -5,7 +5,7 @@ Run after adding cases to ``knowledge/cases/*.jsonl`` or editing ``knowledge/sig
     python scripts/train_cases.py          # retrain and write the artefact
     python scripts/train_cases.py --check  # exit 1 if the committed artefact is stale
 
-Training is deterministic (fixed seed, sorted inputs), pure Python, and takes a few seconds;
+Building is deterministic (sorted inputs), pure Python, and takes a few seconds;
 the artefact records the digest of everything it was trained from, and a test fails when
 the library or the signals change without a retrain. Never edit the artefact by hand.
 """
@@ -26,60 +26,59 @@ from bot.engine.knowledge import default_knowledge
 from bot.engine.learned import (
     BLEND,
     FEATURE_VERSION,
-    TRAINING,
-    SimilarIndex,
+    KNN_K,
+    CaseIndex,
     artefact_path,
     features,
-    train_linear,
     training_digest,
 )
 
 
 def build() -> dict[str, object]:
-    """Train on every case of the library and return the artefact's content."""
-    classes = sorted(default_knowledge().cards)
-    cases = load_cases(labels=set(classes))
-    samples = [features(extract(case.text)) for case in cases]
-    model = train_linear(samples, [case.label for case in cases], classes=classes, **TRAINING)
-    index = SimilarIndex.build([c.id for c in cases], [c.label for c in cases], samples)
+    """Index every case of the library and return the artefact's content."""
+    cases = load_cases(labels=set(default_knowledge().cards))
+    extractions = [extract(case.text) for case in cases]
+    index = CaseIndex.build(
+        [c.id for c in cases],
+        [c.label for c in cases],
+        [features(ex) for ex in extractions],
+        [ex.text for ex in extractions],
+    )
     return {
         "feature_version": FEATURE_VERSION,
         "library_sha256": training_digest(),
         "cases": len(cases),
+        "model": "knn",
+        "k": KNN_K,
         "blend": BLEND,
-        "training": TRAINING,
-        "model": model.to_dict(),
-        "similar": index.to_dict(),
+        "index": index.to_dict(),
     }
 
 
 def dump(artefact: dict[str, object]) -> str:
-    """One top-level key per line and one weight row per line: readable diffs, compact file."""
+    """One top-level key per line, and one line per indexed feature: readable diffs, compact file."""
+
+    def compact(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
     lines = ["{"]
-    items = list(artefact.items())
-    for position, (key, value) in enumerate(items):
-        comma = "," if position < len(items) - 1 else ""
-        if isinstance(value, dict):
-            inner = list(value.items())
-            lines.append(f"{json.dumps(key)}: {{")
-            for j, (k, v) in enumerate(inner):
-                inner_comma = "," if j < len(inner) - 1 else ""
-                if k in ("weights",) and isinstance(v, dict):
-                    rows = list(v.items())
-                    lines.append(f"  {json.dumps(k)}: {{")
-                    lines += [
-                        f"    {json.dumps(f, ensure_ascii=False)}: {json.dumps(r, separators=(',', ':'))}"
-                        + ("," if n < len(rows) - 1 else "")
-                        for n, (f, r) in enumerate(rows)
-                    ]
-                    lines.append("  }" + inner_comma)
+    for key, value in artefact.items():
+        if key == "index" and isinstance(value, dict):
+            lines.append(f'"{key}": {{')
+            for name, part in value.items():
+                if isinstance(part, dict):
+                    lines.append(f'  "{name}": {{')
+                    lines += [f"    {compact(k)}: {compact(v)}," for k, v in part.items()]
+                    if part:
+                        lines[-1] = lines[-1].rstrip(",")
+                    lines.append("  },")
                 else:
-                    lines.append(
-                        f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False, separators=(',', ':'))}{inner_comma}"
-                    )
-            lines.append("}" + comma)
+                    lines.append(f'  "{name}": {compact(part)},')
+            lines[-1] = lines[-1].rstrip(",")
+            lines.append("},")
         else:
-            lines.append(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False, separators=(',', ':'))}{comma}")
+            lines.append(f'"{key}": {compact(value)},')
+    lines[-1] = lines[-1].rstrip(",")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

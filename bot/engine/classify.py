@@ -18,7 +18,17 @@ from typing import Any
 from bot.engine.extract import Extraction
 from bot.engine.knowledge import Card, Condition, KnowledgeBase, default_knowledge
 from bot.engine.learned import Learned, default_learned, features
-from bot.engine.models import VANTAGE_PASTE, CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
+from bot.engine.models import (
+    VANTAGE_PASTE,
+    Candidate,
+    CauseScore,
+    DecisiveCheck,
+    Diagnosis,
+    Evidence,
+    Facts,
+    FixStep,
+    Status,
+)
 
 UNRELATED = "unrelated"
 HEALTHY = "healthy"
@@ -135,6 +145,7 @@ _VALUE_SHAPE = {
     "registry": "host",
     "login_server": "host",
     "host": "host",
+    "host_port": "host",
     "data_endpoint": "host",
     "data_host": "host",
     "privatelink_host": "host",
@@ -173,6 +184,8 @@ def template_values(facts: Facts) -> dict[str, str]:
         values["host"] = facts.registry_host or host
     elif facts.login_server:
         values["host"] = facts.login_server
+    if "host" in values:
+        values["host_port"] = values["host"] if ":" in values["host"] else values["host"] + ":443"
     simple = {
         "client_ip": facts.client_ip,
         "target_ip": facts.target_ip,
@@ -280,35 +293,82 @@ def classify(
         if score != 0:
             scores[card_id] = score
             reasons[card_id] = why
+    feats: set[str] = set()
+    hits: list[tuple[int, float]] = []
     if learned is not None:
-        _blend(ex, learned, kb, scores, reasons, lang)
+        feats = features(ex)
+        votes, hits = learned.votes(feats)
+        _blend(votes, learned, kb, scores, reasons, lang)
     scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
-    return _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+    diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+    _weigh_ambiguity(diagnosis, kb, ex, lang)
+    if learned is not None and diagnosis.reply:
+        causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
+        diagnosis.similar_cases = learned.similar(feats, causes, ex.text, hits=hits)
+    return diagnosis
 
 
 _LEARNED_REASON = {
-    "en": "The wording matches real cases of this cause in the case library ({pct} by the learned model).",
-    "ja": "文面が事例ライブラリのこの原因の実例と一致しています (学習モデルで {pct})。",
+    "en": "Real cases of this cause in the case library read like this paste ({pct} of the closest ones).",
+    "ja": "事例ライブラリにあるこの原因の実例がこの貼り付けとよく似ています (最も近い事例の {pct})。",
 }
 
 
 def _blend(
-    ex: Extraction,
+    votes: dict[str, float],
     learned: Learned,
     kb: KnowledgeBase,
     scores: dict[str, float],
     reasons: dict[str, list[str]],
     lang: str,
 ) -> None:
-    """Add the learned layer's belief to the rules' scores (rules explain, cases generalise)."""
-    probabilities = learned.model.predict(features(ex))
-    for cause, p in probabilities.items():
-        if p < 0.02 or cause not in kb.cards:
+    """Add the library's vote to the rules' scores: rules explain, real cases generalise."""
+    for cause, share in votes.items():
+        if cause not in kb.cards:
             continue
-        scores[cause] = scores.get(cause, 0.0) + learned.blend * p
-        if cause != UNRELATED and p >= 0.3:
-            reasons.setdefault(cause, []).append(_LEARNED_REASON["ja" if lang == "ja" else "en"].format(pct=f"{p:.0%}"))
+        weight = learned.unrelated_blend if cause == UNRELATED else learned.blend
+        scores[cause] = scores.get(cause, 0.0) + weight * share
+        if cause != UNRELATED and share >= 0.3:
+            text = _LEARNED_REASON["ja" if lang == "ja" else "en"]
+            reasons.setdefault(cause, []).append(text.format(pct=f"{share:.0%}"))
+
+
+#: A registry failure is ambiguous when the top cause is below this confidence, or the next
+#: cause has at least ``AMBIGUITY_RATIO`` of its confidence; candidates need ``CANDIDATE_RATIO``.
+AMBIGUOUS_BELOW = 0.6
+AMBIGUITY_RATIO = 0.6
+CANDIDATE_RATIO = 0.35
+MAX_CANDIDATES = 3
+
+
+def _weigh_ambiguity(diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, lang: str) -> None:
+    """Name the open candidates when the text shows a registry failure but cannot decide.
+
+    A pasted registry failure is always answered (never "unrelated" because no rule was
+    sure): the reply then lists the two or three candidates, what tells each apart, and the
+    one check that decides, taken from the leading candidate's card.
+    """
+    top = diagnosis.cause
+    if top in (UNRELATED, HEALTHY) or top not in kb.cards or not ex.registry_context:
+        return
+    others = [c for c in diagnosis.causes if c.id not in (top, UNRELATED, HEALTHY) and c.id in kb.cards]
+    candidates = [c for c in others if c.confidence >= CANDIDATE_RATIO * diagnosis.confidence][: MAX_CANDIDATES - 1]
+    if candidates and (
+        diagnosis.confidence < AMBIGUOUS_BELOW or candidates[0].confidence >= AMBIGUITY_RATIO * diagnosis.confidence
+    ):
+        diagnosis.ambiguous = True
+        for cause in [diagnosis.causes[0], *candidates]:
+            card = kb.card(cause.id)
+            tell = card.tell.get(lang) if card.tell else card.summary.get(lang)
+            diagnosis.candidates.append(Candidate(cause.id, card.title.get(lang), cause.confidence, tell))
+        decider = kb.card(top).decide
+        if decider is not None:
+            values = _Values(template_values(ex.facts))
+            command = _render(decider.command, values) if decider.command else None
+            diagnosis.decisive_check = DecisiveCheck(_render(decider.text.get(lang), values), command)
+    # The text shows a registry failure (its top cause beats "unrelated"): answer it.
+    diagnosis.reply = True
 
 
 def _build(

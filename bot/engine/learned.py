@@ -18,6 +18,7 @@ Python over precomputed sparse weights: a dictionary lookup per feature, no nump
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import math
 import random
@@ -29,6 +30,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.engine.cases import Case, default_cases
+from bot.engine.models import SimilarCase
+
 if TYPE_CHECKING:
     from bot.engine.extract import Extraction
 
@@ -39,8 +43,10 @@ ARTEFACT_NAME = "learned.json"
 TEXT_BUDGET = 3_000
 #: Hyper-parameters of ``train_linear`` and the blend weight, chosen by cross-validation
 #: (``benchmarks/accuracy.py``); the training script and the benchmark both use these.
-TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-3, "min_count": 2, "prune": 0.02}
-BLEND = 4.0
+KNN_K = 10
+BLEND = 6.0
+#: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
+TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
 #: Fact keys of the extraction that become features.
 _FACT_KEYS = (
     "registry_class",
@@ -262,113 +268,194 @@ def train_linear(
     return LinearModel(classes=classes, bias=bias, weights={f: r for f, r in weights.items() if r})
 
 
-# ------------------------------------------------------------------------------- similar cases
+# ------------------------------------------------------------------------------- nearest cases
 @dataclass(slots=True)
-class SimilarIndex:
-    """TF-IDF vectors of the library's cases, with an inverted index for fast cosine search."""
+class CaseIndex:
+    """TF-IDF vectors of the library's cases behind an inverted index, for cosine search.
 
-    idf: dict[str, float]
+    Features found in more than ``common`` cases (``s:error_marker``, ``w:error``) still count
+    in every case's norm but are not indexed: they barely tell cases apart, and skipping
+    them keeps a search to a few hundred additions.
+    """
+
+    postings: dict[str, list[int]]
+    norms: list[float]
     case_ids: list[str]
     labels: list[str]
-    norms: list[float]
-    postings: dict[str, list[int]] = field(default_factory=dict)
+    text_hashes: list[str] = field(default_factory=list)  # of each case's normalised text
+    #: squared IDF by document frequency; an indexed feature's frequency is its postings' length
+    weights: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.case_ids)
+        longest = max((len(p) for p in self.postings.values()), default=0)
+        self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
 
     @classmethod
-    def build(cls, case_ids: Sequence[str], labels: Sequence[str], samples: Sequence[set[str]]) -> SimilarIndex:
+    def build(
+        cls,
+        case_ids: Sequence[str],
+        labels: Sequence[str],
+        samples: Sequence[set[str]],
+        texts: Sequence[str] = (),
+        *,
+        common: float = 0.1,
+    ) -> CaseIndex:
         df: dict[str, int] = {}
         for sample in samples:
             for name in sample:
                 df[name] = df.get(name, 0) + 1
         n = len(samples)
-        idf = {name: math.log((1 + n) / (1 + count)) + 1.0 for name, count in df.items() if count >= 1}
+        idf = {name: _idf(n, count) for name, count in df.items()}
+        limit = max(20, int(n * common))
         postings: dict[str, list[int]] = {}
         norms: list[float] = []
         for i, sample in enumerate(samples):
-            norms.append(math.sqrt(sum(idf[f] ** 2 for f in sample)) or 1.0)
-            for name in sample:
-                postings.setdefault(name, []).append(i)
-        return cls(idf=idf, case_ids=list(case_ids), labels=list(labels), norms=norms, postings=postings)
+            norms.append(round(math.sqrt(sum(idf[f] ** 2 for f in sample)) or 1.0, 4))
+            for name in sorted(sample):
+                if df[name] <= limit:
+                    postings.setdefault(name, []).append(i)
+        return cls(
+            postings=postings,
+            norms=norms,
+            case_ids=list(case_ids),
+            labels=list(labels),
+            text_hashes=[text_hash(t) for t in texts],
+        )
 
     def search(
-        self, feats: Iterable[str], *, labels: set[str] | None = None, limit: int = 5
+        self, feats: Iterable[str], *, labels: set[str] | None = None, limit: int = 10
     ) -> list[tuple[int, float]]:
-        """The ``limit`` most similar cases (index, cosine), optionally only of some causes."""
-        scores: dict[int, float] = {}
-        idf = self.idf
+        """The ``limit`` most similar cases (position, cosine over the indexed features)."""
         postings = self.postings
-        query_norm = 0.0
+        weights = self.weights
+        sums: dict[int, float] = {}
+        query = 0.0
         for name in feats:
-            weight = idf.get(name)
-            if weight is None:
+            cases = postings.get(name)
+            if cases is None:
                 continue
-            query_norm += weight * weight
-            w2 = weight * weight
-            for i in postings[name]:
-                scores[i] = scores.get(i, 0.0) + w2
-        if not scores:
+            w2 = weights[len(cases)]
+            query += w2
+            for i in cases:
+                sums[i] = sums.get(i, 0.0) + w2
+        if not sums:
             return []
-        query_norm = math.sqrt(query_norm)
-        ranked = sorted(
-            (
-                (i, s / (self.norms[i] * query_norm))
-                for i, s in scores.items()
-                if labels is None or self.labels[i] in labels
-            ),
-            key=lambda item: -item[1],
-        )
-        return ranked[:limit]
+        norms = self.norms
+        scale = 1.0 / math.sqrt(query)
+        if labels is not None:
+            own = self.labels
+            sums = {i: v for i, v in sums.items() if own[i] in labels}
+        ranked = heapq.nlargest(limit, ((v / norms[i] * scale, i) for i, v in sums.items()))
+        return [(i, similarity) for similarity, i in ranked]
+
+    def vote(self, hits: list[tuple[int, float]]) -> dict[str, float]:
+        """Each cause's share of the neighbours' similarity (the kNN belief)."""
+        votes: dict[str, float] = {}
+        labels = self.labels
+        for i, similarity in hits:
+            votes[labels[i]] = votes.get(labels[i], 0.0) + similarity
+        total = sum(votes.values())
+        return {cause: v / total for cause, v in votes.items()} if total else {}
 
     def to_dict(self) -> dict[str, Any]:
-        vocab = sorted(self.idf)
-        position = {name: i for i, name in enumerate(vocab)}
-        cases: list[list[int]] = [[] for _ in self.case_ids]
-        for name, ids in self.postings.items():
-            for i in ids:
-                cases[i].append(position[name])
         return {
-            "vocab": vocab,
-            "idf": [round(self.idf[name], 4) for name in vocab],
             "case_ids": self.case_ids,
             "labels": self.labels,
-            "cases": [sorted(c) for c in cases],
+            "norms": self.norms,
+            "text_hashes": self.text_hashes,
+            "postings": dict(sorted(self.postings.items())),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SimilarIndex:
-        vocab: list[str] = data["vocab"]
-        idf = dict(zip(vocab, (float(x) for x in data["idf"]), strict=True))
-        postings: dict[str, list[int]] = {}
-        norms: list[float] = []
-        for i, positions in enumerate(data["cases"]):
-            total = 0.0
-            for p in positions:
-                name = vocab[p]
-                total += idf[name] ** 2
-                postings.setdefault(name, []).append(i)
-            norms.append(math.sqrt(total) or 1.0)
+    def from_dict(cls, data: dict[str, Any]) -> CaseIndex:
         return cls(
-            idf=idf, case_ids=list(data["case_ids"]), labels=list(data["labels"]), norms=norms, postings=postings
+            postings=data["postings"],
+            norms=data["norms"],
+            case_ids=data["case_ids"],
+            labels=data["labels"],
+            text_hashes=data.get("text_hashes", []),
         )
 
 
-# ------------------------------------------------------------------------------- the artefact
+def _idf(n: int, df: int) -> float:
+    return math.log((1 + n) / (1 + df)) + 1.0
+
+
+def text_hash(text: str) -> str:
+    """Identity of a paste after normalisation (so the library never cites a paste to itself)."""
+    return hashlib.sha1(text.strip().encode("utf-8", errors="replace"), usedforsecurity=False).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------- the learned layer
+#: Below this cosine a library case is not "similar" enough to cite.
+MIN_SIMILARITY = 0.15
+#: ... and a case of a runner-up cause must be closer still to be worth citing.
+MIN_SIMILARITY_OTHER = 0.3
+
+
 @dataclass(slots=True)
 class Learned:
-    """The trained artefact: the linear model, how much it counts, and the similar-case index."""
+    """The learned layer: the library's cases as neighbours, and how much their vote counts."""
 
-    model: LinearModel
-    blend: float
+    index: CaseIndex
+    blend: float = BLEND
+    k: int = KNN_K
+    #: weight of the neighbours' "unrelated" vote (the rules' own silence is the better judge)
+    unrelated_blend: float = 0.0
     digest: str = ""
-    _index_data: dict[str, Any] | None = None
-    _index: SimilarIndex | None = None
 
-    @property
-    def index(self) -> SimilarIndex | None:
-        """Built on first use: only replies cite similar cases."""
-        if self._index is None and self._index_data is not None:
-            self._index = SimilarIndex.from_dict(self._index_data)
-            self._index_data = None
-        return self._index
+    def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
+        """Each cause's share of the ``k`` nearest cases (empty when nothing is close), and those cases."""
+        hits = self.index.search(feats, limit=self.k)
+        return self.index.vote(hits), hits
+
+    def similar(
+        self,
+        feats: set[str],
+        causes: Sequence[str],
+        text: str,
+        *,
+        limit: int = 2,
+        hits: list[tuple[int, float]] | None = None,
+    ) -> list[SimilarCase]:
+        """Up to ``limit`` solved library cases that resemble the paste, of the first cause
+        in ``causes`` that has any (the diagnosis, then the other candidates).
+
+        The paste itself is never cited (same normalised text), and one thread is cited once.
+        ``hits`` are the neighbours already found for the vote; a search restricted to a cause
+        runs only when they hold too few of it.
+        """
+        index = self.index
+        own = text_hash(text)
+        library = _library_by_id()
+        found: list[SimilarCase] = []
+        sources: set[str] = set()
+        for rank, cause in enumerate(causes):
+            floor = MIN_SIMILARITY if rank == 0 else MIN_SIMILARITY_OTHER
+            wanted = [(i, s) for i, s in hits or () if index.labels[i] == cause]
+            if len(wanted) < limit + 1:
+                wanted = index.search(feats, labels={cause}, limit=limit + 4)
+            for position, similarity in wanted:
+                if similarity < floor:
+                    break
+                if index.text_hashes and index.text_hashes[position] == own:
+                    continue
+                case = library.get(index.case_ids[position])
+                if case is None or case.source in sources or not (case.fix or case.evidence):
+                    continue
+                sources.add(case.source)
+                found.append(
+                    SimilarCase(case.id, case.title, case.source, case.label, case.fix, case.evidence, similarity)
+                )
+                if len(found) == limit:
+                    return found
+        return found
+
+
+@lru_cache(maxsize=1)
+def _library_by_id() -> dict[str, Case]:
+    return {case.id: case for case in default_cases()}
 
 
 def artefact_path() -> Path:
@@ -384,13 +471,13 @@ def training_digest(cases_directory: Path | None = None) -> str:
     from bot.engine.cases import library_digest
 
     knowledge = Path(str(resources.files("knowledge")))
-    settings = json.dumps({"features": FEATURE_VERSION, "training": TRAINING, "blend": BLEND}, sort_keys=True)
+    settings = json.dumps({"features": FEATURE_VERSION, "k": KNN_K, "blend": BLEND}, sort_keys=True)
     library = library_digest(cases_directory, extra=(knowledge / "signals.yaml",))
     return hashlib.sha256(f"{library}\n{settings}".encode()).hexdigest()
 
 
 def load_learned(path: Path | None = None) -> Learned | None:
-    """Read the artefact; ``None`` when it is absent (the rules then work alone)."""
+    """Read the artefact; ``None`` when it is absent or from another feature version (rules then work alone)."""
     path = path or artefact_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -399,10 +486,10 @@ def load_learned(path: Path | None = None) -> Learned | None:
     if data.get("feature_version") != FEATURE_VERSION:
         return None
     return Learned(
-        model=LinearModel.from_dict(data["model"]),
+        index=CaseIndex.from_dict(data["index"]),
         blend=float(data["blend"]),
+        k=int(data["k"]),
         digest=str(data.get("library_sha256", "")),
-        _index_data=data.get("similar"),
     )
 
 
