@@ -75,7 +75,7 @@ def _jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
                 raise ValueError("'text' must be a string")
             # JSON may carry lone surrogates (\ud800) that cannot be written back as UTF-8.
             text = text.encode("utf-8", errors="replace").decode("utf-8")
-            result = diagnosis_jsonl(item_id, diagnose(text, lang=lang))
+            result = diagnosis_jsonl(item_id, diagnose(text, lang=lang, cite=False))
         except (ValueError, RecursionError) as exc:
             result = {"id": item_id, "line": number, "error": f"invalid input line: {exc}"}
         except Exception as exc:  # one bad line must never end the stream

@@ -262,11 +262,13 @@ def classify(
     lang: str = "en",
     kb: KnowledgeBase | None = None,
     learned: Learned | Any | None = DEFAULT_LEARNED,
+    cite: bool = True,
 ) -> Diagnosis:
     """Rank every cause for an extraction and decide whether the bot should reply.
 
     ``learned=None`` scores with the cards' rules alone (the benchmark's baseline); by
     default the packaged learned layer adds what it learned from the case library.
+    ``cite=False`` skips looking up similar solved cases (batch use that never shows them).
     """
     kb = kb or default_knowledge()
     if learned is DEFAULT_LEARNED:
@@ -293,9 +295,9 @@ def classify(
         if score != 0:
             scores[card_id] = score
             reasons[card_id] = why
-    feats: set[str] = set()
+    feats: set[str] | None = None
     hits: list[tuple[int, float]] = []
-    if learned is not None:
+    if learned is not None and not _rules_sure(scores, learned.sure_margin):
         feats = features(ex)
         votes, hits = learned.votes(feats)
         _blend(votes, learned, kb, scores, reasons, lang)
@@ -303,10 +305,17 @@ def classify(
     scores.setdefault(UNRELATED, 0.01)
     diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
     _weigh_ambiguity(diagnosis, kb, ex, lang)
-    if learned is not None and diagnosis.reply:
+    if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
+        feats = feats if feats is not None else features(ex)
         diagnosis.similar_cases = learned.similar(feats, causes, ex.text, hits=hits)
     return diagnosis
+
+
+def _rules_sure(scores: dict[str, float], margin: float) -> bool:
+    """The rules lead by ``margin`` or more: the library's vote could not change the answer."""
+    ranked = sorted((max(v, 0.0) for v in scores.values()), reverse=True)
+    return len(ranked) > 0 and ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0) >= margin
 
 
 _LEARNED_REASON = {

@@ -45,6 +45,9 @@ TEXT_BUDGET = 3_000
 #: (``benchmarks/accuracy.py``); the training script and the benchmark both use these.
 KNN_K = 10
 BLEND = 6.0
+#: When the rules lead by this much the vote (at most ``BLEND``) cannot change the answer, so
+#: the library is not consulted (a third of pastes; cross-validation shows no loss).
+SURE_MARGIN = 8.0
 #: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
 TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
 #: Fact keys of the extraction that become features.
@@ -403,6 +406,7 @@ class Learned:
     k: int = KNN_K
     #: weight of the neighbours' "unrelated" vote (the rules' own silence is the better judge)
     unrelated_blend: float = 0.0
+    sure_margin: float = SURE_MARGIN
     digest: str = ""
 
     def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
@@ -433,8 +437,8 @@ class Learned:
         sources: set[str] = set()
         for rank, cause in enumerate(causes):
             floor = MIN_SIMILARITY if rank == 0 else MIN_SIMILARITY_OTHER
-            wanted = [(i, s) for i, s in hits or () if index.labels[i] == cause]
-            if len(wanted) < limit + 1:
+            wanted = [(i, s) for i, s in hits or () if index.labels[i] == cause and s >= floor]
+            if len(wanted) < limit:  # the vote's neighbours hold too few: search this cause alone
                 wanted = index.search(feats, labels={cause}, limit=limit + 4)
             for position, similarity in wanted:
                 if similarity < floor:
@@ -471,7 +475,7 @@ def training_digest(cases_directory: Path | None = None) -> str:
     from bot.engine.cases import library_digest
 
     knowledge = Path(str(resources.files("knowledge")))
-    settings = json.dumps({"features": FEATURE_VERSION, "k": KNN_K, "blend": BLEND}, sort_keys=True)
+    settings = json.dumps({"features": FEATURE_VERSION, "k": KNN_K, "blend": BLEND, "sure": SURE_MARGIN}, sort_keys=True)
     library = library_digest(cases_directory, extra=(knowledge / "signals.yaml",))
     return hashlib.sha256(f"{library}\n{settings}".encode()).hexdigest()
 
