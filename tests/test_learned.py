@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -155,10 +156,24 @@ def test_silent_diagnoses_cite_nothing() -> None:
 
 
 def test_rules_alone_versus_blend() -> None:
+    learned = default_learned()
+    assert learned is not None
+    always = dataclasses.replace(learned, sure_margin=1e9)
     ex = extract(PASTE)
     rules = classify(ex, learned=None)
-    blended = classify(ex)
+    blended = classify(ex, learned=always)
     assert rules.cause == blended.cause == "client-dns"
     assert rules.similar_cases == []
     assert blended.causes[0].score > rules.causes[0].score  # the library agrees and adds to it
     assert any("case library" in r for r in blended.causes[0].reasons)
+
+
+def test_sure_rules_skip_the_vote_but_still_cite() -> None:
+    ex = extract(PASTE)
+    rules = classify(ex, learned=None)
+    margin = rules.causes[0].score - rules.causes[1].score
+    learned = default_learned()
+    assert learned is not None and margin >= learned.sure_margin
+    d = classify(ex)
+    assert d.causes[0].score == rules.causes[0].score
+    assert d.similar_cases and not classify(ex, cite=False).similar_cases

@@ -9,6 +9,7 @@ over the scores. Live findings then add or subtract the weights a card lists und
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import string
@@ -273,6 +274,16 @@ def classify(
     kb = kb or default_knowledge()
     if learned is DEFAULT_LEARNED:
         learned = default_learned()
+    feats: set[str] | None = None
+    votes: dict[str, float] | None = None
+    hits: list[tuple[int, float]] = []
+    if learned is not None and not ex.registry_context:
+        # No registry word or tool was recognised; real cases that read like this paste may still
+        # all be registry failures (a phrasing no signal knows yet), and then it is one too.
+        feats = features(ex)
+        votes, hits = learned.votes(feats)
+        if learned.registry_like(votes, hits):
+            ex = dataclasses.replace(ex, registry_context=True)
     signals = frozenset(ex.facts.signals)
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
@@ -295,11 +306,10 @@ def classify(
         if score != 0:
             scores[card_id] = score
             reasons[card_id] = why
-    feats: set[str] | None = None
-    hits: list[tuple[int, float]] = []
-    if learned is not None and not _rules_sure(scores, learned.sure_margin):
-        feats = features(ex)
-        votes, hits = learned.votes(feats)
+    if learned is not None and (votes is not None or not _rules_sure(scores, learned.sure_margin)):
+        if votes is None:
+            feats = features(ex)
+            votes, hits = learned.votes(feats)
         _blend(votes, learned, kb, scores, reasons, lang)
     scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)

@@ -391,6 +391,10 @@ def text_hash(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------- the learned layer
+#: A paste without a recognised registry word still counts as a registry failure when its
+#: nearest case is this similar and this share of the neighbours' vote is for registry causes.
+CONTEXT_SIMILARITY = 0.35
+CONTEXT_SHARE = 0.8
 #: Below this cosine a library case is not "similar" enough to cite.
 MIN_SIMILARITY = 0.15
 #: ... and a case of a runner-up cause must be closer still to be worth citing.
@@ -408,6 +412,10 @@ class Learned:
     unrelated_blend: float = 0.0
     sure_margin: float = SURE_MARGIN
     digest: str = ""
+
+    def registry_like(self, votes: dict[str, float], hits: list[tuple[int, float]]) -> bool:
+        """The nearest real cases are close and nearly all registry failures (not "unrelated")."""
+        return bool(hits) and hits[0][1] >= CONTEXT_SIMILARITY and 1.0 - votes.get("unrelated", 0.0) >= CONTEXT_SHARE
 
     def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
         """Each cause's share of the ``k`` nearest cases (empty when nothing is close), and those cases."""
