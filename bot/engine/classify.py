@@ -277,7 +277,7 @@ def classify(
     feats: set[str] | None = None
     votes: dict[str, float] | None = None
     hits: list[tuple[int, float]] = []
-    if learned is not None and not ex.registry_context:
+    if learned is not None and not ex.registry_context and "error_marker" in ex.facts.signals:
         # No registry word or tool was recognised; real cases that read like this paste may still
         # all be registry failures (a phrasing no signal knows yet), and then it is one too.
         feats = features(ex)
@@ -357,7 +357,7 @@ def _blend(
 #: cause has at least ``AMBIGUITY_RATIO`` of its confidence; candidates need ``CANDIDATE_RATIO``.
 AMBIGUOUS_BELOW = 0.6
 AMBIGUITY_RATIO = 0.6
-CANDIDATE_RATIO = 0.35
+CANDIDATE_RATIO = 0.25
 MAX_CANDIDATES = 3
 
 

@@ -50,6 +50,8 @@ BLEND = 6.0
 SURE_MARGIN = 8.0
 #: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
 TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
+#: A search looks up at most this many of a paste's features (its rarest).
+QUERY_FEATURES = 25
 #: Fact keys of the extraction that become features.
 _FACT_KEYS = (
     "registry_class",
@@ -289,7 +291,10 @@ class CaseIndex:
     #: squared IDF by document frequency; an indexed feature's frequency is its postings' length
     weights: list[float] = field(default_factory=list)
 
+    inverse_norms: list[float] = field(default_factory=list)
+
     def __post_init__(self) -> None:
+        self.inverse_norms = [1.0 / n for n in self.norms]
         n = len(self.case_ids)
         longest = max((len(p) for p in self.postings.values()), default=0)
         self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
@@ -302,7 +307,7 @@ class CaseIndex:
         samples: Sequence[set[str]],
         texts: Sequence[str] = (),
         *,
-        common: float = 0.1,
+        common: float = 0.06,
     ) -> CaseIndex:
         df: dict[str, int] = {}
         for sample in samples:
@@ -329,28 +334,35 @@ class CaseIndex:
     def search(
         self, feats: Iterable[str], *, labels: set[str] | None = None, limit: int = 10
     ) -> list[tuple[int, float]]:
-        """The ``limit`` most similar cases (position, cosine over the indexed features)."""
+        """The ``limit`` most similar cases (position, cosine over the indexed features).
+
+        Only the paste's ``QUERY_FEATURES`` rarest indexed features are looked up: they decide
+        which cases are nearest, and the common ones would multiply the work.
+        """
         postings = self.postings
+        found = [cases for name in feats if (cases := postings.get(name)) is not None]
+        if not found:
+            return []
+        if len(found) > QUERY_FEATURES:
+            found.sort(key=len)
+            del found[QUERY_FEATURES:]
         weights = self.weights
         sums: dict[int, float] = {}
+        get = sums.get
         query = 0.0
-        for name in feats:
-            cases = postings.get(name)
-            if cases is None:
-                continue
+        for cases in found:
             w2 = weights[len(cases)]
             query += w2
             for i in cases:
-                sums[i] = sums.get(i, 0.0) + w2
-        if not sums:
-            return []
-        norms = self.norms
-        scale = 1.0 / math.sqrt(query)
+                sums[i] = get(i, 0.0) + w2
+        inverse = self.inverse_norms
         if labels is not None:
             own = self.labels
-            sums = {i: v for i, v in sums.items() if own[i] in labels}
-        ranked = heapq.nlargest(limit, ((v / norms[i] * scale, i) for i, v in sums.items()))
-        return [(i, similarity) for similarity, i in ranked]
+            scored = [(v * inverse[i], i) for i, v in sums.items() if own[i] in labels]
+        else:
+            scored = [(v * inverse[i], i) for i, v in sums.items()]
+        scale = 1.0 / math.sqrt(query)
+        return [(i, similarity * scale) for similarity, i in heapq.nlargest(limit, scored)]
 
     def vote(self, hits: list[tuple[int, float]]) -> dict[str, float]:
         """Each cause's share of the neighbours' similarity (the kNN belief)."""
