@@ -13,25 +13,36 @@ from bot.config import Settings, load_settings
 from bot.engine.classify import classify, rerank
 from bot.engine.extract import Extraction, extract
 from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
+from bot.engine.lang import resolve_lang
 from bot.engine.models import VANTAGE_PASTE, Diagnosis, Evidence, Status
 from bot.engine.probe_report import parse_probe_report
 
 log = logging.getLogger(__name__)
 
 
-def diagnose(text: str, *, lang: str = "en") -> Diagnosis:
+def diagnose(text: str, *, lang: str | None = None, cite: bool = True) -> Diagnosis:
     """Offline diagnosis of a pasted error: normalise, redact, extract facts, classify.
 
-    A pasted ``acrcheck probe`` report is read as evidence from the user's machine and
-    re-ranks the causes, still without any network access.
+    The reply is in ``lang``, or in the paste's own language when none is given; ``cite``
+    adds similar solved cases from the library (batch callers that never show them skip it). A pasted
+    ``acrcheck probe`` report is read as evidence from the user's machine and re-ranks the
+    causes, still without any network access.
     """
     extraction = extract(text)
-    diagnosis = classify(extraction, lang=lang)
+    lang = resolve_lang(lang, extraction.text)
+    diagnosis = classify(extraction, lang=lang, cite=cite)
     if "acrcheck-probe v1" in extraction.text:
         login_server, evidence = parse_probe_report(extraction.text)
         if evidence and login_server:
-            return rerank(diagnosis, evidence, registry=login_server, lang=lang, extraction=extraction)
+            ranked = rerank(diagnosis, evidence, registry=login_server, lang=lang, extraction=extraction)
+            return _keep_cited(diagnosis, ranked)
     return diagnosis
+
+
+def _keep_cited(text_diagnosis: Diagnosis, ranked: Diagnosis) -> Diagnosis:
+    """Live evidence re-ranks the causes; the solved cases cited for the text stay if they still fit."""
+    ranked.similar_cases = [c for c in text_diagnosis.similar_cases if c.cause == ranked.cause]
+    return ranked
 
 
 def paste_target(extraction: Extraction) -> RegistryTarget | None:
@@ -59,11 +70,12 @@ async def check_registry(registry: str, settings: Settings, *, lang: str = "en")
     return rerank(None, evidence, registry=target.login_server, lang=lang)
 
 
-async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> Diagnosis:
+async def diagnose_live(text: str, settings: Settings, *, lang: str | None = None) -> Diagnosis:
     """Diagnose a paste, then run the live checks its top hypotheses call for and re-rank."""
     from bot.checks.run import run_checks
 
     extraction = extract(text)
+    lang = resolve_lang(lang, extraction.text)
     diagnosis = classify(extraction, lang=lang)
     target = paste_target(extraction)
     if target is None:
@@ -87,10 +99,11 @@ async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> D
     evidence = await run_checks(
         target, settings, client_ip=extraction.facts.client_ip, hypotheses=hypotheses, extra_hosts=extra
     )
-    return rerank(diagnosis, evidence, registry=target.login_server, lang=lang, extraction=extraction)
+    ranked = rerank(diagnosis, evidence, registry=target.login_server, lang=lang, extraction=extraction)
+    return _keep_cited(diagnosis, ranked)
 
 
-def diagnose_live_sync(text: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:
+def diagnose_live_sync(text: str, *, lang: str | None = None, settings: Settings | None = None) -> Diagnosis:
     """Blocking wrapper for the CLI."""
     return asyncio.run(diagnose_live(text, settings or load_settings(), lang=lang))
 

@@ -215,7 +215,8 @@ async def on_evidence(
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
     if record is not None:
-        await _private(client, respond, body, blocks.evidence_message(record.evidence, lang))
+        similar = flows.diagnose(record.redacted_text, lang).similar_cases if record.redacted_text else []
+        await _private(client, respond, body, blocks.evidence_message(record.evidence, lang, similar))
 
 
 async def _feedback(

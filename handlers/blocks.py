@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.engine.models import Diagnosis, Evidence
+from bot.engine.lang import localize_detail, localize_vantage
+from bot.engine.models import Diagnosis, Evidence, SimilarCase
 from bot.engine.render_text import self_check_command
 
 MAX_BLOCKS = 50
@@ -86,6 +87,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "watches_unavailable": "Scheduled watches are not available in this deployment.",
         "refused_hosts": "Live checks skipped: {reasons}",
         "rerun_scope": "Not allowed here: {reason}",
+        "ambiguous": "The text alone cannot decide between these causes:",
+        "decisive": "The check that decides",
+        "similar": "Similar solved cases",
+        "fixed_by": "fixed by",
+        "cause_was": "cause",
     },
     "ja": {
         "likely_cause": "考えられる原因",
@@ -134,6 +140,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "watches_unavailable": "この環境では定期監視は利用できません。",
         "refused_hosts": "ライブチェックを省略しました: {reasons}",
         "rerun_scope": "ここでは許可されていません: {reason}",
+        "ambiguous": "テキストだけではこれらの原因を判別できません:",
+        "decisive": "判別するためのチェック",
+        "similar": "似た解決済みの事例",
+        "fixed_by": "解決方法",
+        "cause_was": "原因",
     },
 }
 
@@ -244,8 +255,8 @@ def evidence_line(item: Evidence | dict[str, Any], lang: str) -> str:
     icon = _STATUS_ICON.get(str(data.get("status", "")), "•")
     check = escape(str(data.get("check", "")))
     target = str(data.get("target", ""))
-    detail = escape(truncate(str(data.get("detail", "")), 600))
-    vantage = escape(str(data.get("vantage", "")) or "?")
+    detail = escape(truncate(localize_detail(str(data.get("detail", "")), lang), 600))
+    vantage = escape(localize_vantage(str(data.get("vantage", "")), lang) or "?")
     where = f"{t(lang, 'observed')}: {vantage}"
     target_part = f" {_code(truncate(target, 200))}" if target else ""
     return f"{icon} *{check}*{target_part} — {detail} _({where})_"
@@ -320,6 +331,7 @@ def diagnosis_message(
     """
     name = diagnosis.facts.registry or diagnosis.facts.login_server or "REGISTRY"
     pct = f"{round(diagnosis.confidence * 100)}%"
+    vantage = localize_vantage(vantage, lang)
     blocks: list[dict[str, Any]] = []
     ranks: list[int] = []
 
@@ -329,7 +341,7 @@ def diagnosis_message(
 
     healthy = diagnosis.cause == "healthy"
     unrelated = diagnosis.cause == "unrelated"
-    unsure = not healthy and not unrelated and (not diagnosis.reply or diagnosis.confidence < threshold)
+    unsure = not healthy and not unrelated and (not diagnosis.reply or diagnosis.answer_confidence < threshold)
 
     if healthy:
         title = ":white_check_mark: " + t(lang, "healthy", name=name, vantage=vantage)
@@ -352,6 +364,8 @@ def diagnosis_message(
             add(_section(cause_line), 1)
         if unsure and explicit:
             add(_section(t(lang, "unsure", pct=pct)), 1)
+        if diagnosis.ambiguous and diagnosis.candidates:
+            add(_section(ambiguity_text(diagnosis, lang)), 1)
         if diagnosis.fix:
             lines = [f"*{t(lang, 'fix')}*"]
             for number, step in enumerate(diagnosis.fix, 1):
@@ -414,6 +428,29 @@ def diagnosis_message(
     return Rendered(text=truncate(fallback, MAX_FALLBACK), blocks=blocks, overflow=overflow)
 
 
+def ambiguity_text(diagnosis: Diagnosis, lang: str) -> str:
+    """The open candidates, what tells each apart, and the one check that decides."""
+    lines = [f"*{t(lang, 'ambiguous')}*"]
+    for candidate in diagnosis.candidates:
+        pct = f"{round(candidate.confidence * 100)}%"
+        lines.append(f"• *{escape(candidate.title)}* {_code(candidate.id)} {pct}: {escape(candidate.tell)}")
+    check = diagnosis.decisive_check
+    if check is not None:
+        lines.append(f"*{t(lang, 'decisive')}:* {escape(check.text)}")
+        if check.command:
+            lines.append("```" + escape(check.command).replace("```", "ˋˋˋ") + "```")
+    return truncate("\n".join(lines), MAX_SECTION)
+
+
+def similar_case_line(case: SimilarCase, lang: str) -> str:
+    """'<link|title>: fixed by …' for the "Show evidence" view."""
+    title = escape(truncate(case.title, 150)).replace("|", "¦")
+    link = f"<{case.url}|{title}>" if case.url.startswith("https://") and not set(case.url) & set("<>| ") else title
+    if case.fix:
+        return f"• {link}: {t(lang, 'fixed_by')} {escape(truncate(case.fix, 300))}"
+    return f"• {link}: {t(lang, 'cause_was')} {escape(truncate(case.evidence or case.cause, 300))}"
+
+
 def overflow_messages(lines: list[str], lang: str, *, max_messages: int = 3) -> list[Rendered]:
     """Follow-up messages for evidence that did not fit in the diagnosis."""
     messages: list[Rendered] = []
@@ -428,14 +465,28 @@ def overflow_messages(lines: list[str], lang: str, *, max_messages: int = 3) -> 
     return messages
 
 
-def evidence_message(evidence: list[dict[str, Any]], lang: str) -> Rendered:
-    """Ephemeral "Show evidence": every line, within one message's limits."""
-    if not evidence:
+def evidence_message(
+    evidence: list[dict[str, Any]], lang: str, similar: list[SimilarCase] | None = None
+) -> Rendered:
+    """Ephemeral "Show evidence": every line, within one message's limits, then similar solved cases."""
+    if not evidence and not similar:
         return Rendered(text=t(lang, "no_evidence"), blocks=[_section(t(lang, "no_evidence"))])
     lines = [evidence_line(item, lang) for item in evidence]
-    blocks = [_section(f"*{t(lang, 'evidence')}*")] + [_section(chunk) for chunk in _chunks(lines)]
+    blocks: list[dict[str, Any]] = []
+    ranks: list[int] = []
+    if lines:
+        blocks.append(_section(f"*{t(lang, 'evidence')}*"))
+        ranks.append(0)
+        for chunk in _chunks(lines):
+            blocks.append(_section(chunk))
+            ranks.append(2)
+    if similar:
+        cited = [similar_case_line(case, lang) for case in similar]
+        blocks.append(_section(truncate(f"*{t(lang, 'similar')}*\n" + "\n".join(cited), MAX_SECTION)))
+        ranks.append(1)
+        lines += cited
     note = _context(t(lang, "more_evidence", n=len(lines)))  # reserves room for the note
-    blocks, dropped = fit([*blocks, note], [0] + [2] * (len(blocks) - 1) + [0])
+    blocks, dropped = fit([*blocks, note], [*ranks, 0])
     if dropped:
         blocks[-1] = _context(t(lang, "more_evidence", n=dropped))
     else:

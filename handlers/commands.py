@@ -185,7 +185,7 @@ async def _diagnose(
     await deps.ack_first.settle()
     if await _over_shared_limit(respond, deps, user=user, channel=channel, lang=lang):
         return
-    lang = await flows.user_lang(client, deps, user)
+    lang = await flows.user_lang(client, deps, user, text=text)
     policy = await deps.policy(channel)
     diagnosis = flows.diagnose(text[: flows.MAX_TEXT_CHARS], lang)
     if diagnosis.secret_found:  # via response_url: works even where the bot is not a member

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import diagnose as engine
 from bot.config import Settings
 from bot.engine.hostguard import RegistryTarget
+from bot.engine.lang import detect_lang
 from bot.engine.models import Diagnosis
 from bot.store import Store
 from handlers import blocks
@@ -49,9 +50,13 @@ _TEXT_FILETYPES = {
 
 
 # --- locale ----------------------------------------------------------------------------
-async def user_lang(client: AsyncWebClient, deps: Deps, user_id: str | None) -> str:
-    """The user's language from their Slack locale; memory, then DB, then users.info."""
-    default = deps.settings.lang
+async def user_lang(client: AsyncWebClient, deps: Deps, user_id: str | None, *, text: str | None = None) -> str:
+    """The user's language from their Slack locale; memory, then DB, then users.info.
+
+    Without a usable locale, a Japanese paste is answered in Japanese, anything else in the
+    workspace's default language.
+    """
+    default = "ja" if text and detect_lang(text) == "ja" else deps.settings.lang
     if not user_id:
         return default
     locale = deps.cached_locale(user_id)

@@ -73,7 +73,7 @@ def _wants_reply(diagnosis: Diagnosis, policy: ChannelPolicy, *, direct: bool) -
         return direct
     if direct:
         return True
-    return diagnosis.reply and diagnosis.confidence >= policy.threshold
+    return diagnosis.reply and diagnosis.answer_confidence >= policy.threshold
 
 
 async def on_message(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
@@ -127,7 +127,7 @@ async def _answer(
     ts = str(message.get("ts") or "")
     thread_ts = str(message.get("thread_ts") or ts)
     user = message.get("user")
-    lang = await flows.user_lang(client, deps, user)
+    lang = await flows.user_lang(client, deps, user, text=text)
     if lang != diagnosis.lang:
         diagnosis = flows.diagnose(text, lang)
     await flows.warn_secret(client, diagnosis, channel=channel, user=user, thread_ts=thread_ts, lang=lang)
@@ -188,7 +188,7 @@ async def on_edit(body: dict[str, Any], event: dict[str, Any], client: AsyncWebC
         await _answer(client, deps, diagnosis, text, message, policy, wants=wants, direct=direct)
         return
     user = message.get("user")
-    lang = await flows.user_lang(client, deps, user)
+    lang = await flows.user_lang(client, deps, user, text=text)
     if lang != diagnosis.lang:
         diagnosis = flows.diagnose(text, lang)
     await flows.warn_secret(client, diagnosis, channel=channel, user=user, thread_ts=existing.thread_ts, lang=lang)

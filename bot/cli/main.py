@@ -58,7 +58,7 @@ def _read_text(value: str | None, stdin: TextIO) -> str:
     return value
 
 
-def _jsonl(stdin: TextIO, stdout: TextIO, lang: str) -> int:
+def _jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
     """Stream ``{"id", "text"}`` lines to one answer line each; bad lines get an ``error``."""
     for number, raw in enumerate(_lines(stdin), 1):
         line = raw.strip()
@@ -75,7 +75,7 @@ def _jsonl(stdin: TextIO, stdout: TextIO, lang: str) -> int:
                 raise ValueError("'text' must be a string")
             # JSON may carry lone surrogates (\ud800) that cannot be written back as UTF-8.
             text = text.encode("utf-8", errors="replace").decode("utf-8")
-            result = diagnosis_jsonl(item_id, diagnose(text, lang=lang))
+            result = diagnosis_jsonl(item_id, diagnose(text, lang=lang, cite=False))
         except (ValueError, RecursionError) as exc:
             result = {"id": item_id, "line": number, "error": f"invalid input line: {exc}"}
         except Exception as exc:  # one bad line must never end the stream
@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = diag.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="print one JSON object")
     mode.add_argument("--jsonl", action="store_true", help='read {"id","text"} lines on stdin, write one line each')
-    diag.add_argument("--lang", choices=["en", "ja"], default="en")
+    diag.add_argument(
+        "--lang", choices=["en", "ja"], default=None, help="reply language (default: the language of the paste)"
+    )
     diag.add_argument("--live", action="store_true", help="also run the live checks the error calls for")
     diag.set_defaults(handler=_cmd_diagnose)
 

@@ -10,6 +10,7 @@ has no cause-specific code.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import string
@@ -17,8 +18,19 @@ from typing import Any
 
 from bot.engine.extract import Extraction
 from bot.engine.knowledge import Card, Condition, KnowledgeBase, default_knowledge
+from bot.engine.learned import Learned, default_learned, features
 from bot.engine.live_facts import LiveFacts
-from bot.engine.models import VANTAGE_PASTE, CauseScore, Diagnosis, Evidence, Facts, FixStep, Status
+from bot.engine.models import (
+    VANTAGE_PASTE,
+    Candidate,
+    CauseScore,
+    DecisiveCheck,
+    Diagnosis,
+    Evidence,
+    Facts,
+    FixStep,
+    Status,
+)
 
 UNRELATED = "unrelated"
 HEALTHY = "healthy"
@@ -143,6 +155,7 @@ _VALUE_SHAPE = {
     "registry": "host",
     "login_server": "host",
     "host": "host",
+    "host_port": "host",
     "data_endpoint": "host",
     "data_host": "host",
     "privatelink_host": "host",
@@ -221,6 +234,8 @@ def template_values(facts: Facts) -> dict[str, str]:
         values["host"] = facts.registry_host or host
     elif facts.login_server:
         values["host"] = facts.login_server
+    if "host" in values:
+        values["host_port"] = values["host"] if ":" in values["host"] else values["host"] + ":443"
     simple = {
         "client_ip": facts.client_ip,
         "target_ip": facts.target_ip,
@@ -306,9 +321,37 @@ def _rule_table(kb: KnowledgeBase) -> list[tuple[str, float, list[tuple[float, _
     return table
 
 
-def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = None) -> Diagnosis:
-    """Rank every cause for an extraction and decide whether the bot should reply."""
+#: Stands for "the packaged learned layer" in ``classify(learned=...)``.
+DEFAULT_LEARNED: Any = object()
+
+
+def classify(
+    ex: Extraction,
+    *,
+    lang: str = "en",
+    kb: KnowledgeBase | None = None,
+    learned: Learned | Any | None = DEFAULT_LEARNED,
+    cite: bool = True,
+) -> Diagnosis:
+    """Rank every cause for an extraction and decide whether the bot should reply.
+
+    ``learned=None`` scores with the cards' rules alone (the benchmark's baseline); by
+    default the packaged learned layer adds what it learned from the case library.
+    ``cite=False`` skips looking up similar solved cases (batch use that never shows them).
+    """
     kb = kb or default_knowledge()
+    if learned is DEFAULT_LEARNED:
+        learned = default_learned()
+    feats: set[str] | None = None
+    votes: dict[str, float] | None = None
+    hits: list[tuple[int, float]] = []
+    if learned is not None and not ex.registry_context and "error_marker" in ex.facts.signals:
+        # No registry word or tool was recognised; real cases that read like this paste may still
+        # all be registry failures (a phrasing no signal knows yet), and then it is one too.
+        feats = features(ex)
+        votes, hits = learned.votes(feats)
+        if learned.registry_like(votes, hits):
+            ex = dataclasses.replace(ex, registry_context=True)
     signals = frozenset(ex.facts.signals)
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
@@ -328,11 +371,91 @@ def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = Non
             if rule_score > 0:
                 known = known if known is not None else template_values(ex.facts)
                 why.append(_render(reason.get(lang), _Values(known)))
-        if score > 0:
+        if score != 0:
             scores[card_id] = score
             reasons[card_id] = why
+    if learned is not None and (votes is not None or not _rules_sure(scores, learned.sure_margin)):
+        if votes is None:
+            feats = features(ex)
+            votes, hits = learned.votes(feats)
+        _blend(votes, learned, kb, scores, reasons, lang)
+    scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
-    return _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+    diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+    _weigh_ambiguity(diagnosis, kb, ex, lang)
+    if learned is not None and cite and diagnosis.reply:
+        causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
+        feats = feats if feats is not None else features(ex)
+        diagnosis.similar_cases = learned.similar(feats, causes, ex.text, hits=hits)
+    return diagnosis
+
+
+def _rules_sure(scores: dict[str, float], margin: float) -> bool:
+    """The rules lead by ``margin`` or more: the library's vote could not change the answer."""
+    ranked = sorted((max(v, 0.0) for v in scores.values()), reverse=True)
+    return len(ranked) > 0 and ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0) >= margin
+
+
+_LEARNED_REASON = {
+    "en": "Real cases of this cause in the case library read like this paste ({pct} of the closest ones).",
+    "ja": "事例ライブラリにあるこの原因の実例がこの貼り付けとよく似ています (最も近い事例の {pct})。",
+}
+
+
+def _blend(
+    votes: dict[str, float],
+    learned: Learned,
+    kb: KnowledgeBase,
+    scores: dict[str, float],
+    reasons: dict[str, list[str]],
+    lang: str,
+) -> None:
+    """Add the library's vote to the rules' scores: rules explain, real cases generalise."""
+    for cause, share in votes.items():
+        if cause not in kb.cards:
+            continue
+        weight = learned.unrelated_blend if cause == UNRELATED else learned.blend
+        scores[cause] = scores.get(cause, 0.0) + weight * share
+        if cause != UNRELATED and share >= 0.3:
+            text = _LEARNED_REASON["ja" if lang == "ja" else "en"]
+            reasons.setdefault(cause, []).append(text.format(pct=f"{share:.0%}"))
+
+
+#: A registry failure is ambiguous when the top cause is below this confidence, or the next
+#: cause has at least ``AMBIGUITY_RATIO`` of its confidence; candidates need ``CANDIDATE_RATIO``.
+AMBIGUOUS_BELOW = 0.6
+AMBIGUITY_RATIO = 0.6
+CANDIDATE_RATIO = 0.25
+MAX_CANDIDATES = 3
+
+
+def _weigh_ambiguity(diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, lang: str) -> None:
+    """Name the open candidates when the text shows a registry failure but cannot decide.
+
+    A pasted registry failure is always answered (never "unrelated" because no rule was
+    sure): the reply then lists the two or three candidates, what tells each apart, and the
+    one check that decides, taken from the leading candidate's card.
+    """
+    top = diagnosis.cause
+    if top in (UNRELATED, HEALTHY) or top not in kb.cards or not ex.registry_context:
+        return
+    others = [c for c in diagnosis.causes if c.id not in (top, UNRELATED, HEALTHY) and c.id in kb.cards]
+    candidates = [c for c in others if c.confidence >= CANDIDATE_RATIO * diagnosis.confidence][: MAX_CANDIDATES - 1]
+    if candidates and (
+        diagnosis.confidence < AMBIGUOUS_BELOW or candidates[0].confidence >= AMBIGUITY_RATIO * diagnosis.confidence
+    ):
+        diagnosis.ambiguous = True
+        for cause in [diagnosis.causes[0], *candidates]:
+            card = kb.card(cause.id)
+            tell = card.tell.get(lang) if card.tell else card.summary.get(lang)
+            diagnosis.candidates.append(Candidate(cause.id, card.title.get(lang), cause.confidence, tell))
+        decider = kb.card(top).decide
+        if decider is not None:
+            values = _Values(template_values(ex.facts))
+            command = _render(decider.command, values) if decider.command else None
+            diagnosis.decisive_check = DecisiveCheck(_render(decider.text.get(lang), values), command)
+    # The text shows a registry failure (its top cause beats "unrelated"): answer it.
+    diagnosis.reply = True
 
 
 def _build(

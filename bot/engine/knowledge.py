@@ -191,6 +191,14 @@ class FixStepTemplate(BaseModel):
     each: str | None = None
 
 
+class Decider(BaseModel):
+    """The one check that confirms or rules out this cause when the text cannot decide."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: LocalText
+    command: str | None = None
+
+
 class Card(BaseModel):
     """One cause of the taxonomy."""
 
@@ -198,6 +206,8 @@ class Card(BaseModel):
     id: str
     title: LocalText
     summary: LocalText
+    tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
+    decide: Decider | None = None
     base_score: float = 0.0
     recognise: list[Rule] = Field(default_factory=list)
     live: LiveRules = Field(default_factory=LiveRules)

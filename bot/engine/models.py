@@ -152,6 +152,48 @@ class CauseScore:
 
 
 @dataclass(slots=True)
+class Candidate:
+    """One of the causes an ambiguous paste leaves open, and what tells it apart."""
+
+    id: str
+    title: str
+    confidence: float
+    tell: str = ""
+
+
+@dataclass(slots=True)
+class DecisiveCheck:
+    """The one check that decides between the candidates."""
+
+    text: str
+    command: str | None = None
+
+
+@dataclass(slots=True)
+class SimilarCase:
+    """A solved public case from the library that resembles the paste."""
+
+    id: str
+    title: str
+    url: str
+    cause: str
+    fix: str | None
+    evidence: str | None
+    similarity: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "cause": self.cause,
+            "fix": self.fix,
+            "why": self.evidence,
+            "similarity": round(self.similarity, 3),
+        }
+
+
+@dataclass(slots=True)
 class Diagnosis:
     """The engine's answer for one paste (and, when run, its live checks)."""
 
@@ -168,7 +210,20 @@ class Diagnosis:
     lang: str = "en"
     redacted_text: str = ""
     notes: list[str] = field(default_factory=list)  # e.g. "a secret was redacted"
+    #: The text shows a registry failure but cannot decide between these causes.
+    ambiguous: bool = False
+    candidates: list[Candidate] = field(default_factory=list)
+    decisive_check: DecisiveCheck | None = None
+    similar_cases: list[SimilarCase] = field(default_factory=list)
 
     @property
     def secret_found(self) -> bool:
         return bool(self.facts.secrets)
+
+    @property
+    def answer_confidence(self) -> float:
+        """Confidence in what the reply says: the top cause, or for an ambiguous paste that
+        one of the named candidates is right (what a channel's reply threshold compares)."""
+        if self.ambiguous and self.candidates:
+            return round(min(1.0, sum(c.confidence for c in self.candidates)), 3)
+        return self.confidence

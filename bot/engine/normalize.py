@@ -9,6 +9,7 @@ All steps are linear-time so hostile input cannot blow up the engine.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 #: Text beyond this is not examined (a 1 MB paste is read whole; bigger is cut, and said so).
 MAX_INPUT_CHARS = 1_100_000
@@ -24,6 +25,23 @@ _UNICODE_ESCAPE = re.compile(r"\\u00(27|22|26|3c|3e|3C|3E)")
 _ESCAPED_NEWLINE = re.compile(r"\\r\\n|\\n")
 _SMART_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " "})
 _UNICODE_MAP = {"27": "'", "22": '"', "26": "&", "3c": "<", "3e": ">"}
+#: Japanese quotation brackets read as plain quotes (「unauthorized」 quotes an error like "...").
+_JA_QUOTES = str.maketrans({"「": '"', "」": '"', "『": '"', "』": '"', "〝": '"', "〟": '"'})
+_CJK = "\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff"
+#: Japanese prose glued to an error or a host name ("myreg.azurecr.ioに接続できません"): a space
+#: between the scripts lets host patterns and English phrases match as they would in English.
+_SCRIPT_BOUNDARY = re.compile(f"(?<=[A-Za-z0-9)\"'])(?=[{_CJK}])|(?<=[{_CJK}])(?=[A-Za-z0-9(\"'])")
+
+
+def fold_width(text: str) -> str:
+    """Full-width letters, digits and punctuation, half-width katakana and ideographic spaces
+    become their ordinary forms (NFKC), Japanese quote brackets become quotes, and Japanese
+    prose is spaced from ASCII, so ``ｄｉａｌ　ｔｃｐ：`` reads as ``dial tcp:``. ASCII text is untouched.
+    """
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text).translate(_JA_QUOTES)
+    return _SCRIPT_BOUNDARY.sub(" ", text)
 
 
 def _slack_link(match: re.Match[str]) -> str:
@@ -56,7 +74,7 @@ _ANCHORS = (
     "error", "fail", "denied", "refused", "timeout", "timed out", "unauthorized", "forbidden", "x509",
     "certificate", "lookup", "eof", "proxy", "daemon", "azurecr", "/v2/", "cannot", "unable", "not found",
     "exceeded", "misbehaving", "no such host", "reset", "tls", "ssl", "acrcheck-probe", "checking host name",
-    "validating", " : ok", "registry", "blob.core", "retrying", "エラー",
+    "validating", " : ok", "registry", "blob.core", "retrying", "エラー", "失敗", "できません", "タイムアウト",
 )  # fmt: skip
 
 
@@ -118,7 +136,7 @@ def normalize(text: str) -> str:
     """Return a cleaned copy of a paste; never raises on any ``str`` input."""
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
-    text = focus(text)
+    text = fold_width(focus(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in text:
         text = _ANSI.sub("", text)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.engine.models import Diagnosis
+from bot.engine.lang import localize_detail, localize_vantage
+from bot.engine.models import Diagnosis, SimilarCase
 
 _LABELS = {
     "en": {
@@ -20,6 +21,11 @@ _LABELS = {
         "docs": "Docs",
         "silent": "Not a registry connectivity problem — the bot would stay silent in passive mode.",
         "self_check": "Check from your own machine (no install needed)",
+        "ambiguous": "The text alone cannot decide between these causes",
+        "decisive": "The check that decides",
+        "similar": "Similar solved cases",
+        "fixed_by": "fixed by",
+        "cause_was": "cause",
     },
     "ja": {
         "cause": "考えられる原因",
@@ -30,6 +36,11 @@ _LABELS = {
         "docs": "ドキュメント",
         "silent": "レジストリの接続問題ではありません。パッシブ モードではボットは応答しません。",
         "self_check": "自分のマシンから確認 (インストール不要)",
+        "ambiguous": "テキストだけではこれらの原因を判別できません",
+        "decisive": "判別するためのチェック",
+        "similar": "似た解決済みの事例",
+        "fixed_by": "解決方法",
+        "cause_was": "原因",
     },
 }
 
@@ -60,11 +71,22 @@ def render_text(diagnosis: Diagnosis) -> str:
             lines.append(diagnosis.summary)
     for note in diagnosis.notes:
         lines.append(f"! {note}")
+    lang = diagnosis.lang
+    if diagnosis.ambiguous and diagnosis.candidates:
+        lines.append("")
+        lines.append(f"{labels['ambiguous']}:")
+        for candidate in diagnosis.candidates:
+            lines.append(f"  - {candidate.title} [{candidate.id}] ({candidate.confidence:.0%}): {candidate.tell}")
+        if diagnosis.decisive_check:
+            lines.append(f"{labels['decisive']}: {diagnosis.decisive_check.text}")
+            if diagnosis.decisive_check.command:
+                lines.append(f"  $ {diagnosis.decisive_check.command}")
     if diagnosis.evidence:
         lines.append("")
         lines.append(f"{labels['evidence']}:")
         for item in diagnosis.evidence:
-            lines.append(f"  - [{item.status}] {item.detail}  ({item.vantage})")
+            detail, vantage = localize_detail(item.detail, lang), localize_vantage(item.vantage, lang)
+            lines.append(f"  - [{item.status}] {detail}  ({vantage})")
     if diagnosis.fix:
         lines.append("")
         lines.append(f"{labels['fix']}:")
@@ -81,10 +103,23 @@ def render_text(diagnosis: Diagnosis) -> str:
     if others and diagnosis.cause != "unrelated":
         lines.append("")
         lines.append(f"{labels['others']}: " + ", ".join(f"{c.id} ({c.confidence:.0%})" for c in others))
+    if diagnosis.similar_cases and diagnosis.cause != "unrelated":
+        lines.append("")
+        lines.append(f"{labels['similar']}:")
+        for case in diagnosis.similar_cases:
+            lines.append(f"  - {similar_line(case, lang)}")
     if diagnosis.docs:
         lines.append("")
         lines.append(f"{labels['docs']}: " + " ".join(diagnosis.docs))
     return "\n".join(lines)
+
+
+def similar_line(case: SimilarCase, lang: str) -> str:
+    """'<title>: fixed by <fix> (<url>)' — or the cause the thread found when it names no fix."""
+    labels = _LABELS.get(lang, _LABELS["en"])
+    if case.fix:
+        return f"{case.title}: {labels['fixed_by']} {case.fix} ({case.url})"
+    return f"{case.title}: {labels['cause_was']} {case.evidence or case.cause} ({case.url})"
 
 
 def fix_list(diagnosis: Diagnosis) -> list[str]:
@@ -124,6 +159,18 @@ def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
         "docs": diagnosis.docs,
         "secret_redacted": diagnosis.secret_found,
         "lang": diagnosis.lang,
+        "ambiguous": diagnosis.ambiguous,
+        "answer_confidence": diagnosis.answer_confidence,
+        "candidates": [
+            {"id": c.id, "title": c.title, "confidence": c.confidence, "tells_apart": c.tell}
+            for c in diagnosis.candidates
+        ],
+        "decisive_check": (
+            {"text": diagnosis.decisive_check.text, "command": diagnosis.decisive_check.command}
+            if diagnosis.decisive_check
+            else None
+        ),
+        "similar_cases": [case.to_dict() for case in diagnosis.similar_cases],
     }
 
 

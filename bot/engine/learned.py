@@ -1,0 +1,523 @@
+"""The learned layer: what generalises from the case library beyond the cards' rules.
+
+Cards explain causes and carry the fixes; they recognise the phrasings someone thought of.
+Real pastes use many more. This module turns a paste into a small set of features (the
+signals and facts the extractor already found, plus the words of its error lines) and
+
+* scores every cause with a multinomial logistic regression trained on the library
+  (``scripts/train_cases.py``; pure Python, so training and the benchmark need nothing
+  beyond the runtime dependencies), and
+* finds the most similar solved cases of the library (cosine over TF-IDF weights) so a
+  reply can cite them.
+
+Everything is exported to one JSON artefact (``knowledge/learned.json``) that records the
+digest of the library it was trained on; a test fails when it is stale. Inference is plain
+Python over precomputed sparse weights: a dictionary lookup per feature, no numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.engine.cases import Case, default_cases
+from bot.engine.models import SimilarCase
+
+if TYPE_CHECKING:
+    from bot.engine.extract import Extraction
+
+#: Bump when ``features`` changes meaning: the artefact must then be retrained.
+FEATURE_VERSION = 1
+ARTEFACT_NAME = "learned.json"
+#: The learned layer reads at most this much text (the error lines of a paste).
+TEXT_BUDGET = 3_000
+#: Hyper-parameters of ``train_linear`` and the blend weight, chosen by cross-validation
+#: (``benchmarks/accuracy.py``); the training script and the benchmark both use these.
+KNN_K = 10
+BLEND = 6.0
+#: When the rules lead by this much the vote (at most ``BLEND``) cannot change the answer, so
+#: the library is not consulted (a third of pastes; cross-validation shows no loss).
+SURE_MARGIN = 8.0
+#: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
+TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
+#: A search looks up at most this many of a paste's features (its rarest).
+QUERY_FEATURES = 25
+#: Fact keys of the extraction that become features.
+_FACT_KEYS = (
+    "registry_class",
+    "target_ip_scope",
+    "dns_server_scope",
+    "status",
+    "tool",
+    "host_kinds",
+    "lookup_kinds",
+    "checkhealth",
+    "canipull",
+)
+_TOKEN = re.compile(r"[a-z][a-z0-9_]{1,30}|[\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff]{1,60}")
+_CJK_START = "\u3041"
+_ERROR_LINE = re.compile(
+    r"^[^\n]{0,400}?(?:error|fail|denied|refused|time[d ]?out|unauthori|forbidden|x509|certificate|lookup|eof|proxy|"
+    r"daemon|cannot|can't|unable|not found|exceeded|no such host|reset|tls|ssl|unknown|invalid|"
+    r"エラー|失敗|できません|できない)[^\n]{0,600}",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: Tokens that carry no meaning for the cause (host name parts shared by every paste, prose glue).
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "this",
+        "that",
+        "was",
+        "were",
+        "are",
+        "has",
+        "have",
+        "had",
+        "not",
+        "but",
+        "you",
+        "your",
+        "our",
+        "its",
+        "into",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "is",
+        "be",
+        "it",
+        "as",
+        "or",
+        "an",
+        "if",
+        "io",
+        "com",
+        "www",
+        "https",
+        "http",
+        "net",
+        "org",
+    ]
+)
+
+
+def focus_text(text: str) -> str:
+    """The part of a paste the learned layer reads: all of it when short, else its error lines."""
+    if len(text) <= TEXT_BUDGET:
+        return text
+    parts: list[str] = []
+    size = 0
+    for match in _ERROR_LINE.finditer(text):
+        parts.append(match.group(0))
+        size += len(match.group(0))
+        if size >= TEXT_BUDGET - 500:
+            break
+    parts.append(text[-500:])
+    return "\n".join(parts)
+
+
+def text_features(text: str) -> set[str]:
+    """Words and word pairs of the (lowercased) text; Japanese runs become character pairs."""
+    out: set[str] = set()
+    previous = ""
+    for token in _TOKEN.findall(text.lower()):
+        if token[0] >= _CJK_START:
+            if len(token) == 1:
+                out.add("j:" + token)
+            else:
+                out.update("j:" + token[i : i + 2] for i in range(len(token) - 1))
+            previous = ""
+            continue
+        if token in _STOP:
+            previous = ""
+            continue
+        out.add("w:" + token)
+        if previous:
+            out.add("b:" + previous + "_" + token)
+        previous = token
+    return out
+
+
+def features(ex: Extraction) -> set[str]:
+    """Every feature of an extraction: signals, facts, context, and the words of its error lines."""
+    out = text_features(focus_text(ex.text))
+    out.update("s:" + s for s in ex.facts.signals)
+    derived = ex.derived
+    for key in _FACT_KEYS:
+        for value in derived.get(key, ()):
+            out.add(f"f:{key}={value}")
+    if ex.registry_context:
+        out.add("ctx")
+    return out
+
+
+# ------------------------------------------------------------------------------- linear model
+@dataclass(slots=True)
+class LinearModel:
+    """Multinomial logistic regression over binary features, stored sparse for fast inference."""
+
+    classes: list[str]
+    bias: list[float]
+    weights: dict[str, tuple[tuple[int, float], ...]]
+
+    def logits(self, feats: Iterable[str]) -> list[float]:
+        z = list(self.bias)
+        weights = self.weights
+        for name in feats:
+            row = weights.get(name)
+            if row is not None:
+                for k, w in row:
+                    z[k] += w
+        return z
+
+    def predict(self, feats: Iterable[str]) -> dict[str, float]:
+        """Probability of every cause."""
+        z = self.logits(feats)
+        top = max(z)
+        exps = [math.exp(v - top) for v in z]
+        total = sum(exps)
+        return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "classes": self.classes,
+            "bias": [round(b, 4) for b in self.bias],
+            "weights": {f: [[k, round(w, 4)] for k, w in row] for f, row in sorted(self.weights.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LinearModel:
+        return cls(
+            classes=list(data["classes"]),
+            bias=[float(b) for b in data["bias"]],
+            weights={f: tuple((int(k), float(w)) for k, w in row) for f, row in data["weights"].items()},
+        )
+
+
+def train_linear(
+    samples: Sequence[set[str]],
+    labels: Sequence[str],
+    *,
+    classes: Sequence[str] | None = None,
+    epochs: int = 25,
+    rate: float = 0.3,
+    l2: float = 1e-3,
+    min_count: int = 2,
+    prune: float = 0.02,
+    seed: int = 7,
+) -> LinearModel:
+    """Fit the model with plain stochastic gradient descent (deterministic for a given seed).
+
+    Features seen in fewer than ``min_count`` samples are dropped (a registry name that
+    appears once teaches nothing); weights below ``prune`` are dropped after training so
+    inference touches only the classes a feature really speaks for.
+    """
+    classes = sorted(set(labels)) if classes is None else list(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    n_classes = len(classes)
+    counts: dict[str, int] = {}
+    for sample in samples:
+        for name in sample:
+            counts[name] = counts.get(name, 0) + 1
+    vocab = {name for name, n in counts.items() if n >= min_count}
+    rows: dict[str, list[float]] = {name: [0.0] * n_classes for name in vocab}
+    data = [
+        ([rows[f] for f in sorted(sample) if f in vocab], index[label])
+        for sample, label in zip(samples, labels, strict=True)
+    ]
+    bias = [0.0] * n_classes
+    order = list(range(len(data)))
+    rng = random.Random(seed)
+    decay = 1.0 - l2
+    for epoch in range(epochs):
+        rng.shuffle(order)
+        step = rate / (1.0 + epoch * 0.2)
+        for i in order:
+            feats, target = data[i]
+            z = list(bias)
+            for row in feats:
+                for k in range(n_classes):
+                    z[k] += row[k]
+            top = max(z)
+            exps = [math.exp(v - top) for v in z]
+            total = sum(exps)
+            grad = [e / total for e in exps]
+            grad[target] -= 1.0
+            active = [(k, step * g) for k, g in enumerate(grad) if g > 1e-3 or g < -1e-3]
+            if not active:
+                continue
+            for k, g in active:
+                bias[k] -= g
+            for row in feats:
+                for k, g in active:
+                    row[k] = row[k] * decay - g
+    weights = {name: tuple((k, w) for k, w in enumerate(row) if abs(w) >= prune) for name, row in rows.items()}
+    return LinearModel(classes=classes, bias=bias, weights={f: r for f, r in weights.items() if r})
+
+
+# ------------------------------------------------------------------------------- nearest cases
+@dataclass(slots=True)
+class CaseIndex:
+    """TF-IDF vectors of the library's cases behind an inverted index, for cosine search.
+
+    Features found in more than ``common`` cases (``s:error_marker``, ``w:error``) still count
+    in every case's norm but are not indexed: they barely tell cases apart, and skipping
+    them keeps a search to a few hundred additions.
+    """
+
+    postings: dict[str, list[int]]
+    norms: list[float]
+    case_ids: list[str]
+    labels: list[str]
+    text_hashes: list[str] = field(default_factory=list)  # of each case's normalised text
+    #: squared IDF by document frequency; an indexed feature's frequency is its postings' length
+    weights: list[float] = field(default_factory=list)
+
+    inverse_norms: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.inverse_norms = [1.0 / n for n in self.norms]
+        n = len(self.case_ids)
+        longest = max((len(p) for p in self.postings.values()), default=0)
+        self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
+
+    @classmethod
+    def build(
+        cls,
+        case_ids: Sequence[str],
+        labels: Sequence[str],
+        samples: Sequence[set[str]],
+        texts: Sequence[str] = (),
+        *,
+        common: float = 0.06,
+    ) -> CaseIndex:
+        df: dict[str, int] = {}
+        for sample in samples:
+            for name in sample:
+                df[name] = df.get(name, 0) + 1
+        n = len(samples)
+        idf = {name: _idf(n, count) for name, count in df.items()}
+        limit = max(20, int(n * common))
+        postings: dict[str, list[int]] = {}
+        norms: list[float] = []
+        for i, sample in enumerate(samples):
+            norms.append(round(math.sqrt(sum(idf[f] ** 2 for f in sample)) or 1.0, 4))
+            for name in sorted(sample):
+                if df[name] <= limit:
+                    postings.setdefault(name, []).append(i)
+        return cls(
+            postings=postings,
+            norms=norms,
+            case_ids=list(case_ids),
+            labels=list(labels),
+            text_hashes=[text_hash(t) for t in texts],
+        )
+
+    def search(
+        self, feats: Iterable[str], *, labels: set[str] | None = None, limit: int = 10
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` most similar cases (position, cosine over the indexed features).
+
+        Only the paste's ``QUERY_FEATURES`` rarest indexed features are looked up: they decide
+        which cases are nearest, and the common ones would multiply the work.
+        """
+        postings = self.postings
+        found = [cases for name in feats if (cases := postings.get(name)) is not None]
+        if not found:
+            return []
+        if len(found) > QUERY_FEATURES:
+            found.sort(key=len)
+            del found[QUERY_FEATURES:]
+        weights = self.weights
+        sums: dict[int, float] = {}
+        get = sums.get
+        query = 0.0
+        for cases in found:
+            w2 = weights[len(cases)]
+            query += w2
+            for i in cases:
+                sums[i] = get(i, 0.0) + w2
+        inverse = self.inverse_norms
+        if labels is not None:
+            own = self.labels
+            scored = [(v * inverse[i], i) for i, v in sums.items() if own[i] in labels]
+        else:
+            scored = [(v * inverse[i], i) for i, v in sums.items()]
+        scale = 1.0 / math.sqrt(query)
+        return [(i, similarity * scale) for similarity, i in heapq.nlargest(limit, scored)]
+
+    def vote(self, hits: list[tuple[int, float]]) -> dict[str, float]:
+        """Each cause's share of the neighbours' similarity (the kNN belief)."""
+        votes: dict[str, float] = {}
+        labels = self.labels
+        for i, similarity in hits:
+            votes[labels[i]] = votes.get(labels[i], 0.0) + similarity
+        total = sum(votes.values())
+        return {cause: v / total for cause, v in votes.items()} if total else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_ids": self.case_ids,
+            "labels": self.labels,
+            "norms": self.norms,
+            "text_hashes": self.text_hashes,
+            "postings": dict(sorted(self.postings.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseIndex:
+        return cls(
+            postings=data["postings"],
+            norms=data["norms"],
+            case_ids=data["case_ids"],
+            labels=data["labels"],
+            text_hashes=data.get("text_hashes", []),
+        )
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log((1 + n) / (1 + df)) + 1.0
+
+
+def text_hash(text: str) -> str:
+    """Identity of a paste after normalisation (so the library never cites a paste to itself)."""
+    return hashlib.sha1(text.strip().encode("utf-8", errors="replace"), usedforsecurity=False).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------- the learned layer
+#: A paste without a recognised registry word still counts as a registry failure when its
+#: nearest case is this similar and this share of the neighbours' vote is for registry causes.
+CONTEXT_SIMILARITY = 0.35
+CONTEXT_SHARE = 0.8
+#: Below this cosine a library case is not "similar" enough to cite.
+MIN_SIMILARITY = 0.15
+#: ... and a case of a runner-up cause must be closer still to be worth citing.
+MIN_SIMILARITY_OTHER = 0.3
+
+
+@dataclass(slots=True)
+class Learned:
+    """The learned layer: the library's cases as neighbours, and how much their vote counts."""
+
+    index: CaseIndex
+    blend: float = BLEND
+    k: int = KNN_K
+    #: weight of the neighbours' "unrelated" vote (the rules' own silence is the better judge)
+    unrelated_blend: float = 0.0
+    sure_margin: float = SURE_MARGIN
+    digest: str = ""
+
+    def registry_like(self, votes: dict[str, float], hits: list[tuple[int, float]]) -> bool:
+        """The nearest real cases are close and nearly all registry failures (not "unrelated")."""
+        return bool(hits) and hits[0][1] >= CONTEXT_SIMILARITY and 1.0 - votes.get("unrelated", 0.0) >= CONTEXT_SHARE
+
+    def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
+        """Each cause's share of the ``k`` nearest cases (empty when nothing is close), and those cases."""
+        hits = self.index.search(feats, limit=self.k)
+        return self.index.vote(hits), hits
+
+    def similar(
+        self,
+        feats: set[str],
+        causes: Sequence[str],
+        text: str,
+        *,
+        limit: int = 2,
+        hits: list[tuple[int, float]] | None = None,
+    ) -> list[SimilarCase]:
+        """Up to ``limit`` solved library cases that resemble the paste, of the first cause
+        in ``causes`` that has any (the diagnosis, then the other candidates).
+
+        The paste itself is never cited (same normalised text), and one thread is cited once.
+        ``hits`` are the neighbours already found for the vote; a search restricted to a cause
+        runs only when they hold too few of it.
+        """
+        index = self.index
+        own = text_hash(text)
+        library = _library_by_id()
+        found: list[SimilarCase] = []
+        sources: set[str] = set()
+        for rank, cause in enumerate(causes):
+            floor = MIN_SIMILARITY if rank == 0 else MIN_SIMILARITY_OTHER
+            wanted = [(i, s) for i, s in hits or () if index.labels[i] == cause and s >= floor]
+            if len(wanted) < limit:  # the vote's neighbours hold too few: search this cause alone
+                wanted = index.search(feats, labels={cause}, limit=limit + 4)
+            for position, similarity in wanted:
+                if similarity < floor:
+                    break
+                if index.text_hashes and index.text_hashes[position] == own:
+                    continue
+                case = library.get(index.case_ids[position])
+                if case is None or case.source in sources or not (case.fix or case.evidence):
+                    continue
+                sources.add(case.source)
+                found.append(
+                    SimilarCase(case.id, case.title, case.source, case.label, case.fix, case.evidence, similarity)
+                )
+                if len(found) == limit:
+                    return found
+        return found
+
+
+@lru_cache(maxsize=1)
+def _library_by_id() -> dict[str, Case]:
+    return {case.id: case for case in default_cases()}
+
+
+def artefact_path() -> Path:
+    return Path(str(resources.files("knowledge"))) / ARTEFACT_NAME
+
+
+def training_digest(cases_directory: Path | None = None) -> str:
+    """What the artefact was trained from: the library, the signal vocabulary, the settings.
+
+    Editing any of these makes the committed artefact stale (a test fails) until
+    ``scripts/train_cases.py`` is run again.
+    """
+    from bot.engine.cases import library_digest
+
+    knowledge = Path(str(resources.files("knowledge")))
+    settings = json.dumps({"features": FEATURE_VERSION, "k": KNN_K, "blend": BLEND, "sure": SURE_MARGIN}, sort_keys=True)
+    library = library_digest(cases_directory, extra=(knowledge / "signals.yaml",))
+    return hashlib.sha256(f"{library}\n{settings}".encode()).hexdigest()
+
+
+def load_learned(path: Path | None = None) -> Learned | None:
+    """Read the artefact; ``None`` when it is absent or from another feature version (rules then work alone)."""
+    path = path or artefact_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    if data.get("feature_version") != FEATURE_VERSION:
+        return None
+    return Learned(
+        index=CaseIndex.from_dict(data["index"]),
+        blend=float(data["blend"]),
+        k=int(data["k"]),
+        digest=str(data.get("library_sha256", "")),
+    )
+
+
+@lru_cache(maxsize=1)
+def default_learned() -> Learned | None:
+    """The packaged artefact, loaded once per process."""
+    return load_learned()

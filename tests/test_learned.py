@@ -1,0 +1,179 @@
+"""The learned layer: a fresh artefact, nearest-case votes, similar solved cases, and the blend."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.diagnose import diagnose
+from bot.engine.cases import default_cases
+from bot.engine.classify import classify
+from bot.engine.extract import extract
+from bot.engine.learned import (
+    TEXT_BUDGET,
+    CaseIndex,
+    artefact_path,
+    default_learned,
+    features,
+    focus_text,
+    load_learned,
+    text_features,
+    train_linear,
+    training_digest,
+)
+from bot.engine.render_text import diagnosis_json, render_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_artefact_is_fresh() -> None:
+    """Adding a case or editing signals.yaml without `python scripts/train_cases.py` fails here."""
+    recorded = json.loads(artefact_path().read_text(encoding="utf-8"))["library_sha256"]
+    assert recorded == training_digest(), "knowledge/learned.json is stale: run python scripts/train_cases.py"
+
+
+def test_artefact_covers_the_library() -> None:
+    learned = default_learned()
+    assert learned is not None
+    assert learned.index.case_ids == [c.id for c in default_cases()]
+
+
+def test_train_script_check_mode() -> None:
+    done = subprocess.run(
+        [sys.executable, "scripts/train_cases.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_train_script_rebuilds_the_same_artefact(tmp_path: Path) -> None:
+    out = tmp_path / "learned.json"
+    done = subprocess.run(
+        [sys.executable, "scripts/train_cases.py", "--output", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8") == artefact_path().read_text(encoding="utf-8")
+
+
+def test_missing_or_foreign_artefact_means_rules_alone(tmp_path: Path) -> None:
+    assert load_learned(tmp_path / "absent.json") is None
+    (tmp_path / "old.json").write_text(json.dumps({"feature_version": -1}), encoding="utf-8")
+    assert load_learned(tmp_path / "old.json") is None
+
+
+def _index() -> CaseIndex:
+    samples = [
+        {"w:proxyconnect", "w:eof", "s:proxyconnect", "ctx"},
+        {"w:proxyconnect", "w:timeout", "s:proxyconnect", "ctx"},
+        {"w:lookup", "w:timeout", "s:dns_lookup_timeout", "ctx"},
+        {"w:npm", "w:err", "s:npm_error"},
+    ]
+    return CaseIndex.build(["a", "b", "c", "d"], ["client-proxy", "client-proxy", "client-dns", "unrelated"], samples)
+
+
+def test_index_search_and_vote() -> None:
+    index = _index()
+    hits = index.search({"w:proxyconnect", "w:eof", "ctx"}, limit=3)
+    assert [index.case_ids[i] for i, _ in hits][:2] == ["a", "b"]
+    assert hits[0][1] > hits[1][1] > 0
+    votes = index.vote(hits)
+    assert max(votes, key=lambda k: votes[k]) == "client-proxy"
+    assert abs(sum(votes.values()) - 1) < 1e-9
+    assert index.search({"w:never-seen"}) == []
+    assert [index.case_ids[i] for i, _ in index.search({"w:timeout"}, labels={"client-dns"})] == ["c"]
+
+
+def test_index_round_trips_through_json() -> None:
+    index = _index()
+    again = CaseIndex.from_dict(json.loads(json.dumps(index.to_dict())))
+    query = {"w:proxyconnect", "w:timeout"}
+    assert again.search(query) == index.search(query)
+
+
+def test_common_features_are_not_indexed() -> None:
+    samples = [{"ctx", f"w:{i}"} for i in range(40)]
+    index = CaseIndex.build([str(i) for i in range(40)], ["auth"] * 40, samples)
+    assert "ctx" not in index.postings and "w:3" in index.postings
+
+
+def test_features_read_a_bounded_part_of_huge_pastes() -> None:
+    noise = "compiling module ok\n" * 50_000
+    paste = noise + 'Error response from daemon: Get "https://x.azurecr.io/v2/": proxyconnect tcp: EOF\n' + noise
+    focused = focus_text(paste)
+    assert len(focused) <= TEXT_BUDGET + 600
+    assert "proxyconnect" in focused
+    assert "s:proxyconnect" in features(extract(paste))
+
+
+def test_text_features_words_pairs_and_japanese() -> None:
+    found = text_features("Client.Timeout exceeded イメージをプル")
+    assert {"w:client", "w:timeout", "b:client_timeout", "j:イメ", "j:プル"} <= found
+    assert "w:the" not in text_features("the registry")
+
+
+def test_linear_alternative_learns_and_is_deterministic() -> None:
+    samples = [{"w:a", "w:x"}, {"w:a", "w:y"}, {"w:b", "w:x"}, {"w:b", "w:y"}] * 3
+    labels = ["auth", "auth", "client-dns", "client-dns"] * 3
+    first = train_linear(samples, labels, epochs=15)
+    assert first.to_dict() == train_linear(samples, labels, epochs=15).to_dict()
+    assert max(first.predict({"w:a"}).items(), key=lambda kv: kv[1])[0] == "auth"
+    assert max(first.predict({"w:b"}).items(), key=lambda kv: kv[1])[0] == "client-dns"
+
+
+PASTE = 'Error response from daemon: Get "https://contoso.azurecr.io/v2/": dial tcp: lookup contoso.azurecr.io on 10.1.0.4:53: read udp 10.1.0.9:51000->10.1.0.4:53: i/o timeout'
+
+
+def test_similar_cases_are_cited_with_link_title_and_fix() -> None:
+    d = diagnose(PASTE)
+    assert d.reply and d.cause == "client-dns"
+    assert 1 <= len(d.similar_cases) <= 2
+    for case in d.similar_cases:
+        assert case.url.startswith("https://") and case.title and (case.fix or case.evidence)
+        assert case.cause == "client-dns"
+    assert len({c.url for c in d.similar_cases}) == len(d.similar_cases)
+    data = diagnosis_json(d)
+    assert data["similar_cases"][0]["url"] == d.similar_cases[0].url
+    assert "Similar solved cases:" in render_text(d)
+
+
+@pytest.mark.parametrize("case", [c for c in default_cases() if c.label != "unrelated"][:40], ids=lambda c: c.id)
+def test_a_library_paste_is_never_cited_to_itself(case) -> None:  # type: ignore[no-untyped-def]
+    d = diagnose(case.text)
+    assert case.id not in {c.id for c in d.similar_cases}
+
+
+def test_silent_diagnoses_cite_nothing() -> None:
+    d = diagnose("lunch at noon? the new place on 5th")
+    assert not d.reply and d.similar_cases == []
+
+
+def test_rules_alone_versus_blend() -> None:
+    learned = default_learned()
+    assert learned is not None
+    always = dataclasses.replace(learned, sure_margin=1e9)
+    ex = extract(PASTE)
+    rules = classify(ex, learned=None)
+    blended = classify(ex, learned=always)
+    assert rules.cause == blended.cause == "client-dns"
+    assert rules.similar_cases == []
+    assert blended.causes[0].score > rules.causes[0].score  # the library agrees and adds to it
+    assert any("case library" in r for r in blended.causes[0].reasons)
+
+
+def test_sure_rules_skip_the_vote_but_still_cite() -> None:
+    ex = extract(PASTE)
+    rules = classify(ex, learned=None)
+    margin = rules.causes[0].score - rules.causes[1].score
+    learned = default_learned()
+    assert learned is not None and margin >= learned.sure_margin
+    d = classify(ex)
+    assert d.causes[0].score == rules.causes[0].score
+    assert d.similar_cases and not classify(ex, cite=False).similar_cases
