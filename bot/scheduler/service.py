@@ -173,9 +173,8 @@ class SchedulerService:
         """After election: adopt a dead leader's unfinished runs and run slots nobody ran."""
         grace = self.options.takeover_grace
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                self._draining.wait(), grace if grace is not None else 2.5 * self.options.leader_poll
-            )
+            async with asyncio.timeout(grace if grace is not None else 2.5 * self.options.leader_poll):
+                await self._draining.wait()
         if self.draining:
             return
         await self._sync(first=True)
