@@ -309,8 +309,9 @@ async def _http_mode(
         readiness.slack_probe = built
     else:
         background.append(asyncio.create_task(_confirm_slack_http(bolt_app.client, readiness, shutdown)))
-    server = _uvicorn_server(build_http_app(bolt_app, oauth=oauth, readiness=readiness), host=host, port=port,
-                             settings=settings)  # fmt: skip
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    app = build_http_app(bolt_app, oauth=oauth, readiness=readiness, signing_secret=secret)
+    server = _uvicorn_server(app, host=host, port=port, settings=settings)
     serving = asyncio.create_task(server.serve(), name="acrcheck-http")
     while not server.started and not serving.done():
         await asyncio.sleep(0.02)
@@ -335,10 +336,10 @@ async def _socket_mode(
     port: int,
     background: list[asyncio.Task[Any]],
 ) -> list[asyncio.Task[Any]]:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from bot.service.socket_mode import GuardedSocketModeHandler
 
     assert settings.slack_app_token is not None
-    handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
+    handler = GuardedSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
     readiness.slack_probe = handler.client.is_connected
     server = _uvicorn_server(ops_app(readiness), host=host, port=port, settings=settings)
     ops = asyncio.create_task(server.serve(), name="acrcheck-ops")

@@ -231,6 +231,15 @@ class FakeSlack:
 
         asyncio.run_coroutine_threadsafe(push(), self._loop).result(5)
 
+    def send_raw(self, text: str, *, connection: int = 0) -> None:
+        """Push any text frame (a malformed envelope, say) to one connection."""
+        assert self._loop is not None
+
+        async def push() -> None:
+            await [ws for ws in self._sockets if not ws.closed][connection].send_str(text)
+
+        asyncio.run_coroutine_threadsafe(push(), self._loop).result(5)
+
     def events_envelope(self, event_payload: dict[str, Any], *, retry_attempt: int = 0) -> dict[str, Any]:
         return {
             "envelope_id": str(uuid.uuid4()),
