@@ -207,7 +207,11 @@ def test_sigterm_finishes_posts_in_flight_before_releasing_leadership(
         log = tmp_path / f"runner{procs.index(victim)}.log"
         signalled = time.monotonic()
         victim.send_signal(signal.SIGTERM)
-        wait_until(lambda: "draining" in log.read_text(), 5, "the leader to start draining")
+        wait_until(
+            lambda: "draining" in log.read_text() or victim.poll() is not None or leader(pg_store) != term,
+            5,
+            "the leader to react to SIGTERM",
+        )
         # The post is still unanswered: the leader must still be alive and still lead.
         assert victim.poll() is None, log.read_text()
         assert leader(pg_store) == term
