@@ -4,7 +4,10 @@ Three real runner processes (``python -m bot.scheduler.runner``) on one PostgreS
 three watches on a 2 s schedule whose status flips every slot (so every slot posts a reply),
 the fake Slack over loopback. For each kill point, ``--runs`` times: start the replicas, kill
 the leader at that point, let the survivors run two more slots, stop them with SIGTERM, and
-count posts per (watch, slot) in the fake Slack. Kill points:
+account for every post the journal decided on (``replica_harness.delivery``): duplicates per
+(watch, slot, op) in the fake Slack, decided posts lost, and runs skipped because the leader
+died before deciding anything (no baseline moved; the watch's next run reports the change).
+Kill points:
 
 * ``after_plan`` / ``before_post`` / ``after_post`` / ``after_record``: the leader SIGKILLs
   itself there (``bot.scheduler.crashpoints``), on a status post or a reply;
@@ -39,8 +42,8 @@ from fake_slack import FakeSlack  # noqa: E402
 from replica_harness import (  # noqa: E402
     INTERVAL,
     WATCHES,
+    delivery,
     done_slots,
-    judge,
     leader,
     leader_pid,
     make_world,
@@ -125,8 +128,11 @@ def one_run(name: str, crash: str | None, hold: str | None, pg_url: str, workdir
     finally:
         stop_all(procs)
         slack.stop()
-    duplicates, missed = judge(store, slack, min_slots=3)
-    result.update(duplicates=duplicates, missed=missed, lookups=len(slack.lookups()))
+    verdict = delivery(store, slack)
+    result.update(
+        duplicates=verdict["duplicates"], lost=len(verdict["lost"]), skipped=len(verdict["skipped"]),
+        lookups=len(slack.lookups()),
+    )  # fmt: skip
     store.dispose()
     return result
 
@@ -158,13 +164,14 @@ def main() -> None:
                     rows.append(row)
                     totals["runs"] += 1
                     totals["duplicates"] += row["duplicates"]
-                    totals["missed"] += row["missed"]
+                    totals["lost"] += row["lost"]
+                    totals["skipped"] += row["skipped"]
                     print(f"{point:52s} run {i + 1}: {row}", flush=True)
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print()
-    print(f"{'kill point':52s} {'kills':>5s} {'dup':>4s} {'missed':>6s}  notes")
+    print(f"{'kill point':52s} {'kills':>5s} {'dup':>4s} {'lost':>5s} {'skipped':>7s}  notes")
     for point in POINTS:
         mine = [r for r in rows if r["point"] == point]
         if not mine:
@@ -175,8 +182,9 @@ def main() -> None:
                 all(r["kept_leadership"] for r in mine)
             )
         print(f"{point:52s} {len(mine):5d} {sum(r['duplicates'] for r in mine):4d} "
-              f"{sum(r['missed'] for r in mine):6d}  {notes}")  # fmt: skip
-    print(f"total: {totals['runs']} kills, {totals['duplicates']} duplicate posts, {totals['missed']} missed posts")
+              f"{sum(r['lost'] for r in mine):5d} {sum(r['skipped'] for r in mine):7d}  {notes}")  # fmt: skip
+    print(f"total: {totals['runs']} kills, {totals['duplicates']} duplicate posts, {totals['lost']} decided posts lost, "
+          f"{totals['skipped']} runs skipped (leader died before deciding; the next run covers them)")
 
 
 if __name__ == "__main__":

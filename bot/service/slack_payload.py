@@ -98,7 +98,7 @@ def parse_http_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedPayload("body is not UTF-8") from None
-    kind = (content_type or "").split(";", 1)[0].strip() or None
+    kind = content_type.split(";")[0] if content_type else None  # exactly Bolt's extract_content_type
     try:
         parsed = parse_body(text, kind)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
