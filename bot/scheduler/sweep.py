@@ -14,6 +14,14 @@ post:
 A new leader that adopts an unfinished claim resumes at step 4 if a plan exists, else
 redoes steps 2–5 (nothing was posted yet).
 
+Step 4 is where a crash could repeat a post: Slack may apply a message whose answer never
+reaches us (the replica died, the connection broke, the read timed out). So each post is
+journaled as attempted (``sent_at``) before its request leaves, and a post found attempted
+is first looked for in the channel by the ``acrcheck_watch`` metadata it carries
+(``{job, slot, op}``), within a bounded time window and number of pages; if it is there, its
+ts is recorded (``found``) instead of posting again (:meth:`Sweeper._post_once`). Status edits
+(``chat.update``) are idempotent and simply redone.
+
 Step 4 can also fail without anyone dying (Slack unreachable or answering 5xx for a while).
 The baseline has already advanced, so the saved plan is then the only record of the alert:
 before a watch's next slot is decided, the leader finishes that watch's ``planned`` claims of
