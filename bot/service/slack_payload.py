@@ -82,6 +82,13 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Interaction payloads: Slack always sends ``user``/``team``/``channel`` as objects there.
+_INTERACTIVE = {
+    "block_actions", "view_submission", "view_closed", "shortcut", "message_action", "block_suggestion",
+    "interactive_message", "dialog_submission", "dialog_cancellation", "dialog_suggestion", "workflow_step_edit",
+}  # fmt: skip
+
+
 class MalformedPayload(ValueError):
     """A signed request whose body is not a Slack payload (the message says why, briefly)."""
 
@@ -124,6 +131,10 @@ def payload_problem(payload: Any) -> str | None:
     for name in _REQUIRED.get(str(kind), ()):
         if payload.get(name) in (None, "", []):
             return f"{kind} payload without {name}"
+    if kind in _INTERACTIVE:
+        for name in ("user", "team", "channel"):
+            if isinstance(payload.get(name), str):
+                return f"{kind} payload with {name} as a string, not an object"
     checks: list[tuple[Any, dict[str, tuple[type, ...]], str]] = []
     event = payload.get("event")
     if isinstance(event, dict):

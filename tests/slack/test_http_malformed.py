@@ -67,6 +67,8 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("actions is a string", form_payload({"type": "block_actions", "actions": "x"}), FORM),
     ("action is a number", form_payload({"type": "block_actions", "actions": [1]}), FORM),
     ("action_id is an object", form_payload({"type": "block_actions", "actions": [{"action_id": {}}]}), FORM),
+    ("button click with user as a string", form_payload({"type": "block_actions", "user": "U1",
+     "actions": [{"action_id": "acrcheck_helpful", "value": "1"}]}), FORM),  # found by benchmarks/hostile_requests.py
     ("view without callback_id", form_payload({"type": "view_submission", "view": {}}), FORM),
     ("shortcut without callback_id", form_payload({"type": "shortcut", "trigger_id": "1"}), FORM),
     ("url_verification without challenge", b'{"type": "url_verification"}', JSON),
