@@ -121,9 +121,14 @@ class Leadership:
         self._stopping.set()
 
     async def _sleep(self, seconds: float) -> bool:
-        """Sleep unless stopping; True means keep going."""
+        """Sleep unless stopping; True means keep going.
+
+        ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 the latter runs the wait in
+        a task of its own, which a shutdown drain would count as work in flight.
+        """
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
         return not self._stopping.is_set()
 
 

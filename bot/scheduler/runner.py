@@ -24,6 +24,8 @@ from bot.scheduler.service import SchedulerOptions, start_scheduler
 
 __all__ = ["load_callable", "main"]
 
+log = logging.getLogger("acrcheck.scheduler.runner")
+
 
 def load_callable(ref: str) -> Any:
     """Resolve ``package.module:name`` or ``/path/to/file.py:name``."""
@@ -76,12 +78,23 @@ async def _run(args: argparse.Namespace) -> None:
         check=load_callable(args.check) if args.check else None,
         reader=load_callable(args.reader) if args.reader else None,
     )
-    stop = asyncio.Event()
+    signals = 0
+    stop, force = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        (force if signals > 1 else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     await stop.wait()
+    log.info("stop signal received: draining (up to %.0fs)", settings.shutdown_grace)
+    # Same order as ``acrcheck serve``: finish the posts in flight, then release leadership.
+    finished, cancelled = await handle.drain(settings.shutdown_grace, force)
     await handle.stop()
+    log.info("stopped (%d in-flight task(s) finished, %d cancelled)", finished, cancelled)
 
 
 def main(argv: list[str] | None = None) -> None:

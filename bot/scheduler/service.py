@@ -8,6 +8,12 @@ jobs are rebuilt from the database on every election and re-synced every
 ``sync_interval`` seconds (that is how a watch added on another replica gets scheduled).
 There is one APScheduler job per distinct schedule, not per watch, so 1,000 hourly watches
 make one sweep with one bulk configuration read.
+
+Stopping (SIGTERM) is two steps so a rolling update never cuts a post in half:
+:meth:`SchedulerHandle.begin_drain` stops taking new work (APScheduler paused, no new sweep,
+sync, retry or catch-up; a follower stops competing for the lock) while the sweeps in flight
+keep the leadership they need to post and record; once they finished (or the grace ran out
+and they were cancelled), :meth:`SchedulerHandle.stop` releases leadership.
 """
 
 from __future__ import annotations
@@ -95,11 +101,32 @@ class SchedulerService:
         self.scheduler: AsyncIOScheduler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retrying: asyncio.Task[None] | None = None
+        self._draining = asyncio.Event()
         self.sweeps = 0
+
+    @property
+    def draining(self) -> bool:
+        return self._draining.is_set()
+
+    def begin_drain(self) -> None:
+        """Take no new work; running sweeps go on (see the module docstring)."""
+        if self._draining.is_set():
+            return
+        self._draining.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()  # not shutdown(): that cancels the running jobs' tasks
+        if not self.leadership.is_leader:
+            self.leadership.stop()  # a follower has nothing in flight: stop competing now
+
+    def work(self) -> set[asyncio.Task[Any]]:
+        """Scheduler tasks in flight (sweeps, retries, catch-up) that a drain waits for."""
+        return {t for t in self._tasks if not t.done()}
 
     # --- leadership callbacks ----------------------------------------------------------
 
     async def on_elected(self) -> None:
+        if self.draining:
+            return  # elected while stopping: take nothing on; stop() releases the lock
         self.sweeper.epoch = await asyncio.to_thread(self.store.bump_epoch, self.leadership.owner)
         log.info("%s leads the scheduler (term %d)", self.leadership.owner, self.sweeper.epoch)
         self.scheduler = AsyncIOScheduler(
@@ -145,12 +172,16 @@ class SchedulerService:
     async def _catch_up(self) -> None:
         """After election: adopt a dead leader's unfinished runs and run slots nobody ran."""
         grace = self.options.takeover_grace
-        await asyncio.sleep(grace if grace is not None else 2.5 * self.options.leader_poll)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace if grace is not None else 2.5 * self.options.leader_poll):
+                await self._draining.wait()
+        if self.draining:
+            return
         await self._sync(first=True)
         now = datetime.now(UTC)
         for text in sorted(await asyncio.to_thread(self.store.schedules)):
             spec = self._spec(text)
-            if spec is None:
+            if spec is None or self.draining:
                 continue
             slot = spec.slot_at(now)
             if (now - slot).total_seconds() <= self.options.misfire_grace:
@@ -159,7 +190,7 @@ class SchedulerService:
     async def _sync(self, first: bool = False) -> None:
         """Make the APScheduler jobs match the schedules in the database; start new watches."""
         scheduler = self.scheduler
-        if scheduler is None:
+        if scheduler is None or self.draining:
             return
         wanted = {f"sweep:{t}": t for t in await asyncio.to_thread(self.store.schedules)}
         current = {job.id for job in scheduler.get_jobs() if job.id.startswith("sweep:")}
@@ -198,7 +229,7 @@ class SchedulerService:
 
     async def _fire(self, schedule_text: str) -> None:
         spec = self._spec(schedule_text)
-        if spec is not None:
+        if spec is not None and not self.draining:
             await self._sweep(schedule_text, spec.slot_at(datetime.now(UTC)))
 
     async def _sweep(self, text: str, slot: datetime, **kwargs: Any) -> None:
@@ -224,10 +255,17 @@ class SchedulerService:
 
     async def _digest(self, schedule_text: str) -> None:
         spec = self._spec(schedule_text)
-        if spec is None:
+        if spec is None or self.draining:
             return
-        with contextlib.suppress(Demoted):
-            await self.sweeper.digest(spec.slot_at(datetime.now(UTC)))
+        current = asyncio.current_task()
+        if current is not None:
+            self._tasks.add(current)  # a digest in flight is drained (and cancelled on demotion) too
+        try:
+            with contextlib.suppress(Demoted):
+                await self.sweeper.digest(spec.slot_at(datetime.now(UTC)))
+        finally:
+            if current is not None:
+                self._tasks.discard(current)
 
     async def _prune(self) -> None:
         await asyncio.to_thread(self.store.prune_claims)
@@ -252,8 +290,53 @@ class SchedulerHandle:
     def is_leader(self) -> bool:
         return self.service.leadership.is_leader
 
+    def begin_drain(self) -> None:
+        """First step of a stop: no new sweeps; the ones in flight keep leadership and go on."""
+        self.service.begin_drain()
+
+    def work(self) -> set[asyncio.Task[Any]]:
+        """The scheduler's tasks in flight (what a drain waits for)."""
+        return self.service.work()
+
+    async def drain(self, grace: float, force: asyncio.Event | None = None) -> tuple[int, int]:
+        """``begin_drain``, then wait up to ``grace`` s (or until ``force`` is set) for the work in
+        flight; cancel what is left. Returns (finished, cancelled).
+
+        Leadership is still held throughout, so the sweeps can post and record: call
+        :meth:`stop` next to release it.
+        """
+        self.begin_drain()
+        pending = self.work()
+        if not pending:
+            return 0, 0
+        log.info("scheduler: waiting up to %.0fs for %d task(s) in flight", grace, len(pending))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        forced = asyncio.ensure_future(force.wait()) if force is not None else None
+        left = set(pending)
+        try:
+            while left and not (force is not None and force.is_set()):
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                waiting = left | ({forced} if forced is not None else set())
+                _, rest = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                left = {t for t in rest if t is not forced}
+        finally:
+            if forced is not None:
+                forced.cancel()
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=2)
+        return len(pending) - len(left), len(left)
+
     async def stop(self) -> None:
-        """Release leadership (the lock goes with the connection) and stop the scheduler."""
+        """Release leadership (the lock goes with the connection) and stop the scheduler.
+
+        Anything still running is cancelled by the demotion; drain first to let it finish.
+        """
+        self.service.begin_drain()
         self.service.leadership.stop()
         try:
             await asyncio.wait_for(asyncio.shield(self.task), timeout=10)

@@ -424,18 +424,30 @@ class Store:
             return True
 
     def record_progress(
-        self, claim: Claim, plan: dict[str, Any], *, owner: str, status_ts: tuple[int, str] | None = None
-    ) -> None:
-        """Persist one finished Slack action right away (the only unjournaled window is this write)."""
+        self,
+        claim: Claim,
+        plan: dict[str, Any],
+        *,
+        owner: str,
+        status_ts: tuple[int, str] | None = None,
+        fence: Fence | None = None,
+    ) -> bool:
+        """Persist the plan's progress right away: an attempt about to leave, or a finished action.
+
+        False when the claim is no longer this owner's (another leader adopted it) or, with
+        ``fence``, when this process no longer holds the leader lock.
+        """
+        cond = and_(claims.c.job_key == claim.job_key, claims.c.slot == claim.slot, claims.c.owner == owner)
+        if fence is not None:
+            cond = and_(cond, fence)
         with self.engine.begin() as conn:
-            conn.execute(
-                update(claims)
-                .where(claims.c.job_key == claim.job_key, claims.c.slot == claim.slot, claims.c.owner == owner)
-                .values(plan=json.dumps(plan))
-            )
+            res = conn.execute(update(claims).where(cond).values(plan=json.dumps(plan)))
+            if res.rowcount != 1:
+                return False
             if status_ts is not None:
                 watch_id, ts = status_ts
                 conn.execute(update(watch_state).where(watch_state.c.watch_id == watch_id).values(status_ts=ts))
+            return True
 
     def adopt_unfinished(
         self,

@@ -14,6 +14,14 @@ post:
 A new leader that adopts an unfinished claim resumes at step 4 if a plan exists, else
 redoes steps 2–5 (nothing was posted yet).
 
+Step 4 is where a crash could repeat a post: Slack may apply a message whose answer never
+reaches us (the replica died, the connection broke, the read timed out). So each post is
+journaled as attempted (``sent_at``) before its request leaves, and a post found attempted
+is first looked for in the channel by the ``acrcheck_watch`` metadata it carries
+(``{job, slot, op}``), within a bounded time window and number of pages; if it is there, its
+ts is recorded (``found``) instead of posting again (:meth:`Sweeper._post_once`). Status edits
+(``chat.update``) are idempotent and simply redone.
+
 Step 4 can also fail without anyone dying (Slack unreachable or answering 5xx for a while).
 The baseline has already advanced, so the saved plan is then the only record of the alert:
 before a watch's next slot is decided, the leader finishes that watch's ``planned`` claims of
@@ -35,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import Settings
+from bot.scheduler.crashpoints import crashpoint
 from bot.scheduler.drift import ERROR, MISSING, Observation, diff_observations
 from bot.scheduler.leader import Leadership
 from bot.scheduler.observe import (
@@ -277,6 +286,8 @@ class Sweeper:
         )
         if not saved:
             raise Demoted("claim lost before planning")
+        if actions:
+            crashpoint("after_plan")
         stats.planned_actions += len(actions)
         if actions:
             await self._execute(claim, plan, new_state.status_ts)
@@ -461,7 +472,6 @@ class Sweeper:
         """Perform the journaled actions in order, skipping those already done."""
         channel = str(plan["channel"])
         watch_id = plan.get("watch_id")
-        meta = {"event_type": "acrcheck_watch", "event_payload": {"job": claim.job_key, "slot": claim.slot}}
         for action in plan["actions"]:
             if action.get("done"):
                 if action["op"] == "status" and action.get("ts"):
@@ -473,14 +483,14 @@ class Sweeper:
                 if action["op"] == "status":
                     updated = bool(status_ts) and await self.poster.update(channel, str(status_ts), action["text"])
                     if not updated:
-                        status_ts = await self.poster.post(channel, action["text"], metadata=meta)
+                        status_ts = await self._post_once(claim, plan, action, channel, None)
                         assert watch_id is not None
                         new_status_ts = (int(watch_id), status_ts)
                     action["ts"] = status_ts
                 elif action["op"] == "reply":
-                    action["ts"] = await self.poster.post(channel, action["text"], thread_ts=status_ts, metadata=meta)
+                    action["ts"] = await self._post_once(claim, plan, action, channel, status_ts)
                 else:  # "digest": a top-level message of its own
-                    action["ts"] = await self.poster.post(channel, action["text"], metadata=meta)
+                    action["ts"] = await self._post_once(claim, plan, action, channel, None)
             except SlackPostError as exc:
                 if not exc.permanent:
                     raise
@@ -490,8 +500,61 @@ class Sweeper:
             await self._db(
                 self.store.record_progress, claim, plan, owner=self.leadership.owner, status_ts=new_status_ts
             )
+            crashpoint("after_record")
         await self._db(self.store.finish, claim, owner=self.leadership.owner)
         return status_ts
+
+    async def _post_once(
+        self, claim: Claim, plan: dict[str, Any], action: dict[str, Any], channel: str, thread_ts: str | None
+    ) -> str:
+        """Post ``action`` unless an earlier attempt already did; returns the message ts.
+
+        Before the request leaves, the attempt is journaled (``sent_at``). An action found with
+        ``sent_at`` was attempted before — by a replica that died, or by this one when the
+        answer never came — and Slack may have applied it: the channel is searched for the
+        message by its ``{job, slot, op}`` metadata first, and what the search found is recorded
+        (``found``: the ts, or ``None``). Only then is it (re)posted. A search Slack refuses for
+        good (e.g. ``missing_scope``) falls back to posting, logged, since a missed alert is
+        worse than a repeated one; a transient search failure is retried like a failed post.
+        """
+        payload = {"job": claim.job_key, "slot": claim.slot, "op": action["op"]}
+        sent_at = action.get("sent_at")
+        if sent_at is not None:
+            try:
+                found = await self.poster.find_post(channel, payload, oldest=float(sent_at), thread_ts=thread_ts)
+            except SlackPostError as exc:
+                if not exc.permanent:
+                    raise
+                log.warning(
+                    "cannot search %s for the earlier %s of %s slot %d (%s); posting it again",
+                    channel, action["op"], claim.job_key, claim.slot, exc.error,
+                )  # fmt: skip
+                found = None
+            action["found"] = found
+            if found is not None:
+                log.info(
+                    "%s of %s slot %d was already posted in %s (ts %s) by an earlier attempt; not posting again",
+                    action["op"], claim.job_key, claim.slot, channel, found,
+                )  # fmt: skip
+                return found
+        else:
+            action["sent_at"] = time.time()
+        recorded = await self._db(
+            self.store.record_progress, claim, plan, owner=self.leadership.owner, fence=self.leadership.fence()
+        )
+        if recorded is False:
+            raise Demoted("claim lost before posting")
+        self._assert_leader()
+        crashpoint("before_post")
+        meta = {"event_type": "acrcheck_watch", "event_payload": payload}
+        try:
+            ts = await self.poster.post(channel, action["text"], thread_ts=thread_ts, metadata=meta)
+        except SlackPostError as exc:
+            if not exc.maybe_applied:  # refused or never sent: the next attempt need not search
+                action.pop("sent_at", None)
+            raise
+        crashpoint("after_post")
+        return ts
 
     # --- digest ------------------------------------------------------------------------
 

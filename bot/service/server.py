@@ -7,9 +7,13 @@
   only the ops endpoints. Ready while the websocket is connected.
 * The watch scheduler (``bot.scheduler.service.start_scheduler``) runs in every replica;
   only the elected leader schedules.
-* SIGTERM/SIGINT: ``/readyz`` turns 503 and new events are refused (HTTP 503, or the Socket
-  Mode connection is closed so Slack delivers to another replica), then in-flight replies get
-  up to ``settings.shutdown_grace`` seconds to finish. A second signal stops at once.
+* SIGTERM/SIGINT: ``/readyz`` turns 503, new events are refused (HTTP 503, or the Socket
+  Mode connection is closed so Slack delivers to another replica) and the scheduler starts no
+  new sweep; then in-flight replies *and* scheduled posts get what is left of
+  ``settings.shutdown_grace`` seconds (counted from the signal) to finish and be recorded;
+  only then is scheduler leadership released, so a follower never resumes a post that is
+  still on its way. Whatever is still running then is cancelled (a follower resumes those
+  posts, looking for them in the channel first). A second signal stops at once.
 
 We own the signals: uvicorn's own handling would re-raise SIGTERM after serving, which kills
 the process before the in-flight replies are done.
@@ -41,6 +45,7 @@ class Shutdown:
     def __init__(self) -> None:
         self.requested = asyncio.Event()
         self.force = asyncio.Event()
+        self.requested_at: float | None = None  # loop time of the first signal
 
     def trigger(self) -> None:
         if self.requested.is_set():
@@ -48,7 +53,14 @@ class Shutdown:
             self.force.set()
         else:
             log.info("stop signal received: draining")
+            self.requested_at = asyncio.get_running_loop().time()
         self.requested.set()
+
+    def remaining(self, grace: float) -> float:
+        """What is left of ``grace`` seconds counted from the first signal."""
+        if self.requested_at is None:
+            return grace
+        return max(0.0, grace - (asyncio.get_running_loop().time() - self.requested_at))
 
     def install(self) -> None:
         """Handle signals on this loop (only possible in the main thread; tests call trigger())."""
@@ -173,17 +185,28 @@ async def _run_until_stopped(shutdown: Shutdown, *watch: asyncio.Task[Any]) -> N
             raise RuntimeError("the HTTP server stopped unexpectedly (is the port in use?)")
 
 
-async def drain(grace: float, shutdown: Shutdown, *, keep: Iterable[asyncio.Task[Any]] = ()) -> tuple[int, int]:
+async def drain(
+    grace: float,
+    shutdown: Shutdown,
+    *,
+    keep: Iterable[asyncio.Task[Any]] = (),
+    since_signal: Iterable[asyncio.Task[Any]] = (),
+) -> tuple[int, int]:
     """Let in-flight work (Bolt runs listeners as background tasks) finish, for at most ``grace`` s.
 
-    Returns (finished, cancelled). Everything still running after the grace (or a second
-    signal) is cancelled so the process exits within the pod's termination grace period.
+    ``since_signal``: work that was in flight when the stop signal came (the scheduler's
+    sweeps), counted even if it finished while the transports were closing. Returns
+    (finished, cancelled). Everything still running after the grace (or a second signal) is
+    cancelled so the process exits within the pod's termination grace period.
     """
     current = asyncio.current_task()
     kept = set(keep)
+    earlier = {t for t in since_signal if t not in kept}
     pending = {t for t in asyncio.all_tasks() if t is not current and t not in kept and not t.done()}
+    ended_early = sum(1 for t in earlier - pending if t.done() and t.cancelled())
+    counted = len(pending | earlier)
     if not pending:
-        return 0, 0
+        return counted - ended_early, ended_early
     log.info("waiting up to %.0fs for %d in-flight task(s)", grace, len(pending))
     force = asyncio.create_task(shutdown.force.wait())
     try:
@@ -203,7 +226,8 @@ async def drain(grace: float, shutdown: Shutdown, *, keep: Iterable[asyncio.Task
     if remaining:
         await asyncio.wait(remaining, timeout=2)
         log.warning("shutdown: %d in-flight task(s) cancelled after %.0fs", len(remaining), grace)
-    return len(pending) - len(remaining), len(remaining)
+    cancelled = len(remaining) + ended_early
+    return counted - cancelled, cancelled
 
 
 async def serve(
@@ -222,6 +246,9 @@ async def serve(
     bolt_app = build_app(settings, store)
     background = [asyncio.create_task(_purge_forever(store), name="acrcheck-purge")]
     scheduler = await start_scheduler_if_available(settings, bolt_app.client)
+    at_signal: set[asyncio.Task[Any]] = set()  # the scheduler's work in flight when the signal came
+    if scheduler is not None:
+        background.append(asyncio.create_task(_drain_scheduler_on_stop(shutdown, scheduler, at_signal)))
     servers: list[asyncio.Task[Any]] = []
     try:
         if settings.slack_app_token:
@@ -234,15 +261,33 @@ async def serve(
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        keep = [*servers, *background]
         if scheduler is not None:
+            scheduler.begin_drain()  # no new sweeps; the ones in flight keep leadership until drained
+            keep.append(scheduler.task)  # the leadership loop is not work: it ends with stop()
+        # Bolt listeners (replies) and scheduler sweeps (posts) share one grace from the signal.
+        finished, cancelled = await drain(
+            shutdown.remaining(settings.shutdown_grace), shutdown, keep=keep, since_signal=at_signal
+        )
+        if scheduler is not None:  # only now: a follower must not resume a post still on its way
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(scheduler.stop(), 15)
-        finished, cancelled = await drain(settings.shutdown_grace, shutdown, keep=servers)
         for server_task in servers:  # servers are not in-flight work: they were kept out of the drain
             server_task.cancel()
         await asyncio.gather(*servers, return_exceptions=True)
         await asyncio.to_thread(store.dispose)
         log.info("stopped (%d in-flight task(s) finished, %d cancelled)", finished, cancelled)
+
+
+async def _drain_scheduler_on_stop(shutdown: Shutdown, scheduler: Any, at_signal: set[asyncio.Task[Any]]) -> None:
+    """At the first signal, not after the transports closed: no sweep may start meanwhile.
+
+    Notes the sweeps in flight then, so the final count includes those that finished while
+    the transports were closing.
+    """
+    await shutdown.requested.wait()
+    at_signal.update(scheduler.work())
+    scheduler.begin_drain()
 
 
 async def _http_mode(
@@ -264,8 +309,9 @@ async def _http_mode(
         readiness.slack_probe = built
     else:
         background.append(asyncio.create_task(_confirm_slack_http(bolt_app.client, readiness, shutdown)))
-    server = _uvicorn_server(build_http_app(bolt_app, oauth=oauth, readiness=readiness), host=host, port=port,
-                             settings=settings)  # fmt: skip
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    app = build_http_app(bolt_app, oauth=oauth, readiness=readiness, signing_secret=secret)
+    server = _uvicorn_server(app, host=host, port=port, settings=settings)
     serving = asyncio.create_task(server.serve(), name="acrcheck-http")
     while not server.started and not serving.done():
         await asyncio.sleep(0.02)
@@ -290,10 +336,10 @@ async def _socket_mode(
     port: int,
     background: list[asyncio.Task[Any]],
 ) -> list[asyncio.Task[Any]]:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from bot.service.socket_mode import GuardedSocketModeHandler
 
     assert settings.slack_app_token is not None
-    handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
+    handler = GuardedSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
     readiness.slack_probe = handler.client.is_connected
     server = _uvicorn_server(ops_app(readiness), host=host, port=port, settings=settings)
     ops = asyncio.create_task(server.serve(), name="acrcheck-ops")

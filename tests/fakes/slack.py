@@ -10,6 +10,13 @@ One aiohttp app in its own thread and event loop:
   ``hello``, collects acks, and :meth:`FakeSlack.send_envelope` pushes envelopes.
 
 Tests poll the records with :meth:`FakeSlack.wait_for` (listeners run after the ack).
+
+Posted messages are kept (``messages``) and listed back by ``conversations.history`` /
+``conversations.replies`` like Slack does (``metadata`` only with ``include_all_metadata``,
+``oldest`` and cursor pages honoured); ``clock_ts`` gives them wall-clock timestamps as Slack
+does (off by default: some tests rely on the counter). :meth:`FakeSlack.hold` applies a chosen
+call and withholds its answer until :meth:`FakeSlack.release`, so a test can stop or kill the
+caller while its post is in flight.
 """
 
 from __future__ import annotations
@@ -60,6 +67,11 @@ class FakeSlack:
         self.retry_after = 1
         self.failing: dict[str, str] = {}  # method -> Slack error code
         self.valid_tokens = {BOT_TOKEN, APP_TOKEN}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> chat.postMessage params
+        self.clock_ts = False
+        self._last_ts = 0.0
+        self._hold: tuple[Callable[[str, dict[str, Any]], bool], threading.Event, threading.Event] | None = None
+        self.held_params: dict[str, Any] | None = None
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._sockets: list[web.WebSocketResponse] = []
@@ -120,6 +132,10 @@ class FakeSlack:
             self.file_downloads.clear()
             self.rate_limited.clear()
             self.failing.clear()
+            self.messages.clear()
+            self.clock_ts = False
+            self._hold = None
+            self.held_params = None
 
     # --- queries --------------------------------------------------------------------------
     def calls_of(self, method: str) -> list[Call]:
@@ -176,6 +192,28 @@ class FakeSlack:
         self.file_contents[file_id] = content
         return info
 
+    def hold(self, match: Callable[[str, dict[str, Any]], bool]) -> threading.Event:
+        """Apply the first call ``match(method, params)`` accepts, then withhold its answer until
+        :meth:`release`. Returns the event set once that call arrived (``held_params``)."""
+        held, released = threading.Event(), threading.Event()
+        with self._lock:
+            self._hold = (match, held, released)
+        return held
+
+    def release(self) -> None:
+        with self._lock:
+            hold = self._hold
+        if hold is not None:
+            hold[2].set()
+
+    def _take_hold(self, method: str, params: dict[str, Any]) -> threading.Event | None:
+        with self._lock:
+            if self._hold is None or self.held_params is not None or not self._hold[0](method, params):
+                return None
+            self.held_params = params
+            self._hold[1].set()
+            return self._hold[2]
+
     # --- Socket Mode --------------------------------------------------------------------------
     @property
     def socket_count(self) -> int:
@@ -190,6 +228,15 @@ class FakeSlack:
             targets = open_sockets if connection is None else [open_sockets[connection]]
             for ws in targets:
                 await ws.send_str(json.dumps(envelope))
+
+        asyncio.run_coroutine_threadsafe(push(), self._loop).result(5)
+
+    def send_raw(self, text: str, *, connection: int = 0) -> None:
+        """Push any text frame (a malformed envelope, say) to one connection."""
+        assert self._loop is not None
+
+        async def push() -> None:
+            await [ws for ws in self._sockets if not ws.closed][connection].send_str(text)
 
         asyncio.run_coroutine_threadsafe(push(), self._loop).result(5)
 
@@ -257,10 +304,51 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method in self.failing:
             return web.json_response({"ok": False, "error": self.failing[method]})
-        return web.json_response(self._answer(method, params, token))
+        answer = self._answer(method, params, token)
+        released = self._take_hold(method, params)
+        if released is not None:  # applied; the answer waits (the caller may be gone by then)
+            await asyncio.get_running_loop().run_in_executor(None, released.wait, 60)
+        return web.json_response(answer)
 
     def _next_ts(self) -> str:
+        if self.clock_ts:
+            with self._lock:
+                self._last_ts = max(round(time.time(), 6), round(self._last_ts + 0.000001, 6))
+                return f"{self._last_ts:.6f}"
         return f"{1_700_000_000 + next(self._ts)}.000100"
+
+    def _history(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Slack's listing: newest first (history, top level only) or the thread (replies, parent first)."""
+        channel, parent = str(params.get("channel", "")), str(params.get("ts", ""))
+        oldest = float(params.get("oldest") or 0)
+        limit = max(1, min(int(params.get("limit") or 100), 1000))
+        start = int(params.get("cursor") or 0)
+        with_meta = str(params.get("include_all_metadata")).lower() in ("true", "1")
+        rows = []
+        with self._lock:
+            stored = list(self.messages.items())
+        for (ch, ts), msg in stored:
+            thread = msg.get("thread_ts")
+            if ch != channel or float(ts) <= oldest:
+                continue
+            if method == "conversations.history" and thread and thread != ts:
+                continue
+            if method == "conversations.replies" and parent not in (ts, thread):
+                continue
+            row: dict[str, Any] = {"type": "message", "ts": ts, "text": msg.get("text"), "bot_id": BOT_ID}
+            if thread:
+                row["thread_ts"] = thread
+            if with_meta and isinstance(msg.get("metadata"), dict):
+                row["metadata"] = msg["metadata"]
+            rows.append(row)
+        rows.sort(key=lambda r: float(r["ts"]), reverse=method == "conversations.history")
+        more = start + limit < len(rows)
+        return {
+            "ok": True,
+            "messages": rows[start : start + limit],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _answer(self, method: str, params: dict[str, Any], token: str) -> dict[str, Any]:
         if method == "auth.test":
@@ -291,6 +379,8 @@ class FakeSlack:
             }
         if method == "chat.postMessage":
             ts = self._next_ts()
+            with self._lock:
+                self.messages[(str(params.get("channel")), ts)] = dict(params)
             return {
                 "ok": True,
                 "channel": params.get("channel"),
@@ -304,6 +394,8 @@ class FakeSlack:
                 "ts": params.get("ts"),
                 "text": params.get("text"),
             }
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, params)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "files.info":

@@ -133,3 +133,11 @@ def pg_store(pg_url: str) -> Iterator[Store]:
         )
     yield s
     s.dispose()
+
+
+@pytest.fixture
+def replica_env(pg_store: Store, tmp_path: Path) -> Path:
+    """Three watches on a 2 s schedule whose status flips every slot (see replica_harness)."""
+    from replica_harness import make_world
+
+    return make_world(pg_store, tmp_path / "world.json")

@@ -24,13 +24,12 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from fake_slack import FakeSlack
-from test_sched_replicas import INTERVAL, done_slots, leader, replica_env, spawn, stop_all, wait_until
+from replica_harness import INTERVAL, done_slots, leader, spawn, stop_all, wait_until
 
 from bot.scheduler.leader import LOCK_CLASS, LOCK_SCHEDULER
 from bot.scheduler.store import Store
 
 pytestmark = pytest.mark.postgres
-__all__ = ["replica_env"]  # the fixture, shared with the multi-replica tests
 
 
 class FreezableRelay:

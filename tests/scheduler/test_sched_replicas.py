@@ -7,122 +7,17 @@ thread reply per watch; posts carry ``{job, slot}`` metadata so duplicates are v
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fake_registry import World
 from fake_slack import FakeSlack
-from sqlalchemy import select
+from replica_harness import INTERVAL, WATCHES, check_exactly_once, done_slots, leader, spawn, stop_all, wait_until
 
-from bot.scheduler.store import Store, leader_epochs
+from bot.scheduler.store import Store
 
 pytestmark = pytest.mark.postgres
-
-HERE = Path(__file__).parent
-REPO = HERE.parent.parent
-INTERVAL = 2
-WATCHES = [("rega", "C1"), ("regb", "C1"), ("regc", "C2")]
-
-
-def spawn(
-    count: int, pg_url: str, slack: FakeSlack, state: Path, logs: Path, *, name: str = "runner"
-) -> list[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACRCHECK_", "SLACK_"))}
-    env.update(
-        ACRCHECK_DATABASE_URL=pg_url,
-        ACRCHECK_SLACK_API_URL=slack.api_url,
-        SLACK_BOT_TOKEN="xoxb-test",
-        FAKE_REGISTRY_STATE=str(state),
-        PYTHONPATH=str(REPO),
-    )
-    fake = str(HERE / "fake_registry.py")
-    cmd = [
-        sys.executable, "-m", "bot.scheduler.runner", "--check", f"{fake}:check", "--reader", f"{fake}:read",
-        "--poll", "0.2", "--grace", "0.5", "--sync", "0.5", "--slack-interval", "0",
-    ]  # fmt: skip
-    procs = []
-    for i in range(count):
-        out = (logs / f"{name}{i}.log").open("wb")
-        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
-    return procs
-
-
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def leader(store: Store) -> tuple[int, str] | None:
-    with store.engine.connect() as conn:
-        row = conn.execute(select(leader_epochs.c.epoch, leader_epochs.c.holder)).first()
-    return (int(row[0]), str(row[1])) if row else None
-
-
-def done_slots(store: Store) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for key, slot, _, state in store.claims_for("watch:"):
-        if state == "done":
-            out.setdefault(key, []).append(slot)
-    return out
-
-
-def check_exactly_once(store: Store, slack: FakeSlack, *, min_slots: int) -> None:
-    slots = done_slots(store)
-    assert len(slots) == len(WATCHES)
-    per_slot: Counter[tuple[str, int]] = Counter()
-    top: Counter[tuple[str, int]] = Counter()
-    for call in slack.posts():
-        payload = (call.params.get("metadata") or {}).get("event_payload") or {}
-        key = (str(payload.get("job")), int(payload.get("slot") or 0))
-        (per_slot if call.params.get("thread_ts") else top)[key] += 1
-    assert all(n == 1 for n in per_slot.values()), per_slot  # no duplicate replies
-    assert all(n == 1 for n in top.values()), top  # one status message per watch
-    for job, job_slots in slots.items():
-        job_slots.sort()
-        assert len(job_slots) >= min_slots, (job, job_slots)
-        assert job_slots == list(range(job_slots[0], job_slots[-1] + 1, INTERVAL)), (
-            f"gap in {job}: {job_slots}"
-        )
-        assert top[(job, job_slots[0])] == 1
-        # Status flips each slot, so each later slot replies exactly once. The second slot is
-        # exempt: the first (catch-up) run may start its check after the slot boundary and so
-        # already see the next slot's status (an artefact of the wall-clock fake, not of the bot).
-        for s in job_slots[2:]:
-            assert per_slot[(job, s)] == 1, (job, s, per_slot)
-
-
-@pytest.fixture
-def replica_env(pg_store: Store, fake_slack: FakeSlack, tmp_path: Path) -> Path:
-    world = World()
-    world.flip_interval = INTERVAL
-    world.check_delay = 0.6
-    for name, channel in WATCHES:
-        world.add(name)
-        pg_store.upsert_watch(name, channel, f"every {INTERVAL}s", source="slack")
-    state = tmp_path / "world.json"
-    world.save(state)
-    return state
 
 
 @pytest.mark.parametrize("replicas", [2, 3])
