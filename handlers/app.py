@@ -13,13 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.scheduler.poster import NotSentRetryHandler
 from bot.store import Store
 from handlers import actions, blocks, commands, events, logsafe, messages, oauth, shortcuts
 from handlers.deps import Deps
@@ -62,7 +60,11 @@ def api_base_url(settings: Settings) -> str:
 
 
 def make_client(settings: Settings, *, token: str | None = None) -> AsyncWebClient:
-    """Web API client with Slack's 429 Retry-After honoured, connection errors retried, calls counted."""
+    """Web API client with Slack's 429 Retry-After honoured, connection errors retried, calls counted.
+
+    A post is resent only when its connection never opened (:class:`NotSentRetryHandler`): after a
+    dropped connection Slack may already have applied it, and a blind retry would answer twice.
+    """
     if token is None and settings.slack_bot_token is not None and not oauth.oauth_enabled(settings):
         token = settings.slack_bot_token.get_secret_value()
     return MeteredWebClient(
@@ -71,7 +73,7 @@ def make_client(settings: Settings, *, token: str | None = None) -> AsyncWebClie
         timeout=30,
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            NotSentRetryHandler(max_retry_count=2),
         ],
     )
 
