@@ -7,6 +7,11 @@ never acknowledged. Slack itself never sends such payloads, so anything that doe
 what Slack sends is refused here, up front, with a one-line reason: HTTP 400, or a WARNING and
 an ack in Socket Mode.
 
+A click with no usable action (``actions`` empty or null, an action without an ``action_id``)
+is well-formed: it passes here and the guard in ``handlers/`` that runs ahead of every
+listener acknowledges it with 200 and ignores it (issue 15). Wrong types (``actions`` not a
+list, an action that is not an object) are malformed like any other field.
+
 Only the fields Bolt and the handlers read are checked, and only their types (plus the few a
 payload type cannot do without), so a field Slack adds tomorrow passes. Every string in the
 payload must also be valid Unicode: JSON allows lone surrogates (``"\\ud800"``), which no
@@ -68,7 +73,6 @@ _FILE: dict[str, tuple[type, ...]] = {"id": _S, "name": _S, "mode": _S, "url_pri
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "event_callback": ("event",),
     "url_verification": ("challenge",),
-    "block_actions": ("actions",),
     "view_submission": ("view",),
     "view_closed": ("view",),
     "shortcut": ("callback_id",),
