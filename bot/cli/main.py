@@ -58,15 +58,56 @@ def _read_text(value: str | None, stdin: TextIO) -> str:
     return value
 
 
+#: JSON's own whitespace. ``str.strip()`` would also strip \x1c-\x1f, \x0b, \x0c, U+0085, U+00A0,
+#: U+2028, U+3000..., turning a line of them into a skipped blank line instead of an answered one.
+_JSON_WHITESPACE = " \t\r\n"
+#: Characters that ``str.splitlines()`` (and JavaScript) treat as line breaks although JSON does not
+#: escape them: escaped in every answer so one answer is one line for every reader.
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (numbers must be finite)")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{literal[:40]} is out of range (numbers must be finite)")
+    return value
+
+
+def _parse_line(line: str) -> Any:
+    """Strict JSON: ``NaN``, ``Infinity`` and overflowing numbers such as ``1e999`` are refused."""
+    return json.loads(line, parse_constant=_not_json, parse_float=_finite_float)
+
+
+def _encode_answer(result: dict[str, Any], number: int) -> str:
+    """One line of strict JSON (``allow_nan=False``), whatever the answer holds."""
+    try:
+        encoded = json.dumps(result, ensure_ascii=False, allow_nan=False)
+        encoded.encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        encoded = json.dumps({"id": None, "line": number, "error": "answer could not be encoded"})
+    if "\x85" in encoded or "\u2028" in encoded or "\u2029" in encoded:
+        for char, escape in _LINE_BREAKS.items():
+            encoded = encoded.replace(char, escape)
+    return encoded
+
+
 def _jsonl(stdin: TextIO, stdout: TextIO, lang: str) -> int:
-    """Stream ``{"id", "text"}`` lines to one answer line each; bad lines get an ``error``."""
+    """Stream ``{"id", "text"}`` lines to one answer line each; bad lines get an ``error``.
+
+    Contract: every input line that is not blank (JSON whitespace only) gets exactly one line of
+    strict JSON back, in order; a line that cannot be read gets ``{"id", "line", "error"}``.
+    """
     for number, raw in enumerate(_lines(stdin), 1):
-        line = raw.strip()
+        line = raw.strip(_JSON_WHITESPACE)
         if not line:
             continue
         item_id: Any = None
         try:
-            item = json.loads(line)
+            item = _parse_line(line)
             if not isinstance(item, dict):
                 raise ValueError("each line must be a JSON object with 'id' and 'text'")
             item_id = item.get("id")
@@ -81,12 +122,7 @@ def _jsonl(stdin: TextIO, stdout: TextIO, lang: str) -> int:
         except Exception as exc:  # one bad line must never end the stream
             log.exception("line %d could not be diagnosed", number)
             result = {"id": item_id, "line": number, "error": f"could not diagnose this line ({type(exc).__name__})"}
-        try:
-            encoded = json.dumps(result, ensure_ascii=False)
-            encoded.encode("utf-8")
-        except (TypeError, ValueError):
-            encoded = json.dumps({"id": None, "line": number, "error": "answer could not be encoded"})
-        stdout.write(encoded + "\n")
+        stdout.write(_encode_answer(result, number) + "\n")
     stdout.flush()
     return 0
 
