@@ -15,6 +15,7 @@ from bot.engine.extract import Extraction, extract
 from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
 from bot.engine.models import VANTAGE_PASTE, Diagnosis, Evidence, Status
 from bot.engine.probe_report import parse_probe_report
+from bot.engine.scrub import scrub_diagnosis
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ def diagnose(text: str, *, lang: str = "en") -> Diagnosis:
     if "acrcheck-probe v1" in extraction.text:
         login_server, evidence = parse_probe_report(extraction.text)
         if evidence and login_server:
-            return rerank(diagnosis, evidence, registry=login_server, lang=lang, extraction=extraction)
-    return diagnosis
+            diagnosis = rerank(diagnosis, evidence, registry=login_server, lang=lang, extraction=extraction)
+    return scrub_diagnosis(diagnosis, extraction.secret_values)
 
 
 def paste_target(extraction: Extraction) -> RegistryTarget | None:
@@ -56,7 +57,7 @@ async def check_registry(registry: str, settings: Settings, *, lang: str = "en")
 
     target = registry_target(registry)
     evidence = await run_checks(target, settings)
-    return rerank(None, evidence, registry=target.login_server, lang=lang)
+    return scrub_diagnosis(rerank(None, evidence, registry=target.login_server, lang=lang))
 
 
 async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> Diagnosis:
@@ -76,7 +77,7 @@ async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> D
                 "no Azure registry endpoint in the paste, so no live check was run",
             )
         )
-        return diagnosis
+        return scrub_diagnosis(diagnosis, extraction.secret_values)
     hypotheses = [c.id for c in diagnosis.causes[:3] if c.id != "unrelated"] or None
     extra: list[str] = []
     for host in (*extraction.facts.data_endpoints, *extraction.facts.privatelink_hosts):
@@ -87,7 +88,8 @@ async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> D
     evidence = await run_checks(
         target, settings, client_ip=extraction.facts.client_ip, hypotheses=hypotheses, extra_hosts=extra
     )
-    return rerank(diagnosis, evidence, registry=target.login_server, lang=lang, extraction=extraction)
+    diagnosis = rerank(diagnosis, evidence, registry=target.login_server, lang=lang, extraction=extraction)
+    return scrub_diagnosis(diagnosis, extraction.secret_values)
 
 
 def diagnose_live_sync(text: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:

@@ -16,7 +16,7 @@ from bot.engine.hosts import classify_host, is_private_registry_name
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
 from bot.engine.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
-from bot.engine.redact import redact
+from bot.engine.redact import redact_found
 from bot.engine.redact import secret_kinds as all_secret_kinds
 
 _HOST = re.compile(r"(?<![\w.@-])((?:[A-Za-z0-9_-]{1,63}+\.){1,12}[A-Za-z]{2,24}+)(?::(\d{1,5}))?(?![\w-])")
@@ -74,7 +74,11 @@ _CORRELATION = re.compile(
     re.IGNORECASE,
 )
 _K8S_NODE = re.compile(r"\b(aks-[a-z0-9]{1,30}-\d{3,12}-vmss[0-9a-z]{6})\b")
-_K8S_NAMESPACE = re.compile(r"(?:namespace[=: ]{1,3}|-n\s{1,3}|--namespace[= ])\"?([a-z0-9][a-z0-9-]{0,62})\b")
+#: ``-n`` is a namespace only on a kubectl/helm/oc command line (``echo -n``, ``az … -n`` are not).
+_K8S_NAMESPACE = re.compile(
+    r"(?:namespace[=: ]{1,3}|--namespace[= ]|\b(?:kubectl|helm|oc|k)[ \t][^\n|;&]{0,200}?[ \t]-n[ \t]{1,3})"
+    r"\"?([a-z0-9][a-z0-9-]{0,62})\b"
+)
 _K8S_POD = re.compile(r"\bpod[s]?/([a-z0-9][a-z0-9.-]{0,252})")
 _K8S_CONTEXT = re.compile(r"\b(?:current-context|context)[=: ]{1,3}\"?([\w@.:/-]{1,120})")
 _REGION_HINT = re.compile(r"\b(?:region|location)\b[\s:='\"]{1,4}([a-z]{4,20}\d?)\b", re.IGNORECASE)
@@ -185,6 +189,9 @@ class Extraction:
     text: str  # normalised, redacted
     derived: dict[str, set[str]] = field(default_factory=dict)
     registry_context: bool = False
+    #: The secret values masked in the paste: never output, only used to mask them again
+    #: wherever they reappear (``bot.engine.scrub``).
+    secret_values: list[str] = field(default_factory=list, repr=False)
 
 
 def _ip_scope(address: str) -> str:
@@ -501,7 +508,8 @@ def _region(text: str, lower: str, facts: Facts) -> None:
 def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
     """Normalise, redact and read facts from a paste. Never raises on ``str`` input."""
     kb = kb or default_knowledge()
-    text, secret_kinds = redact(normalize(raw))
+    redaction = redact_found(normalize(raw))
+    text, secret_kinds = redaction.text, redaction.kinds
     if len(raw) > FOCUS_THRESHOLD:
         secret_kinds = sorted(set(secret_kinds) | set(all_secret_kinds(raw[:MAX_INPUT_CHARS])))
     lower = text.lower()
@@ -539,4 +547,6 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
         or bool(derived["canipull"])
         or bool(derived["host_kinds"] & {"public_registry", "malformed", "lookalike"})
     )
-    return Extraction(facts=facts, text=text, derived=derived, registry_context=context)
+    return Extraction(
+        facts=facts, text=text, derived=derived, registry_context=context, secret_values=redaction.values
+    )
