@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import string
 from collections.abc import Iterable
 from typing import Any
 
@@ -78,7 +77,10 @@ def _compiled(cond: Condition) -> _Compiled:
 
 def holds(cond: Condition, ex: Extraction, signals: set[str] | frozenset[str]) -> bool:
     """Whether a card condition holds for an extraction."""
-    c = _compiled(cond)
+    return _holds(_compiled(cond), ex, signals)
+
+
+def _holds(c: _Compiled, ex: Extraction, signals: set[str] | frozenset[str]) -> bool:
     if c.context and not ex.registry_context:
         return False
     if c.signals and not c.signals <= signals:
@@ -204,7 +206,7 @@ def template_values(facts: Facts) -> dict[str, str]:
 
 
 def _render(template: str, values: _Values) -> str:
-    return string.Formatter().vformat(template, (), values)
+    return template.format_map(values)  # C speed; a missing key goes through _Values.__missing__
 
 
 def render_fix(card: Card, ex: Extraction | None, facts: Facts, lang: str) -> list[FixStep]:
@@ -222,18 +224,40 @@ def render_fix(card: Card, ex: Extraction | None, facts: Facts, lang: str) -> li
     return steps
 
 
-def _rule_table(kb: KnowledgeBase) -> list[tuple[str, float, list[tuple[float, _Compiled, Condition, Any]]]]:
-    """Cards with their rules precompiled, cached on the knowledge base (the hot loop of classify)."""
+class _RuleTable:
+    """Every card's rules, precompiled, with an index from signal to the rules that need it.
+
+    Most rules need a signal the paste does not have; the index lets ``classify`` look only
+    at the rules that can hold (plus those that need no signal), in the cards' own order.
+    """
+
+    __slots__ = ("by_signal", "cards", "rules", "unconditional")
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.cards = [(card.id, card.base_score) for card in kb.cards.values()]
+        self.rules: list[tuple[int, float, _Compiled, Any]] = []
+        self.by_signal: dict[str, list[int]] = {}
+        unconditional: list[int] = []
+        for card_position, card in enumerate(kb.cards.values()):
+            for rule in card.recognise:
+                c = _compiled(rule.when)
+                position = len(self.rules)
+                self.rules.append((card_position, rule.score, c, rule.reason))
+                if c.signals:  # all of them are needed: any one of them is a sufficient key
+                    self.by_signal.setdefault(min(c.signals), []).append(position)
+                elif c.any_signals:
+                    for name in c.any_signals:
+                        self.by_signal.setdefault(name, []).append(position)
+                else:
+                    unconditional.append(position)
+        self.unconditional = tuple(unconditional)
+
+
+def _rule_table(kb: KnowledgeBase) -> _RuleTable:
+    """The rule table of a knowledge base, built once and cached on it (the hot loop of classify)."""
     table = getattr(kb, "_rule_table", None)
     if table is None:
-        table = [
-            (
-                card.id,
-                card.base_score,
-                [(rule.score, _compiled(rule.when), rule.when, rule.reason) for rule in card.recognise],
-            )
-            for card in kb.cards.values()
-        ]
+        table = _RuleTable(kb)
         kb._rule_table = table  # type: ignore[attr-defined]
     return table
 
@@ -242,24 +266,29 @@ def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = Non
     """Rank every cause for an extraction and decide whether the bot should reply."""
     kb = kb or default_knowledge()
     signals = frozenset(ex.facts.signals)
+    table = _rule_table(kb)
+    candidates = set(table.unconditional)
+    for name in signals:
+        candidates.update(table.by_signal.get(name, ()))
+    card_scores = [base for _, base in table.cards]
+    card_reasons: list[list[str]] = [[] for _ in table.cards]
+    known: dict[str, str] | None = None  # the user's values, computed once when a reason needs them
+    for position in sorted(candidates):  # the cards' own order, so reasons keep theirs
+        card_position, rule_score, c, reason = table.rules[position]
+        # Cheap set tests first: most rules fail on their signals.
+        if c.signals and not c.signals <= signals:
+            continue
+        if c.any_signals and c.any_signals.isdisjoint(signals):
+            continue
+        if not _holds(c, ex, signals):
+            continue
+        card_scores[card_position] += rule_score
+        if rule_score > 0:
+            known = known if known is not None else template_values(ex.facts)
+            card_reasons[card_position].append(_render(reason.get(lang), _Values(known)))
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
-    known: dict[str, str] | None = None  # the user's values, computed once when a reason needs them
-    for card_id, base, rules in _rule_table(kb):
-        score = base
-        why: list[str] = []
-        for rule_score, c, cond, reason in rules:
-            # Cheap set tests first: most rules fail on their signals.
-            if c.signals and not c.signals <= signals:
-                continue
-            if c.any_signals and c.any_signals.isdisjoint(signals):
-                continue
-            if not holds(cond, ex, signals):
-                continue
-            score += rule_score
-            if rule_score > 0:
-                known = known if known is not None else template_values(ex.facts)
-                why.append(_render(reason.get(lang), _Values(known)))
+    for (card_id, _), score, why in zip(table.cards, card_scores, card_reasons, strict=True):
         if score > 0:
             scores[card_id] = score
             reasons[card_id] = why

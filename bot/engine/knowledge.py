@@ -220,16 +220,32 @@ class KnowledgeError(ValueError):
     """A card or signal file is invalid; the message names the file and the field."""
 
 
+_ESCAPE = re.compile(r"\\.")
+
+
+def _compile_for_lowercase(pattern: str) -> re.Pattern[str]:
+    """Compile a signal pattern for the lowercased text it always runs on.
+
+    Without uppercase letters (escapes such as ``\\S`` aside) the pattern matches lowercase text
+    the same with or without ``re.IGNORECASE``, and is several times faster without: CPython's
+    regex engine skips ahead on literal prefixes only when matching case-sensitively.
+    """
+    if any(c.isupper() for c in _ESCAPE.sub("", pattern)):
+        return re.compile(pattern, re.IGNORECASE)
+    return re.compile(pattern)
+
+
 class CompiledSignal:
     """A signal ready for matching: keywords first (cheap), then the optional regex."""
 
-    __slots__ = ("all", "any", "id", "pattern", "registry_context", "tool")
+    __slots__ = ("all", "all_set", "any", "id", "pattern", "registry_context", "tool")
 
     def __init__(self, signal: Signal) -> None:
         self.id = signal.id
         self.any = tuple(signal.any)
         self.all = tuple(signal.all)
-        self.pattern = re.compile(signal.pattern, re.IGNORECASE) if signal.pattern else None
+        self.all_set = frozenset(signal.all)
+        self.pattern = _compile_for_lowercase(signal.pattern) if signal.pattern else None
         self.tool = signal.tool
         self.registry_context = signal.registry_context
 

@@ -23,11 +23,22 @@ MASK = "[REDACTED]"
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
+    """One shape of secret.
+
+    ``triggers`` are cheap lowercase substring tests: the rule runs only if one of them is in
+    the text (and one of ``also``, when given). A rule with ``keys`` is *keyed*: each
+    occurrence of a key is found with ``str.find`` and ``pattern`` is matched right after it
+    (``ACR_PASSWORD`` + ``=hunter2``), instead of searching the text with a regex that starts
+    with a long alternation of names, which is slow at every position.
+    """
+
     kind: str
-    triggers: tuple[str, ...]  # cheap lowercase substring tests; the regex runs only if one is present
+    triggers: tuple[str, ...]
     pattern: re.Pattern[str]
-    group: int = 0  # the group holding the secret; 0 = the whole match
+    group: int = 0  # the group holding the secret; 0 = the whole match (or the last group that matched)
     accept: Callable[[str], bool] | None = None  # a further test of the value (e.g. "looks random")
+    also: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -62,6 +73,14 @@ def _real(value: str) -> bool:
 _GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
 
 
+_PATH = re.compile(r"~?/[\w./~-]{0,512}")
+
+
+def _password(value: str) -> bool:
+    """Any value, except placeholders and paths (``PWD=/home/azureuser`` is the working directory)."""
+    return _real(value) and _PATH.fullmatch(value) is None
+
+
 def _random_looking(value: str) -> bool:
     """A token rather than a word, a name or a path: mixes digits, cases or symbols, or is long."""
     value = value.strip("\"'")
@@ -93,16 +112,24 @@ _SECRET_KEY_NAMES = (
     r"signing[_-]?key|subscription[_-]?key|client[_-]?key[_-]?data|credentials?|_pat|auth"
 )
 
+_PASSWORD_KEYS = ("password", "passwd", "passphrase", "pwd")
+_SECRET_KEYS = (
+    "secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key", "access-key", "privatekey",
+    "private_key", "private-key", "signingkey", "signing_key", "signing-key", "subscriptionkey", "subscription_key",
+    "subscription-key", "client-key-data", "client_key_data", "credential", "_pat", "auth",
+)  # fmt: skip
+
 _RULES: tuple[_Rule, ...] = (
     _Rule(
         "authorization-header",
         ("authorization",),
         re.compile(
-            r"(?i)\b(?:proxy-)?authorization[\"']?" + _SEP + r"[\"']?"
+            r"(?i)[\"']?" + _SEP + r"[\"']?"
             r"(?:(?:bearer|basic|token|negotiate|ntlm|digest|sharedaccesssignature)[ \t]{1,4})?([^\s\"',;]{6,8192})"
         ),
         1,
         _random_looking,  # "may require authorization: server message" is prose
+        keys=("authorization",),
     ),
     _Rule("bearer-token", ("bearer",), re.compile(r"(?i)\bbearer[ \t]{1,4}([A-Za-z0-9._~+/=-]{16,8192})"), 1),
     _Rule(  # the signature is optional: a log line or a chat message may cut the token short
@@ -126,6 +153,7 @@ _RULES: tuple[_Rule, ...] = (
         ),
         0,
         _real,
+        also=("login", "passwd", "password-stdin"),
     ),
     _Rule(
         "password-flag",  # -p after a login command on the same line (elsewhere -p is a port or a path)
@@ -133,10 +161,11 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"(?i)\b(?:login|sshpass)\b[^\n]{0,300}?[ \t]-p(?:[ =]|(?=[\"']))" + _VALUE),
         1,
         _real,
+        also=(" -p", "\t-p"),
     ),
     _Rule(
         "password-option",  # --password X, --docker-password=X, --http-password=X, -Password X
-        ("pass",),
+        ("-password", "-passwd"),
         # "WARNING! Using --password via the CLI is insecure" is Docker's own warning, not a password
         re.compile(r"(?i)(?:^|[ \t])-{1,2}(?:[a-z]{1,12}-)?(?:password|passwd)(?:[ =]|(?=[\"']))(?!via the )" + _VALUE),
         1,
@@ -152,6 +181,7 @@ _RULES: tuple[_Rule, ...] = (
         ),
         1,
         _real,
+        also=("password",),
     ),
     _Rule(
         "secret-value",  # az … keys list / credential answers: "value": "<long random string>"
@@ -161,49 +191,51 @@ _RULES: tuple[_Rule, ...] = (
         _random_looking,
     ),
     _Rule(
-        "password-field",  # password: x, "passwd": "x", Password=x; (connection strings), -passin pass:x
-        ("pass", "pwd"),
-        re.compile(r"(?i)(?:\b(?:password|passwd|pwd|passphrase)\b|\bpass(?=:[^\s]))[\"']?" + _SEP + _VALUE),
+        "password-field",  # password: x, "passwd": "x", Password=x; ACR_PASSWORD=x, "adminPassword": "x"
+        _PASSWORD_KEYS,
+        re.compile(r"s?[\"']?" + _SEP + _VALUE),
         1,
-        _real,
+        _password,
+        keys=_PASSWORD_KEYS,
     ),
-    _Rule(
-        "secret-setting",  # ACR_PASSWORD=x, ARM_CLIENT_SECRET=x, "clientSecret": x, _authToken=x, api_key=x
-        ("pass", "secret", "token", "key", "credential", "_pat", "auth"),
-        re.compile(r"(?i)(?:" + _SECRET_KEY_NAMES + r")" + _KEY_SEP + r"[\"']?([^\s\"',;&<>]{1,8192})"),
-        1,
-        _random_looking,
-    ),
-    _Rule(
-        "secret-setting",  # same, with a password-ish name the value needs no shape: ACR_PASSWORD=hunter2
-        ("pass", "pwd"),
-        re.compile(r"(?i)(?:password|passwd|pwd)[\"']?" + _SEP + _VALUE),
-        1,
-        _real,
-    ),
+    _Rule("password-field", ("pass:",), re.compile(r"(?i)\bpass:([^\s\"']{1,512})"), 1, _real),  # openssl -passin pass:x
     _Rule(
         "secret-setting",  # <password>x</password>, <add key="ClearTextPassword" value="x" />
-        ("<pass", "<secret", "<token", "password\"", "secret\"", "token\"", "apikey\""),
+        ("<pass", "<secret", "<token", "<privatekey", "<apikey", "password\"", "secret\"", "token\"", "apikey\""),
         re.compile(
             r"(?i)(?:<(password|passphrase|secret|token|privateKey|apiKey)>([^<\n]{1,512})</\1>"
             r"|key=\"[A-Za-z0-9_.-]{0,40}(?:password|secret|token|apikey)\"[ \t]{1,4}value=\"([^\"\n]{1,512})\")"
         ),
     ),
     _Rule(
+        "client-secret",  # client_secret=x, "aadClientSecret": "x", SLACK_SIGNING_SECRET=x (any value of 8+)
+        ("secret",),
+        re.compile(r"s?" + _KEY_SEP + r"[\"']?([^\s\"',;&]{8,512})"),
+        1,
+        _real,
+        keys=("secret",),
+    ),
+    _Rule("client-secret", ("--client-secret",), re.compile(r"--client-secret[ =][\"']?([^\s\"',;]{8,512})"), 1, _real),
+    _Rule(
+        "token-field",  # "accessToken": "...", refresh_token=..., identitytoken
+        ("token",),
+        re.compile(r"[\"']?" + _SEP + r"[\"']?([A-Za-z0-9._~+/=-]{20,8192})"),
+        1,
+        keys=("token",),
+    ),
+    _Rule(
+        "secret-setting",  # GITHUB_TOKEN=x, DD_API_KEY=x, _authToken=x, "auth": x (values that look random)
+        _SECRET_KEYS,
+        re.compile(r"s?" + _KEY_SEP + r"[\"']?([^\s\"',;&<>]{1,8192})"),
+        1,
+        _random_looking,
+        keys=_SECRET_KEYS,
+    ),
+    _Rule(
         "docker-config-auth",  # ~/.docker/config.json: "auth": "<base64 user:password>"
         ('"auth"',),
         re.compile(r'(?i)"auth"[ \t]{0,4}:[ \t]{0,4}"([A-Za-z0-9+/=]{8,2048})"'),
         1,
-    ),
-    _Rule(
-        "client-secret",
-        ("secret",),
-        re.compile(
-            r"(?i)(?:\b(?:client[_-]?secret|aadclientsecret|azure_client_secret|secret)\b" + _KEY_SEP + r"|--client-secret[ =])"
-            r"[\"']?([^\s\"',;&]{8,512})"
-        ),
-        1,
-        _real,
     ),
     _Rule(
         "curl-user",  # curl -u user:pw, --user, --proxy-user, skopeo --creds/--src-creds/--dest-creds
@@ -228,16 +260,6 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/=]{8,512})"),
         1,
     ),
-    _Rule(
-        "token-field",  # "accessToken": "...", refresh_token=..., identitytoken
-        ("token",),
-        re.compile(
-            r"(?i)\b(?:access_token|refresh_token|accesstoken|refreshtoken|identitytoken|registrytoken|id_token|token)\b[\"']?"
-            + _SEP
-            + r"[\"']?([A-Za-z0-9._~+/=-]{20,8192})"
-        ),
-        1,
-    ),
     _Rule("slack-token", ("xox",), re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{8,256}")),
     _Rule("slack-app-token", ("xapp-",), re.compile(r"\bxapp-[A-Za-z0-9-]{8,256}")),
     _Rule(
@@ -246,12 +268,24 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{0,60}/([A-Za-z0-9]{16,64})"),
         1,
     ),
-    _Rule("github-token", ("gh", "github_pat_"), re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{30,255})")),
-    _Rule("gitlab-token", ("gl",), re.compile(r"\bgl(?:pat|rt|dt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,64}")),
+    _Rule(
+        "github-token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{30,255})"),
+    ),
+    _Rule(
+        "gitlab-token",
+        ("glpat-", "glrt-", "gldt-", "glptt-", "glcbt-", "gloas-", "glsoat-"),
+        re.compile(r"\bgl(?:pat|rt|dt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,64}"),
+    ),
     _Rule("npm-token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
     _Rule("aws-key", ("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     _Rule("google-api-key", ("aiza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    _Rule("api-key", ("sk_", "sk-", "rk_", "sg."), re.compile(r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}|sk-[A-Za-z0-9_-]{20,256}|SG\.[\w-]{16,32}\.[\w-]{16,64})")),
+    _Rule(
+        "api-key",
+        ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "sk-", "sg."),
+        re.compile(r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}|sk-[A-Za-z0-9_-]{20,256}|SG\.[\w-]{16,32}\.[\w-]{16,64})"),
+    ),
     _Rule("client-secret", ("q~",), re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.~-]{3}\dQ~[A-Za-z0-9_.~-]{20,40}")),
     _Rule(
         "storage-key",  # an 88-character base64 account key on its own (az storage account keys list)
@@ -277,6 +311,7 @@ _RULES: tuple[_Rule, ...] = (
             r"(?=[A-Za-z0-9.-]{1,253}(?::\d{1,5})?(?:[/\s\"'\]),;?#]|$))"
         ),
         1,
+        also=("@",),
     ),
     _Rule(
         "url-token",  # https://<token>@github.com: a user part that is a token, not a name
@@ -284,8 +319,38 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,16}://([A-Za-z0-9_.~%-]{16,256})@(?=[A-Za-z0-9.-]{1,253}(?::\d{1,5})?(?:[/\s\"'\]),;?#]|$))"),
         1,
         lambda value: _random_looking(value) and any(c.isdigit() for c in value),
+        also=("@",),
     ),
 )
+#: Each rule's gates as sets, for a quick intersection with the gates present in a text.
+_RULE_GATES = tuple((rule, frozenset(rule.triggers), frozenset(rule.also)) for rule in _RULES)
+
+
+def _gate_tree(gates: set[str], roots: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Group gate strings under a root they contain: when the root is absent, none of them is tested."""
+    tree: dict[str, list[str]] = {}
+    for gate in sorted(gates):
+        root = next((r for r in roots if r in gate), gate)
+        tree.setdefault(root, [])
+        if gate != root:
+            tree[root].append(gate)
+    return tuple((root, tuple(children)) for root, children in tree.items())
+
+
+#: Every gate string, tested once per text, under roots that most of them contain.
+_GATE_TREE = _gate_tree(
+    {g for rule in _RULES for g in (*rule.triggers, *rule.also)},
+    ("pass", "secret", "token", "auth", "key", "-", "_", "=", "<", '"', ".", ":", "~"),
+)
+
+
+def _present_gates(lowered: str) -> set[str]:
+    present: set[str] = set()
+    for root, children in _GATE_TREE:
+        if root in lowered:
+            present.add(root)  # a root that is no rule's gate is harmless in the set
+            present.update(child for child in children if child in lowered)
+    return present
 
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
@@ -295,8 +360,10 @@ _PEM_BODY = re.compile(
     r"[A-Za-z0-9+/=]{0,100}"
 )
 _PEM_REACH = 16_384
-_TABLE_HEADER = re.compile(r"(?im)^[ \t]{0,8}USERNAME[ \t]{1,40}PASSWORD[ \t]{1,80}PASSWORD2[ \t]{0,8}$")
-_TABLE_ROW = re.compile(r"[ \t]{0,8}(\S{1,128})[ \t]{1,80}(\S{4,512})(?:[ \t]{1,80}(\S{4,512}))?")
+_CREDENTIAL_TABLE = re.compile(
+    r"(?im)^[ \t]{0,8}USERNAME[ \t]{1,40}PASSWORD[ \t]{1,80}PASSWORD2[ \t]{0,8}\r?\n(?:[ \t-]{0,400}\r?\n)?"
+    r"[ \t]{0,8}\S{1,128}[ \t]{1,80}(?!USERNAME)(\S{4,512})(?:[ \t]{1,80}(\S{4,512}))?"
+)
 
 
 def redact(text: str) -> tuple[str, list[str]]:
@@ -307,30 +374,40 @@ def redact(text: str) -> tuple[str, list[str]]:
 
 def redact_found(text: str) -> Redaction:
     """Mask every secret; return the text, the kinds found and the values masked."""
-    lowered = text.lower()
+    lowered = lower_same_length(text)
     kinds: set[str] = set()
     values: list[str] = []
     if "-----begin" in lowered:
         replaced = _mask_private_keys(text, values)
         if replaced != text:
             kinds.add("private-key")
-            text, lowered = replaced, replaced.lower()
+            text, lowered = replaced, lower_same_length(replaced)
     if "password2" in lowered:
         replaced = _mask_credential_table(text, values)
         if replaced != text:
             kinds.add("registry-credential")
-            text, lowered = replaced, replaced.lower()
-    for rule in _RULES:
-        if not any(trigger in lowered for trigger in rule.triggers):
-            continue
-        replaced = _apply(rule, text, values)
-        if replaced != text:
-            kinds.add(rule.kind)
-            text = replaced
-            lowered = text.lower()
+            text, lowered = replaced, lower_same_length(replaced)
+    present = _present_gates(lowered)
+    if present:
+        for rule, triggers, also in _RULE_GATES:
+            if triggers.isdisjoint(present) or (also and also.isdisjoint(present)):
+                continue
+            replaced = _apply_keyed(rule, text, lowered, present, values) if rule.keys else _apply(rule, text, values)
+            if replaced != text:
+                kinds.add(rule.kind)
+                text = replaced
+                lowered = lower_same_length(text)
     if values:
         text = mask_values(text, values)
     return Redaction(text, sorted(kinds), values)
+
+
+def lower_same_length(text: str) -> str:
+    """Lowercase with the same length, so positions found in it are positions in ``text``."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)  # e.g. "İ" lowercases to two chars
 
 
 def mask_values(text: str, values: list[str]) -> str:
@@ -347,15 +424,23 @@ def _remember(values: list[str], value: str) -> None:
         values.append(value)
 
 
+def _secret_group(rule: _Rule, match: re.Match[str]) -> int:
+    return rule.group or next((i for i in range(match.re.groups, 0, -1) if match.group(i)), 0)
+
+
+def _accepted(rule: _Rule, value: str | None) -> bool:
+    if value is None or MASK in value:
+        return False
+    return rule.accept is None or rule.accept(value.strip("\"'"))
+
+
 def _apply(rule: _Rule, text: str, values: list[str]) -> str:
     def substitute(match: re.Match[str]) -> str:
-        group = rule.group or next((i for i in range(match.re.groups, 0, -1) if match.group(i)), 0)
+        group = _secret_group(rule, match)
         value = match.group(group)
-        if value is None or MASK in value:
+        if not _accepted(rule, value):
             return match.group(0)
-        if rule.accept is not None and not rule.accept(value.strip("\"'")):
-            return match.group(0)
-        if rule.group == 0 and match.re.groups == 0:
+        if group == 0:
             _remember(values, match.group(0))
             return MASK
         _remember(values, value)
@@ -367,6 +452,46 @@ def _apply(rule: _Rule, text: str, values: list[str]) -> str:
     return rule.pattern.sub(substitute, text)
 
 
+def _apply_keyed(rule: _Rule, text: str, lowered: str, present: set[str], values: list[str]) -> str:
+    """Match ``rule.pattern`` right after each occurrence of each key (found with ``str.find``).
+
+    After a match, accepted or not, the search goes on after its end, as ``re.sub`` does: a
+    value that was turned down is never rescanned for keys inside it, which keeps this linear.
+    """
+    spans: list[tuple[int, int]] = []
+    for key in rule.keys:
+        if key not in present and key not in lowered:
+            continue
+        start = 0
+        for _ in range(_MAX_KEY_HITS):
+            index = lowered.find(key, start)
+            if index < 0:
+                break
+            match = rule.pattern.match(text, index + len(key))
+            if match is None:
+                start = index + len(key)
+                continue
+            value = match.group(rule.group)
+            if _accepted(rule, value):
+                _remember(values, value)
+                spans.append(match.span(rule.group))
+            start = max(match.end(), index + len(key))
+    if not spans:
+        return text
+    parts: list[str] = []
+    position = 0
+    for begin, end in sorted(spans):
+        if begin < position:
+            continue  # overlaps a span already masked (two keys in one name)
+        parts += [text[position:begin], MASK]
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+_MAX_KEY_HITS = 500
+
+
 def _mask_private_keys(text: str, values: list[str]) -> str:
     """Mask PEM private keys with ``str.find``: linear however many headers a paste repeats.
 
@@ -374,7 +499,7 @@ def _mask_private_keys(text: str, values: list[str]) -> str:
     the base64 body that follows the header is masked. The next END position is searched
     once and reused for every header before it, so repeated headers never rescan the text.
     """
-    lowered = text.lower()
+    lowered = lower_same_length(text)
     parts: list[str] = []
     position = 0  # text before this is already emitted
     search = 0
@@ -412,59 +537,70 @@ def _mask_private_keys(text: str, values: list[str]) -> str:
 
 def _mask_credential_table(text: str, values: list[str]) -> str:
     """``az acr credential show -o table``: the row under USERNAME PASSWORD PASSWORD2 holds two passwords."""
-    out = text
-    for header in _TABLE_HEADER.finditer(text):
-        rest = text[header.end() : header.end() + 2000].split("\n")[1:4]
-        for line in rest:
-            if set(line.strip()) <= {"-", " "}:
-                continue
-            row = _TABLE_ROW.match(line)
-            if row:
-                masked = line
-                for secret in (row.group(2), row.group(3)):
-                    if secret:
-                        _remember(values, secret)
-                        masked = masked.replace(secret, MASK)
-                out = out.replace(line, masked)
-            break
-    return out
+
+    def substitute(match: re.Match[str]) -> str:
+        whole, offset = match.group(0), match.start(0)
+        for group in (2, 1):  # right to left, so earlier offsets stay valid
+            if match.group(group) and _real(match.group(group)):
+                _remember(values, match.group(group))
+                start, end = match.span(group)
+                whole = whole[: start - offset] + MASK + whole[end - offset :]
+        return whole
+
+    return _CREDENTIAL_TABLE.sub(substitute, text)
+
+
+#: Substrings found in (or next to) nearly every secret shape: the whole of a huge paste is
+#: searched for these only, each search being one pass at C speed.
+_ROOTS = (
+    "pass", "pwd", "secret", "token", "key", "auth", "bearer", "login", "credential", "eyj", "sig=", "://",
+    "-----begin", "xox", "パスワード",
+)  # fmt: skip
+_ROOT_HITS = 3  # windows per root from each end of the paste
+_REACH_BEFORE, _REACH_AFTER = 400, 1_200
 
 
 def secret_kinds(text: str, lowered: str | None = None) -> list[str]:
-    """Kinds of secret anywhere in a (possibly huge) paste, without building a redacted copy.
+    """Kinds of secret anywhere in a (possibly huge) paste, without redacting all of it.
 
-    The engine reads only the focused part of a huge paste, but the author must be told
-    about a secret wherever it sits in what they pasted. Each rule runs only in windows
-    around its triggers, at most ``_WINDOWS`` of them, so this stays linear on hostile input.
+    The engine reads only the focused part of a huge paste, and nothing outside it reaches
+    any output; but the author must be told about a secret wherever it sits in what they
+    pasted. The paste is searched for a few roots (``_ROOTS``), the first and last few
+    occurrences of each are cut out with their surroundings, and every rule runs on those
+    windows only. Cost: one ``str.find`` pass per root plus at most ~60 KB of redaction,
+    whatever the paste; a secret whose root occurs many times in the middle of a huge paste
+    may go unreported (it is still never echoed).
     """
-    lowered = text.lower() if lowered is None else lowered
-    found: set[str] = set()
-    if "-----begin" in lowered:
-        index = lowered.find("-----begin")
-        if _mask_private_keys(text[index : index + _PEM_REACH], []) != text[index : index + _PEM_REACH]:
-            found.add("private-key")
-    windows = 0
-    for rule in _RULES:
-        if rule.kind in found:
+    lowered = lower_same_length(text) if lowered is None else lowered
+    spans: list[tuple[int, int]] = []
+    for root in _ROOTS:
+        index = lowered.find(root)
+        if index < 0:
             continue
-        for trigger in rule.triggers:
-            start = 0
-            for _ in range(20):
-                index = lowered.find(trigger, start)
-                if index < 0 or windows >= _WINDOWS:
-                    break
-                windows += 1
-                piece = text[max(0, index - 300) : index + 900]
-                if _apply(rule, piece, []) != piece:
-                    found.add(rule.kind)
-                    break
-                start = index + len(trigger)
-            if rule.kind in found:
+        hits = [index]
+        for _ in range(_ROOT_HITS - 1):
+            index = lowered.find(root, index + len(root))
+            if index < 0:
                 break
+            hits.append(index)
+        end = len(lowered)
+        for _ in range(_ROOT_HITS):
+            index = lowered.rfind(root, hits[-1] + 1, end)
+            if index < 0:
+                break
+            hits.append(index)
+            end = index
+        spans += [(max(0, h - _REACH_BEFORE), h + _REACH_AFTER) for h in hits]
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    found: set[str] = set()
+    for start, stop in merged:
+        found.update(redact_found(text[start:stop]).kinds)
     return sorted(found)
-
-
-_WINDOWS = 400
 
 
 def redact_text(text: str) -> str:

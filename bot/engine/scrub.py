@@ -3,13 +3,19 @@
 The extractor reads facts from redacted text, so a secret should never get this far. But
 facts are cut out of text by patterns, glued back together (a proxy and its port), and live
 checks add details of their own (a proxy URL from settings, an answer from a server). So the
-facade runs every answer through here: each string leaf (facts, reasons, evidence, fixes,
-notes) is checked by shape with :func:`bot.engine.redact.redact_found`, and every secret
-value found in the paste is masked wherever it reappears. Anything masked here is reported
-like any other secret, so the author is still told to rotate it.
+facade runs every answer through here:
 
-Cost: leaves are joined and checked once; only when that finds something are they redacted
-one by one. The card templates (titles, summaries, docs) are ours and are not re-checked.
+* every string that carries the user's or a server's words (facts, live evidence) is checked
+  by shape with :func:`bot.engine.redact.redact_found`;
+* every string of the answer (reasons, fixes, notes too) is checked for the secret values
+  found in the paste, which are masked wherever they reappear.
+
+Reasons, fixes and titles are the cards' templates filled with fact values, so once the facts
+are clean only a value found in the paste could still leak through them; matching the shape
+rules against our own fix commands (``--password-stdin``, ``az acr login --expose-token``)
+would only corrupt them. Anything masked here is reported like any other secret, so the
+author is still told to rotate it. Cost: the strings are joined and checked once; only when
+that finds something are they redacted one by one.
 """
 
 from __future__ import annotations
@@ -62,8 +68,20 @@ def _nested_strings(value: Any) -> Iterable[str]:
             yield from _nested_strings(item)
 
 
-def _leaves(diagnosis: Diagnosis) -> list[str]:
+def _user_leaves(diagnosis: Diagnosis) -> list[str]:
+    """Strings made of the user's or a server's words: facts and live evidence."""
     out = list(_fact_strings(diagnosis.facts))
+    for item in diagnosis.evidence:
+        if item.check == "text":
+            continue  # a reason rendered from a card template and fact values
+        out += [item.target, item.detail]
+        if item.data:
+            out += _nested_strings(item.data)
+    return out
+
+
+def _all_leaves(diagnosis: Diagnosis) -> list[str]:
+    out = _user_leaves(diagnosis)
     for cause in diagnosis.causes:
         out += cause.reasons + cause.supported_by + cause.contradicted_by
     for step in diagnosis.fix:
@@ -72,8 +90,6 @@ def _leaves(diagnosis: Diagnosis) -> list[str]:
             out.append(step.command)
     for item in diagnosis.evidence:
         out += [item.target, item.vantage, item.detail]
-        if item.data:
-            out += _nested_strings(item.data)
     out += diagnosis.notes
     return out
 
@@ -85,23 +101,32 @@ def scrub_diagnosis(diagnosis: Diagnosis, values: list[str] | None = None) -> Di
     are masked wherever they appear, whatever the shape around them.
     """
     values = [v for v in (values or []) if worth_remasking(v)]
-    joined = _JOIN.join(_leaves(diagnosis))
-    echoed = [v for v in values if v in joined]
-    found = redact_found(joined)
-    if not echoed and found.text == joined:
+    user = _JOIN.join(_user_leaves(diagnosis))
+    found = redact_found(user)
+    echoed: list[str] = []
+    if values:
+        every = _JOIN.join(_all_leaves(diagnosis))
+        echoed = [v for v in values if v in every]
+    if not echoed and found.text == user:
         return diagnosis
     kinds = set(found.kinds)
     if echoed:
         kinds.add("echoed-secret")
     masked: list[str] = [*values, *found.values]
+    shapes = found.text != user
 
     def clean(text: str) -> str:
         if not text:
             return text
-        result = redact_found(text).text
+        return mask_values(text, masked) if masked else text
+
+    def clean_user(text: str) -> str:
+        if not text:
+            return text
+        result = redact_found(text).text if shapes else text
         return mask_values(result, masked) if masked else result
 
-    _apply(diagnosis, clean)
+    _apply(diagnosis, clean, clean_user)
     if diagnosis.redacted_text and masked:
         diagnosis.redacted_text = mask_values(diagnosis.redacted_text, masked)
     new = sorted(kinds - set(diagnosis.facts.secrets))
@@ -113,24 +138,24 @@ def scrub_diagnosis(diagnosis: Diagnosis, values: list[str] | None = None) -> Di
     return diagnosis
 
 
-def _apply(diagnosis: Diagnosis, clean: Callable[[str], str]) -> None:
+def _apply(diagnosis: Diagnosis, clean: Callable[[str], str], clean_user: Callable[[str], str]) -> None:
     facts = diagnosis.facts
     for name in facts.__slots__:
         if name in ("secrets", "signals", "tool", "cloud"):
             continue
         value = getattr(facts, name)
         if isinstance(value, str):
-            setattr(facts, name, clean(value))
+            setattr(facts, name, clean_user(value))
         elif isinstance(value, list):
             for item in value:
                 if hasattr(item, "__slots__"):  # HostFact, IpFact
                     for key in item.__slots__:
                         if isinstance(getattr(item, key), str):
-                            setattr(item, key, clean(getattr(item, key)))
+                            setattr(item, key, clean_user(getattr(item, key)))
             if value and isinstance(value[0], str):
-                setattr(facts, name, [clean(v) for v in value])
+                setattr(facts, name, [clean_user(v) for v in value])
         elif isinstance(value, dict):
-            setattr(facts, name, _clean_nested(value, clean))
+            setattr(facts, name, _clean_nested(value, clean_user))
     for cause in diagnosis.causes:
         cause.reasons = [clean(r) for r in cause.reasons]
         cause.supported_by = [clean(r) for r in cause.supported_by]
@@ -139,7 +164,9 @@ def _apply(diagnosis: Diagnosis, clean: Callable[[str], str]) -> None:
         step.text = clean(step.text)
         if step.command:
             step.command = clean(step.command)
-    diagnosis.evidence = [_clean_evidence(item, clean) for item in diagnosis.evidence]
+    diagnosis.evidence = [
+        _clean_evidence(item, clean if item.check == "text" else clean_user) for item in diagnosis.evidence
+    ]
     diagnosis.notes = [clean(n) for n in diagnosis.notes]
 
 
