@@ -6,16 +6,18 @@ stays ignorant of where the text came from or where the answer goes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from bot.config import Settings, load_settings
 from bot.engine.classify import classify, rerank
 from bot.engine.extract import Extraction, extract
 from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
 from bot.engine.models import VANTAGE_PASTE, Diagnosis, Evidence, Status
 from bot.engine.probe_report import parse_probe_report
 from bot.engine.scrub import scrub_diagnosis
+
+if TYPE_CHECKING:  # settings (pydantic-settings) are imported only by the live entry points
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +96,17 @@ async def diagnose_live(text: str, settings: Settings, *, lang: str = "en") -> D
 
 def diagnose_live_sync(text: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:
     """Blocking wrapper for the CLI."""
+    import asyncio
+
+    from bot.config import load_settings
+
     return asyncio.run(diagnose_live(text, settings or load_settings(), lang=lang))
 
 
 def check_registry_sync(registry: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:
     """Blocking wrapper for the CLI."""
+    import asyncio
+
+    from bot.config import load_settings
+
     return asyncio.run(check_registry(registry, settings or load_settings(), lang=lang))

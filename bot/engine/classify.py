@@ -65,14 +65,16 @@ class _Compiled:
         self.facts = tuple((k, tuple(v), frozenset(str(a) for a in v)) for k, v in cond.facts.items())
 
 
-_COMPILED: dict[int, _Compiled] = {}
+#: id(condition) -> (the condition, its compiled form). The condition is kept with its entry, so
+#: its id cannot be reused by another condition (of another knowledge base) while the entry lives.
+_COMPILED: dict[int, tuple[Condition, _Compiled]] = {}
 
 
 def _compiled(cond: Condition) -> _Compiled:
-    found = _COMPILED.get(id(cond))
-    if found is None:
-        found = _COMPILED[id(cond)] = _Compiled(cond)
-    return found
+    entry = _COMPILED.get(id(cond))
+    if entry is None or entry[0] is not cond:
+        entry = _COMPILED[id(cond)] = (cond, _Compiled(cond))
+    return entry[1]
 
 
 def holds(cond: Condition, ex: Extraction, signals: set[str] | frozenset[str]) -> bool:
@@ -209,9 +211,11 @@ def _render(template: str, values: _Values) -> str:
     return template.format_map(values)  # C speed; a missing key goes through _Values.__missing__
 
 
-def render_fix(card: Card, ex: Extraction | None, facts: Facts, lang: str) -> list[FixStep]:
+def render_fix(
+    card: Card, ex: Extraction | None, facts: Facts, lang: str, *, known: dict[str, str] | None = None
+) -> list[FixStep]:
     """Fill a card's fix templates with the user's values (generic placeholders otherwise)."""
-    known = template_values(facts)
+    known = template_values(facts) if known is None else known
     signals = set(facts.signals)
     steps: list[FixStep] = []
     for step in card.fix:
@@ -293,7 +297,7 @@ def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = Non
             scores[card_id] = score
             reasons[card_id] = why
     scores.setdefault(UNRELATED, 0.01)
-    return _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+    return _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text, known=known)
 
 
 def _build(
@@ -309,6 +313,7 @@ def _build(
     text: str = "",
     evidence: list[Evidence] | None = None,
     live: bool = False,
+    known: dict[str, str] | None = None,
 ) -> Diagnosis:
     confidence = _softmax(scores)
     ranked = sorted(scores, key=lambda k: (-scores[k], k))
@@ -349,7 +354,7 @@ def _build(
         card = kb.card(top)
         diagnosis.title = card.title.get(lang)
         diagnosis.summary = card.summary.get(lang)
-        diagnosis.fix = render_fix(card, ex, facts, lang)
+        diagnosis.fix = render_fix(card, ex, facts, lang, known=known)
         diagnosis.docs = list(card.docs)
     elif top == HEALTHY:
         diagnosis.title = "No problem found" if lang != "ja" else "問題は見つかりませんでした"

@@ -25,9 +25,9 @@ from bot.engine.redact import lower_same_length, redact_found
 from bot.engine.redact import secret_kinds as all_secret_kinds
 
 _HOST = re.compile(r"(?<![\w.@-])((?:[A-Za-z0-9_-]{1,63}+\.){1,12}[A-Za-z]{2,24}+)(?::(\d{1,5}))?(?![\w-])")
-_IPV4 = re.compile(  # the lookahead lets the engine skip to digits instead of trying every position
-    r"(?=\d)(?<![\w.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(\d{1,5}))?(?![\w.]|\.\d)"
-)
+#: A dotted quad; each number is checked to be at most 255 by ``_valid_ipv4``. Starting on a digit
+#: class (the lookbehind stands for "not inside a word") lets the engine skip to digits.
+_IPV4 = re.compile(r"([0-9](?<![\w.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3})(?::(\d{1,5}))?(?![\w.]|\.\d)")
 # The patterns below run on the lowercased text (see the module docstring).
 _CLIENT_IP = re.compile(r"client with ip\s{0,3}['\"]?\s{0,3}([0-9a-f.:]{3,45})")
 _LOOKUP = re.compile(
@@ -205,7 +205,31 @@ class Extraction:
     secret_values: list[str] = field(default_factory=list, repr=False)
 
 
+def _valid_ipv4(address: str) -> bool:
+    """Each number at most 255 and, when it has three digits, no leading zero (as the pattern used to say)."""
+    return all(int(part) <= 255 and not (len(part) == 3 and part[0] == "0") for part in address.split("."))
+
+
 def _ip_scope(address: str) -> str:
+    """Where an address routes. Dotted IPv4 is read with integer tests (``ipaddress`` is slow on the hot path)."""
+    parts = address.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") for p in parts):
+        a, b, c, d = (int(p) for p in parts)
+        if max(a, b, c, d) > 255:
+            return "other"
+        if a == 127:
+            return "loopback"
+        if a == 169 and b == 254:
+            return "link-local"
+        if a == 10 or (a == 172 and 16 <= b <= 31) or (a == 192 and b == 168) or (a == 100 and 64 <= b <= 127):
+            return "private"
+        if a >= 224 or (a, b, c, d) == (0, 0, 0, 0):  # multicast, reserved, unspecified
+            return "other"
+        return "public"
+    return _ip_scope_any(address)
+
+
+def _ip_scope_any(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -434,6 +458,8 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
         if count > 100:
             break
         address = m.group(1)
+        if not _valid_ipv4(address):
+            continue
         if any(ip.address == address for ip in facts.ips):
             continue
         role, known_port = roles.get(address, ("unknown", None))
