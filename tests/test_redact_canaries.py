@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.diagnose import diagnose
 from bot.engine.render_text import diagnosis_json, render_text
@@ -48,6 +50,13 @@ def b64(length: int) -> str:
 
 #: The header of a JWT says only which algorithm signed it: the same in every token, not a secret.
 JWT_HEADER = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"
+
+
+#: Fixed parts of token formats: the same in every token of the kind, so not secret (the random part is).
+PUBLIC_PARTS = (
+    JWT_HEADER, "github_pat_", "glpat-", "xoxb-", "xapp-1-", "sk_live_", "sk-proj-", "pypi-AgEIcHlwaS5vcmc",
+    "eyJhdXRocyI6eyJjb250b3NvcmVn", "TlRMTVNTUAAB",
+)  # fmt: skip
 
 
 def jwt() -> str:
@@ -425,7 +434,7 @@ CASES = _cases()
 def fragments(secret: str) -> set[str]:
     parts = secret.replace("\\n", "\n").split("\n")  # a key body leaks line by line
     pieces = {p[i : i + FRAGMENT] for p in parts for i in range(max(1, len(p) - FRAGMENT + 1)) if len(p) >= FRAGMENT}
-    return {piece for piece in pieces if piece not in JWT_HEADER}
+    return {piece for piece in pieces if not any(piece in public for public in PUBLIC_PARTS)}
 
 
 class _Stdin(io.TextIOWrapper):
@@ -533,3 +542,43 @@ def test_password_stdin_pipeline_is_masked_reported_and_never_a_namespace() -> N
         assert "W1nter" not in json.dumps(diagnosis_json(d))
         assert "namespace" not in d.facts.kubernetes
         assert d.facts.secrets == ["password-stdin"] and d.notes
+
+
+_SEPARATORS = ["\n", "\r\n", "\n\n", "\n```\n", "\n> ", " ; ", "\n\t"]
+_PROSE = [
+    "",
+    "here is the log:",
+    "ログを貼ります：",
+    "Error response from daemon: Get \"https://contosoreg.azurecr.io/v2/\": unauthorized",
+    "Retrying in 5 seconds",
+    "│ kubectl output │",
+    "&gt; quoted by Slack",
+]
+
+
+@given(
+    st.lists(st.sampled_from(range(len(CANARIES))), min_size=1, max_size=4, unique=True),
+    st.lists(st.sampled_from(_SEPARATORS), min_size=4, max_size=4),
+    st.lists(st.sampled_from(_PROSE), min_size=5, max_size=5),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_mix_of_pasted_secrets_is_masked_and_redaction_is_idempotent(
+    picks: list[int], separators: list[str], prose: list[str]
+) -> None:
+    from bot.engine.redact import redact
+
+    _RNG.seed(repr((picks, separators, prose)))  # the same example always gets the same secrets
+    parts: list[str] = [prose[0]]
+    secrets: list[str] = []
+    for n, index in enumerate(picks):
+        canary = CANARIES[index]
+        values = [canary.secret()] + ([canary.second()] if canary.second else [])
+        secrets += values
+        line = canary.template.replace("{S}", values[0]).replace("{T}", values[-1])
+        parts += [separators[n], line.replace("{{", "{").replace("}}", "}"), separators[n], prose[n + 1]]
+    paste = "".join(parts)
+    out, kinds = redact(paste)
+    assert kinds
+    assert not [piece for secret in secrets for piece in fragments(secret) if piece in out], paste
+    assert redact(out) == (out, [])  # masks are never masked again, nothing new is found
+    assert diagnose(paste).secret_found

@@ -277,19 +277,18 @@ def classify(ex: Extraction, *, lang: str = "en", kb: KnowledgeBase | None = Non
     card_scores = [base for _, base in table.cards]
     card_reasons: list[list[str]] = [[] for _ in table.cards]
     known: dict[str, str] | None = None  # the user's values, computed once when a reason needs them
+    values: _Values | None = None
+    rules = table.rules
     for position in sorted(candidates):  # the cards' own order, so reasons keep theirs
-        card_position, rule_score, c, reason = table.rules[position]
-        # Cheap set tests first: most rules fail on their signals.
-        if c.signals and not c.signals <= signals:
-            continue
-        if c.any_signals and c.any_signals.isdisjoint(signals):
-            continue
+        card_position, rule_score, c, reason = rules[position]
         if not _holds(c, ex, signals):
             continue
         card_scores[card_position] += rule_score
         if rule_score > 0:
-            known = known if known is not None else template_values(ex.facts)
-            card_reasons[card_position].append(_render(reason.get(lang), _Values(known)))
+            if values is None:
+                known = template_values(ex.facts)
+                values = _Values(known)
+            card_reasons[card_position].append(_render(reason.get(lang), values))
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
     for (card_id, _), score, why in zip(table.cards, card_scores, card_reasons, strict=True):

@@ -17,7 +17,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from bot.engine.hosts import classify_host, is_private_registry_name
+from bot.engine.hosts import classify_host
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
 from bot.engine.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
@@ -182,9 +182,11 @@ _AZURE_REGIONS = frozenset(
     ]
 )
 _IGNORED_HOST_SUFFIXES = ("aka.ms", "learn.microsoft.com", "docs.microsoft.com", "docker.com/increase-rate-limit")
-_FILE_LIKE = re.compile(
-    r"\.(?:py|go|js|ts|json|yaml|yml|txt|log|conf|sh|md|cs|java|rb|exe|dll|so|tar|gz|zip|html|xml|crt|pem|key)$"
-)
+#: Names that end like a file are not hosts (``main.go``, ``values.yaml``).
+_FILE_SUFFIXES = (
+    ".py", ".go", ".js", ".ts", ".json", ".yaml", ".yml", ".txt", ".log", ".conf", ".sh", ".md", ".cs", ".java",
+    ".rb", ".exe", ".dll", ".so", ".tar", ".gz", ".zip", ".html", ".xml", ".crt", ".pem", ".key",
+)  # fmt: skip
 
 
 _PRIVATE_NETS = tuple(
@@ -244,6 +246,14 @@ def _ip_scope_any(address: str) -> str:
         return "other"
     # Everything else routes on the internet (documentation ranges stand for public addresses).
     return "public"
+
+
+def _has_any(text: str, words: tuple[str, ...]) -> bool:
+    """Whether any of ``words`` is in ``text`` (a plain loop: cheaper than ``any()`` over a generator)."""
+    for word in words:  # noqa: SIM110
+        if word in text:
+            return True
+    return False
 
 
 def _span(text: str, match: re.Match[str], group: int) -> str:
@@ -311,7 +321,7 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
         if count > 400:
             break
         host = match.group(1).lower().rstrip(".")
-        if host in seen or _FILE_LIKE.search(host) or host.endswith(_IGNORED_HOST_SUFFIXES):
+        if host in seen or host.endswith(_FILE_SUFFIXES) or host.endswith(_IGNORED_HOST_SUFFIXES):
             continue
         seen.add(host)
         port = int(match.group(2)) if match.group(2) else None
@@ -368,7 +378,9 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
     """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
     candidates: list[str] = []
     for gates, pattern in zip(_REGISTRY_GATES, _REGISTRY_POSITION, strict=True):
-        if not all(any(word in lower for word in gate) for gate in gates):
+        if facts.login_server:
+            break  # an ACR login server is the registry; positions only matter without one
+        if not all(_has_any(lower, gate) for gate in gates):
             continue
         for count, match in enumerate(pattern.finditer(lower)):
             if count > 20:
@@ -391,9 +403,7 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
         elif info.kind in ("malformed", "lookalike"):
             derived["registry_class"].add("acr")
             derived["host_kinds"].add(info.kind)
-        elif is_private_registry_name(facts.registry_host) or ":" in facts.registry_host:
-            derived["registry_class"].add("private")
-        else:
+        else:  # self-hosted (intranet name, IP, custom port) or unknown: both count as private
             derived["registry_class"].add("private")
     elif "azurecr" in lower:
         derived["registry_class"].add("acr")
@@ -438,7 +448,7 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
             facts.proxy = proxy + (f":{m.group(2)}" if m.group(2) else "")
             roles[proxy.strip("[]")] = ("proxy", int(m.group(2)) if m.group(2) else None)
     dials = _DIAL.finditer(lower) if "dial tcp" in lower else ()
-    connects = _CONNECT.finditer(text) if any(w in text for w in _CONNECT_WORDS) else ()
+    connects = _CONNECT.finditer(text) if _has_any(text, _CONNECT_WORDS) else ()
     for pattern, matches in ((_DIAL, dials), (_CONNECT, connects)):
         for count, m in enumerate(matches):
             if count > 20:
@@ -480,7 +490,7 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
 def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """Status codes, check-health codes, canipull lines, correlation ids (each gated by a cheap test)."""
     for pattern, words in zip(_STATUS, (_STATUS_WORDS, ("status", "response", "http/")), strict=True):
-        if not any(word in lower for word in words):
+        if not _has_any(lower, words):
             continue
         for count, m in enumerate(pattern.finditer(lower)):
             if count > 50:
@@ -498,7 +508,7 @@ def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
     if (
         " : ok" in lower
         and not facts.checkhealth_codes
-        and not any(word in lower for word in ("fail", "error", "warning", "incorrect"))
+        and not _has_any(lower, ("fail", "error", "warning", "incorrect"))
         and _CHECKHEALTH_OK.search(text)
     ):
         derived["checkhealth"].add("all_ok")
@@ -547,7 +557,7 @@ def _kubernetes(text: str, lower: str, facts: Facts) -> None:
         ("pod", _K8S_POD, ("pod/", "pods/")),
         ("context", _K8S_CONTEXT, ("context",)),
     ):
-        if not any(gate in text for gate in gates):
+        if not _has_any(text, gates):
             continue
         m = pattern.search(text)
         if m:

@@ -119,7 +119,8 @@ def normalize(text: str) -> str:
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
     text = focus(text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     text = text.translate(_CONTROL)
@@ -130,7 +131,7 @@ def normalize(text: str) -> str:
         text = _QUOTE_PREFIX.sub("", text)
         text = text.replace("&gt;", ">").replace("&lt;", "<").replace("&quot;", '"').replace("&#39;", "'")
         text = text.replace("&amp;", "&")
-    elif ">" in text:
+    elif text.startswith(">") or "\n>" in text:  # a quote prefix starts a line
         text = _QUOTE_PREFIX.sub("", text)
     if "\\u00" in text:
         text = _UNICODE_ESCAPE.sub(lambda m: _UNICODE_MAP[m.group(1).lower()], text)
@@ -138,11 +139,15 @@ def normalize(text: str) -> str:
         text = _ESCAPED_NEWLINE.sub("\n", text)
     if "```" in text:
         text = text.replace("```", "\n")
-    text = text.translate(_SMART_QUOTES)
+    if text.isascii():  # O(1): smart quotes, NBSP and box drawing are not ASCII
+        if len(text) <= MAX_LINE_CHARS:
+            return text  # the common case: no line can be too long, no per-line work at all
+    else:
+        text = text.translate(_SMART_QUOTES)
     lines = text.split("\n")
     if "│" in text or "┃" in text or "║" in text or max(map(len, lines)) > MAX_LINE_CHARS:
         return "\n".join(_strip_line_borders(line) for line in lines)
-    return text  # the common case: no per-line work at all
+    return text
 
 
 def unwrap(text: str) -> str:

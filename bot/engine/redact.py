@@ -70,6 +70,19 @@ def _real(value: str) -> bool:
     return bool(value) and _PLACEHOLDER.match(value) is None
 
 
+#: A path segment made of words: lowercase (``site-packages``), Capitalised or CamelCase (``AppData``).
+_WORDY_SEGMENT = re.compile(r"[a-z0-9._~-]+|(?:[A-Z][a-z0-9._-]+)+|[A-Z]")
+
+
+def _looks_like_path(value: str) -> bool:
+    """``/usr/lib/python3.11/site-packages/x`` is a path; base64 with slashes (``KFluIZnEyj/bRs``) is not."""
+    segments = [part for part in value.split("/") if part]
+    if value.count("/") < 2 or len(segments) < 2 or "//" in value.strip("/") or "+" in value or "=" in value:
+        return False
+    wordy = sum(1 for part in segments if _WORDY_SEGMENT.fullmatch(part))
+    return wordy * 4 >= len(segments) * 3
+
+
 _GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
 
 
@@ -84,7 +97,9 @@ def _password(value: str) -> bool:
 def _random_looking(value: str) -> bool:
     """A token rather than a word, a name or a path: mixes digits, cases or symbols, or is long."""
     value = value.strip("\"'")
-    if len(value) < 8 or not _real(value) or "://" in value or value.count("/") > max(1, len(value) // 16):
+    if len(value) < 8 or not _real(value) or "://" in value:
+        return False
+    if _looks_like_path(value):
         return False
     if _GUID.fullmatch(value):
         return False  # subscription, tenant, principal and correlation ids are identifiers
@@ -219,7 +234,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "token-field",  # "accessToken": "...", refresh_token=..., identitytoken
         ("token",),
-        re.compile(r"[\"']?" + _SEP + r"[\"']?([A-Za-z0-9._~+/=-]{20,8192})"),
+        re.compile(r"[\"']?" + _SEP + r"[\"']?([A-Za-z0-9._~+/=%-]{20,8192})"),  # % : URL-encoded tokens
         1,
         keys=("token",),
     ),
@@ -292,7 +307,12 @@ _RULES: tuple[_Rule, ...] = (
         ("==",),
         re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"),
     ),
-    _Rule("cookie", ("cookie",), re.compile(r"(?im)^[ \t>]{0,4}(?:set-)?cookie[ \t]{0,4}:[ \t]{0,4}([^\n]{6,4096})"), 1),
+    _Rule(  # a Cookie header, on its own line or inside curl -H "...": name=value pairs
+        "cookie",
+        ("cookie",),
+        re.compile(r"(?i)(?<![\w-])(?:set-)?cookie[ \t]{0,4}:[ \t]{0,4}([^\s=;\"']{1,128}=[^\n\"']{1,4096})"),
+        1,
+    ),
     _Rule(
         "password-label",  # パスワード：x, パスワードは x です, アクセストークン: x (the value is ASCII)
         ("パスワード", "ﾊﾟｽﾜｰﾄﾞ", "暗証番号", "シークレット", "トークン", "アクセスキー", "秘密鍵"),
@@ -340,16 +360,21 @@ def _gate_tree(gates: set[str], roots: tuple[str, ...]) -> tuple[tuple[str, tupl
 #: Every gate string, tested once per text, under roots that most of them contain.
 _GATE_TREE = _gate_tree(
     {g for rule in _RULES for g in (*rule.triggers, *rule.also)},
-    ("pass", "secret", "token", "auth", "key", "-", "_", "=", "<", '"', ".", ":", "~"),
-)
+    # Specific roots first: a gate goes under the first root it contains.
+    ("pass", "secret", "token", "auth", "api", "access", "private", "signing", "subscription", "client", "key", "gl",
+     "-p", "-u", "sk", "=", "_", "<", '"', ".", ":", "~", "-"),
+)  # fmt: skip
 
 
 def _present_gates(lowered: str) -> set[str]:
     present: set[str] = set()
+    add = present.add
     for root, children in _GATE_TREE:
         if root in lowered:
-            present.add(root)  # a root that is no rule's gate is harmless in the set
-            present.update(child for child in children if child in lowered)
+            add(root)  # a root that is no rule's gate is harmless in the set
+            for child in children:
+                if child in lowered:
+                    add(child)
     return present
 
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
@@ -429,8 +454,13 @@ def _secret_group(rule: _Rule, match: re.Match[str]) -> int:
 
 
 def _accepted(rule: _Rule, value: str | None) -> bool:
-    if value is None or MASK in value:
+    if value is None:
         return False
+    if MASK in value:  # a value already masked is left alone; one that runs on past a mask is masked whole
+        rest = value.replace(MASK, "")
+        if len(rest.strip(" \t\"';,")) < 4:
+            return False
+        value = rest
     return rule.accept is None or rule.accept(value.strip("\"'"))
 
 

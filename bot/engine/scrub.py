@@ -38,21 +38,32 @@ def secret_note(lang: str) -> str:
     return _NOTE["ja" if lang == "ja" else "en"]
 
 
-def _fact_strings(facts: Facts) -> Iterable[str]:
+#: Facts that hold our own vocabulary, not the user's words.
+_OWN_FACTS = frozenset({"secrets", "signals", "tool", "cloud"})
+
+
+def _fact_strings(facts: Facts) -> list[str]:
+    out: list[str] = []
     for name in facts.__slots__:
-        if name in ("secrets", "signals", "tool", "cloud"):
-            continue  # our own vocabulary
+        if name in _OWN_FACTS:
+            continue
         value = getattr(facts, name)
+        if not value:
+            continue
         if isinstance(value, str):
-            yield value
+            out.append(value)
         elif isinstance(value, list):
             for item in value:
                 if isinstance(item, str):
-                    yield item
+                    out.append(item)
                 elif hasattr(item, "__slots__"):  # HostFact, IpFact
-                    yield from (v for v in (getattr(item, k) for k in item.__slots__) if isinstance(v, str))
+                    for key in item.__slots__:
+                        field_value = getattr(item, key)
+                        if isinstance(field_value, str):
+                            out.append(field_value)
         elif isinstance(value, dict):
-            yield from _nested_strings(value)
+            out += _nested_strings(value)
+    return out
 
 
 def _nested_strings(value: Any) -> Iterable[str]:
@@ -141,7 +152,7 @@ def scrub_diagnosis(diagnosis: Diagnosis, values: list[str] | None = None) -> Di
 def _apply(diagnosis: Diagnosis, clean: Callable[[str], str], clean_user: Callable[[str], str]) -> None:
     facts = diagnosis.facts
     for name in facts.__slots__:
-        if name in ("secrets", "signals", "tool", "cloud"):
+        if name in _OWN_FACTS:
             continue
         value = getattr(facts, name)
         if isinstance(value, str):
