@@ -68,9 +68,7 @@ def start_fakes() -> tuple[TestPKI, FakeACR, FakeDNS, FakeARM, list[str]]:
     return pki, acr, dns, arm, hosts
 
 
-def settings_for(
-    pki: TestPKI, acr: FakeACR, dns: FakeDNS, arm: FakeARM, probe_timeout: float = 3.0
-) -> Settings:
+def settings_for(pki: TestPKI, acr: FakeACR, dns: FakeDNS, arm: FakeARM, probe_timeout: float = 3.0) -> Settings:
     return Settings(
         arm_endpoint=arm.url,
         ca_bundle=pki.ca_path,

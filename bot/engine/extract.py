@@ -395,14 +395,16 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
     elif facts.other_registry_hosts:
         facts.registry_host = facts.other_registry_hosts[0]
     if facts.registry_host:
-        info = classify_host(facts.registry_host.split(":")[0])
-        if info.kind in ("login_server", "data_endpoint", "privatelink", "geo"):
+        name = facts.registry_host.split(":")[0]
+        known = next((h for h in facts.hosts if h.host == name), None)  # classified already by _hosts
+        kind = known.kind if known is not None else classify_host(name).kind
+        if kind in ("login_server", "data_endpoint", "privatelink", "geo"):
             derived["registry_class"].add("acr")
-        elif info.kind in ("public_registry", "data_cdn", "blob"):
+        elif kind in ("public_registry", "data_cdn", "blob"):
             derived["registry_class"].add("public")
-        elif info.kind in ("malformed", "lookalike"):
+        elif kind in ("malformed", "lookalike"):
             derived["registry_class"].add("acr")
-            derived["host_kinds"].add(info.kind)
+            derived["host_kinds"].add(kind)
         else:  # self-hosted (intranet name, IP, custom port) or unknown: both count as private
             derived["registry_class"].add("private")
     elif "azurecr" in lower:
