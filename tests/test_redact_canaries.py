@@ -17,6 +17,7 @@ import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -549,7 +550,7 @@ _PROSE = [
     "",
     "here is the log:",
     "ログを貼ります：",
-    "Error response from daemon: Get \"https://contosoreg.azurecr.io/v2/\": unauthorized",
+    'Error response from daemon: Get "https://contosoreg.azurecr.io/v2/": unauthorized',
     "Retrying in 5 seconds",
     "│ kubectl output │",
     "&gt; quoted by Slack",
@@ -582,3 +583,57 @@ def test_any_mix_of_pasted_secrets_is_masked_and_redaction_is_idempotent(
     assert not [piece for secret in secrets for piece in fragments(secret) if piece in out], paste
     assert redact(out) == (out, [])  # masks are never masked again, nothing new is found
     assert diagnose(paste).secret_found
+
+
+def _diagnosis(facts: Any, fix_text: str = "Check the proxy.") -> Any:
+    from bot.engine.models import CauseScore, Diagnosis, FixStep
+
+    return Diagnosis(
+        cause="client-proxy",
+        confidence=0.9,
+        reply=True,
+        causes=[CauseScore("client-proxy", 0.9, 5.0, reasons=["the proxy refused"])],
+        facts=facts,
+        fix=[FixStep(fix_text, "az acr check-health -n contosoreg")],
+    )
+
+
+def test_last_line_of_defence_masks_a_secret_that_reached_a_fact_and_reports_it() -> None:
+    """Whatever the extractor glues together, a secret shape in a fact never leaves the engine."""
+    from bot.engine.models import Facts
+    from bot.engine.scrub import scrub_diagnosis
+
+    facts = Facts(
+        proxy="http://svc:Wint3r-Pr0xy!@proxy.contoso.com:3128", kubernetes={"context": "token=ghp_" + "a1B2" * 9}
+    )
+    d = scrub_diagnosis(_diagnosis(facts))
+    out = json.dumps(diagnosis_json(d))
+    assert "Wint3r" not in out and "a1B2a1B2" not in out
+    assert d.facts.secrets and d.notes  # reported like any other secret
+
+
+def test_a_secret_found_in_the_paste_is_masked_wherever_it_reappears() -> None:
+    from bot.engine.models import Facts
+    from bot.engine.scrub import scrub_diagnosis
+
+    d = scrub_diagnosis(
+        _diagnosis(Facts(), fix_text="Log in again: your password Xy7-pass!9 was rejected"), ["Xy7-pass!9"]
+    )
+    assert "Xy7-pass!9" not in render_text(d) and "echoed-secret" in d.facts.secrets
+
+
+def test_live_evidence_printed_by_the_cli_is_redacted() -> None:
+    from bot.engine.models import Evidence, Status
+    from bot.engine.scrub import scrub_evidence
+
+    evidence = [
+        Evidence(
+            "probe",
+            "contosoreg.azurecr.io",
+            "this machine",
+            Status.FAIL,
+            "proxy http://svc:Wint3r-Pr0xy!@proxy.contoso.com:3128 answered 407",
+            data={"proxy": "http://svc:Wint3r-Pr0xy!@proxy.contoso.com:3128"},
+        )
+    ]
+    assert "Wint3r" not in repr(scrub_evidence(evidence))

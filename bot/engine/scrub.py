@@ -202,4 +202,19 @@ def _clean_nested(value: Any, clean: Callable[[str], str]) -> Any:
     return value
 
 
-__all__ = ["MASK", "scrub_diagnosis", "secret_note"]
+def scrub_evidence(evidence: list[Evidence]) -> list[Evidence]:
+    """Redact live evidence that is printed without a diagnosis (``acrcheck check``/``probe``)."""
+    joined = _JOIN.join(
+        part for item in evidence for part in (item.target, item.vantage, item.detail, *_nested_strings(item.data or {}))
+    )
+    found = redact_found(joined)
+    if found.text == joined:
+        return evidence
+
+    def clean(text: str) -> str:
+        return mask_values(redact_found(text).text, found.values) if text else text
+
+    return [_clean_evidence(item, clean) for item in evidence]
+
+
+__all__ = ["MASK", "scrub_diagnosis", "scrub_evidence", "secret_note"]
