@@ -180,6 +180,27 @@ def test_the_cached_knowledge_equals_a_fresh_validation() -> None:
     assert compile_knowledge(packaged_knowledge_dir())["scanner"]["trie"] == cached.scanner.pattern.pattern[4:-2]  # type: ignore[union-attr]
 
 
+def test_an_ascii_text_finds_the_same_keywords_with_the_ascii_trie() -> None:
+    """ASCII pastes are scanned with the ASCII keywords only; that must find exactly what the full trie finds."""
+    from bot.engine.knowledge import default_knowledge
+
+    scanner = default_knowledge().scanner
+    full = scanner.pattern_for(False)
+    assert full is not None
+    texts = [json.loads(line)["text"] for name in ("heldout", "heldout2", "heldout3")
+             for line in (ROOT / "tests" / "corpus" / f"{name}.jsonl").read_text().splitlines() if line.strip()]  # fmt: skip
+    checked = 0
+    for text in texts:
+        flat = text.lower().replace("\n", "")
+        if not flat.isascii():
+            continue
+        everything = set(full.findall(flat))
+        expected = everything | {p for word in everything for p in scanner.prefixes.get(word, ())}
+        assert scanner.scan(flat) == expected - {""}
+        checked += 1
+    assert checked > 100
+
+
 def test_runtime_classes_carry_every_field_of_the_schema() -> None:
     """A field added to a card or signal in the schema must reach the engine too."""
     from bot.engine import knowledge, knowledge_schema

@@ -73,7 +73,7 @@ def input_lines(stdin: TextIO) -> Iterable[str]:
 
 def answer(line: str, number: int, lang: str) -> dict[str, Any]:
     """The answer object for one non-blank input line."""
-    from bot.diagnose import diagnose
+    from bot.diagnose import diagnose  # imported when the first line arrives (a no-op afterwards)
     from bot.engine.render_text import diagnosis_jsonl
 
     item_id: Any = None
@@ -85,8 +85,8 @@ def answer(line: str, number: int, lang: str) -> dict[str, Any]:
         text = item.get("text")
         if not isinstance(text, str):
             raise ValueError("'text' must be a string")
-        # JSON may carry lone surrogates (\ud800) that cannot be written back as UTF-8.
-        text = text.encode("utf-8", errors="replace").decode("utf-8")
+        if not text.isascii():  # JSON may carry lone surrogates (\ud800) that UTF-8 cannot encode
+            text = text.encode("utf-8", errors="replace").decode("utf-8")
         return diagnosis_jsonl(item_id, diagnose(text, lang=lang))
     except (ValueError, RecursionError) as exc:
         return {"id": item_id, "line": number, "error": f"invalid input line: {exc}"}
