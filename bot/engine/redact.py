@@ -366,10 +366,13 @@ _GATE_TREE = _gate_tree(
 )  # fmt: skip
 
 
+_ASCII_GATE_TREE = tuple((root, children) for root, children in _GATE_TREE if root.isascii())
+
+
 def _present_gates(lowered: str) -> set[str]:
     present: set[str] = set()
     add = present.add
-    for root, children in _GATE_TREE:
+    for root, children in _ASCII_GATE_TREE if lowered.isascii() else _GATE_TREE:
         if root in lowered:
             add(root)  # a root that is no rule's gate is harmless in the set
             for child in children:
