@@ -167,6 +167,7 @@ def engine_ms(text: str, repeat: int = 5) -> float:
 
 def big_pastes(cpu: int | None) -> dict[str, dict[str, Any]]:
     diagnose("warm-up: load the knowledge base before timing")
+    diagnose("ウォームアップ: 日本語の貼り付けで使う部分も先に用意する")  # non-ASCII text: the full keyword trie
     process = JsonlProcess(cpu)
     out: dict[str, dict[str, Any]] = {}
     try:

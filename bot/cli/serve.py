@@ -83,8 +83,8 @@ def run_serve_command(args: argparse.Namespace) -> int:
     from bot.engine.knowledge import KnowledgeError, default_knowledge
     from bot.service.server import serve as run
 
-    try:  # the knowledge base is loaded once, here, before the server can report ready
-        default_knowledge()
+    try:  # the knowledge base is loaded (and compiled) once, here, before the server can report ready
+        default_knowledge().warm()
     except KnowledgeError as exc:
         print(f"acrcheck serve: knowledge base is invalid: {exc}", file=sys.stderr)
         return 1

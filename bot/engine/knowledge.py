@@ -353,6 +353,12 @@ class KnowledgeBase:
     def card(self, cause_id: str) -> Card:
         return self.cards[cause_id]
 
+    def warm(self) -> KnowledgeBase:
+        """Compile everything compiled lazily (a server does it before it reports ready)."""
+        self.scanner.pattern_for(True)
+        self.scanner.pattern_for(False)
+        return self
+
 
 # --- Loading, through the compiled cache ---------------------------------------------------------
 
