@@ -283,14 +283,12 @@ def _find_signals(kb: KnowledgeBase, flat: str) -> tuple[list[str], str | None, 
     tool: str | None = None
     context = False
     signals = kb.signals
-    for position in sorted(candidates):
+    for position in sorted(candidates):  # the vocabulary's order
         sig = signals[position]
         if sig.all and not sig.all_set <= present:
             continue
-        if sig.pattern is not None:
-            hit = next(k for k in sig.any if k in present)
-            if not _pattern_hits(sig.pattern, flat, hit):
-                continue
+        if sig.pattern is not None and not _pattern_hits(sig.pattern, flat, next(k for k in sig.any if k in present)):
+            continue
         found.append(sig.id)
         if sig.tool and tool is None:
             tool = sig.tool
