@@ -19,7 +19,8 @@ COPY scripts/build-env.sh scripts/build-env.sh
 COPY bot bot
 COPY handlers handlers
 COPY knowledge knowledge
-RUN PYTHON=python sh scripts/build-env.sh /opt/venv /src
+RUN PYTHON=python sh scripts/build-env.sh /opt/venv /src \
+    && /opt/venv/bin/acrcheck cards >/dev/null  # validates the cards and writes their compiled cache
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="acrcheck" \

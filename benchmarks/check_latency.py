@@ -91,9 +91,7 @@ def build_registry(dns: FakeDNS, arm: FakeARM, *, private: bool) -> list[str]:
     return hosts
 
 
-def settings_for(
-    pki: TestPKI, acr: FakeACR, dns: FakeDNS, arm: FakeARM, probe_timeout: float = 3.0
-) -> Settings:
+def settings_for(pki: TestPKI, acr: FakeACR, dns: FakeDNS, arm: FakeARM, probe_timeout: float = 3.0) -> Settings:
     return Settings(
         arm_endpoint=arm.url,
         ca_bundle=pki.ca_path,

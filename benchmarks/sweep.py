@@ -218,9 +218,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--registries", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=50)

@@ -6,16 +6,19 @@ stays ignorant of where the text came from or where the answer goes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from bot.config import Settings, load_settings
 from bot.engine.classify import classify, rerank
 from bot.engine.extract import Extraction, extract
 from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
 from bot.engine.lang import resolve_lang
 from bot.engine.models import VANTAGE_PASTE, Diagnosis, Evidence, Status
 from bot.engine.probe_report import parse_probe_report
+from bot.engine.scrub import scrub_diagnosis
+
+if TYPE_CHECKING:  # settings (pydantic-settings) are imported only by the live entry points
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,8 @@ def diagnose(text: str, *, lang: str | None = None, cite: bool = True) -> Diagno
         login_server, evidence = parse_probe_report(extraction.text)
         if evidence and login_server:
             ranked = rerank(diagnosis, evidence, registry=login_server, lang=lang, extraction=extraction)
-            return _keep_cited(diagnosis, ranked)
-    return diagnosis
+            diagnosis = _keep_cited(diagnosis, ranked)
+    return scrub_diagnosis(diagnosis, extraction.secret_values)
 
 
 def _keep_cited(text_diagnosis: Diagnosis, ranked: Diagnosis) -> Diagnosis:
@@ -67,7 +70,7 @@ async def check_registry(registry: str, settings: Settings, *, lang: str = "en")
 
     target = registry_target(registry)
     evidence = await run_checks(target, settings)
-    return rerank(None, evidence, registry=target.login_server, lang=lang)
+    return scrub_diagnosis(rerank(None, evidence, registry=target.login_server, lang=lang))
 
 
 async def diagnose_live(text: str, settings: Settings, *, lang: str | None = None) -> Diagnosis:
@@ -88,7 +91,7 @@ async def diagnose_live(text: str, settings: Settings, *, lang: str | None = Non
                 "no Azure registry endpoint in the paste, so no live check was run",
             )
         )
-        return diagnosis
+        return scrub_diagnosis(diagnosis, extraction.secret_values)
     hypotheses = [c.id for c in diagnosis.causes[:3] if c.id != "unrelated"] or None
     extra: list[str] = []
     for host in (*extraction.facts.data_endpoints, *extraction.facts.privatelink_hosts):
@@ -100,14 +103,22 @@ async def diagnose_live(text: str, settings: Settings, *, lang: str | None = Non
         target, settings, client_ip=extraction.facts.client_ip, hypotheses=hypotheses, extra_hosts=extra
     )
     ranked = rerank(diagnosis, evidence, registry=target.login_server, lang=lang, extraction=extraction)
-    return _keep_cited(diagnosis, ranked)
+    return scrub_diagnosis(_keep_cited(diagnosis, ranked), extraction.secret_values)
 
 
 def diagnose_live_sync(text: str, *, lang: str | None = None, settings: Settings | None = None) -> Diagnosis:
     """Blocking wrapper for the CLI."""
+    import asyncio
+
+    from bot.config import load_settings
+
     return asyncio.run(diagnose_live(text, settings or load_settings(), lang=lang))
 
 
 def check_registry_sync(registry: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:
     """Blocking wrapper for the CLI."""
+    import asyncio
+
+    from bot.config import load_settings
+
     return asyncio.run(check_registry(registry, settings or load_settings(), lang=lang))

@@ -19,32 +19,47 @@ from typing import Any
 #: Replacement marker; short and obvious in a log line.
 MASK = "[REDACTED]"
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+def _blob(match: re.Match[str]) -> str:
+    """A long base64 run is a key or a token, unless it is a path (``site-packages/sqlalchemy/...``)."""
+    value = match.group(0)
+    slashes = value.count("/")
+    mixed = any(c.isdigit() for c in value) + any(c.isupper() for c in value) + any(c.islower() for c in value)
+    if value.endswith("=") or (mixed == 3 and slashes <= len(value) // 20):
+        return MASK
+    return value
+
+
+#: What only matters in logs, after the engine's redactor (which knows every secret the
+#: classifier reports): keys and tokens without a label, and labels written JSON-escaped
+#: inside another string (``{\"password\": \"x\"}``). Paths and ordinary words stay.
+_PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     # Slack tokens and signing material.
     (re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]{6,}"), MASK),
-    # JWTs (AAD access tokens, ACR refresh tokens).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
-    # Authorization headers and bearer/basic credentials.
-    (re.compile(r"(?i)\b(authorization\s*[:=]\s*)(?:bearer|basic)?\s*[^\s\"',;]+"), r"\1" + MASK),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
-    # key=value / key: value secrets (password, secret, token, key, sig, ...).
+    # Escaped JSON labels: \"password\": \"x\" (the engine reads unescaped text).
     (
         re.compile(
-            r"(?i)\b((?:docker_?|registry_?|acr_?|client_?|azure_?|admin_?|refresh_?|access_?|api_?)?"
-            r"(?:password|passwd|pwd|secret|token|apikey|api_key|accountkey|sharedaccesskey|sig|signature))"
-            r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\s\"'&;,}\\]+"
+            r'(?i)((?:password|passwd|pwd|secret|token|apikey|api_key|accountkey|sharedaccesskey)\\"[ \t]{0,4}:[ \t]{0,4}\\")'
+            r'[^\\"\s]{1,512}'
         ),
-        r"\1\2" + MASK,
+        r"\1" + MASK,
     ),
-    # CLI flags that take a password: docker login -p X, --password X, az ... --password X.
-    (re.compile(r"(?i)(\s-p\s+|\s--password[= ]\s*|\s--client-secret[= ]\s*)[\"']?[^\s\"']+"), r"\1" + MASK),
-    # user:password@ in URLs (proxies, connection strings).
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@"), r"\1" + MASK + "@"),
-    # Long base64 blobs (storage account keys, client secrets, docker config auths).
-    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/])"), MASK),
-    # Azure AD client secrets look like 'abc8Q~xxxxxxxx'.
-    (re.compile(r"\b[A-Za-z0-9_.-]{3}\dQ~[A-Za-z0-9_.~-]{20,}"), MASK),
+    # Long base64 blobs (storage account keys, client secrets, docker config auths); not paths.
+    (re.compile(r"(?<![A-Za-z0-9+/._-])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/._-])"), _blob),
 ]
+_ESCAPES = re.compile(r"\\(?:[nrt'\"\\]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\n", "t": "\t", "'": "'", '"': '"', "\\": "\\"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """One escape of a ``repr`` or a JSON string, read back (``\\n``, ``\\'``, ``\\u3000``)."""
+    code = match.group(0)[1:]
+    if code in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[code]
+    try:
+        return chr(int(code[1:], 16))
+    except ValueError:
+        return match.group(0)
+
 
 #: Loggers that dump whole Slack payloads at DEBUG; those lines are replaced wholesale.
 _PAYLOAD_LOGGERS = ("slack_bolt", "slack_sdk")
@@ -58,20 +73,26 @@ _extra_secrets: list[str] = []
 def redact(text: str) -> str:
     """Mask anything that looks like a credential in ``text``.
 
-    The engine's redactor runs first (it knows every kind of secret the classifier reports);
-    our broader patterns then catch what only matters in logs (tokens in URLs, base64 blobs).
+    The engine's redactor runs first, on the text and, when the text holds escapes (a
+    ``repr`` of a paste in a traceback, a JSON-encoded payload), on its unescaped reading too:
+    every value found either way is then masked by value. Log-only patterns come last.
     """
+    values: list[str] = []
     try:
-        from bot.engine.redact import redact_text
+        from bot.engine.redact import redact_found
 
-        text = redact_text(text)
+        if "\\" in text:
+            values += redact_found(_ESCAPES.sub(_unescape, text)).values
+        found = redact_found(text)
+        text = found.text
+        values += found.values
     except Exception:  # the engine's redactor must never make logging fail
         pass
+    for value in sorted({*values, *_extra_secrets}, key=len, reverse=True):
+        if len(value) >= 6 and value in text:
+            text = text.replace(value, MASK)
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
-    for value in list(_extra_secrets):
-        if value and value in text:
-            text = text.replace(value, MASK)
     return text
 
 

@@ -1,5 +1,7 @@
 """Facts read from pasted text, across tools and clouds."""
 
+import pytest
+
 from bot.engine.extract import extract
 
 
@@ -78,10 +80,22 @@ def test_checkhealth_codes_and_canipull() -> None:
 
 def test_kubernetes_context() -> None:
     ex = extract(
-        'Warning Failed 37m kubelet, aks-nodepool1-12345678-vmss000001 Failed to pull image "x.azurecr.io/a" -n payments'
+        "$ kubectl describe pod web-7d9 -n payments\n"
+        'Warning Failed 37m kubelet, aks-nodepool1-12345678-vmss000001 Failed to pull image "x.azurecr.io/a"'
     )
     assert ex.facts.kubernetes["node"] == "aks-nodepool1-12345678-vmss000001"
     assert ex.facts.kubernetes["namespace"] == "payments"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "$ az acr login -n contosoreg\nunauthorized: authentication required",  # -n is the registry name
+        '$ echo -n "s3cret-pw" | docker login x.azurecr.io -u ci --password-stdin\nunauthorized',
+    ],
+)
+def test_dash_n_outside_kubectl_is_not_a_namespace(line: str) -> None:
+    assert "namespace" not in extract(line).facts.kubernetes
 
 
 def test_malformed_and_lookalike_registry_hosts() -> None:

@@ -44,15 +44,30 @@ import logging
 import sys
 import time
 from collections import Counter
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.checks.run import run_checks_sync
-from bot.config import Settings, load_settings
 from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
 from bot.engine.models import Evidence, Status
 
+if TYPE_CHECKING:
+    from bot.config import Settings
+
 PROBE_FORMAT_VERSION = "v1"
-_DEFAULT_VANTAGE = Settings.model_fields["vantage_name"].default
+
+
+def _settings() -> Settings:
+    """The validated settings (imported here: registering the commands must stay cheap)."""
+    from bot.config import load_settings
+
+    return load_settings()
+
+
+def _run_checks(*args: Any, **kwargs: Any) -> list[Evidence]:
+    """Run the live checks; what they report passes the secret redactor before it is printed."""
+    from bot.checks.run import run_checks_sync
+    from bot.engine.scrub import scrub_evidence
+
+    return scrub_evidence(run_checks_sync(*args, **kwargs))
 
 
 def add_live_commands(subparsers: Any) -> None:
@@ -91,9 +106,9 @@ def cmd_check(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     target = _target_or_exit(args.registry, err)
     if target is None:
         return 2
-    settings = load_settings()
+    settings = _settings()
     lang = args.lang or settings.lang
-    evidence = run_checks_sync(target, settings, client_ip=getattr(args, "client_ip", None))
+    evidence = _run_checks(target, settings, client_ip=getattr(args, "client_ip", None))
     ranked = rank(evidence, registry=target.login_server, lang=lang)
     if args.json:
         json.dump(check_payload(target, evidence, ranked), out, ensure_ascii=False, indent=2)
@@ -217,11 +232,11 @@ def cmd_probe(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
         if _target_or_exit(host, err) is None:
             return 2
         extra.append(host)
-    settings = load_settings()
-    if settings.vantage_name == _DEFAULT_VANTAGE:
+    settings = _settings()
+    if settings.vantage_name == type(settings).model_fields["vantage_name"].default:
         settings = settings.model_copy(update={"vantage_name": "this machine"})
     started = time.perf_counter()
-    evidence = run_checks_sync(target, settings, hypotheses=["dns", "probe"], extra_hosts=extra)
+    evidence = _run_checks(target, settings, hypotheses=["dns", "probe"], extra_hosts=extra)
     out.write(probe_report(target, evidence, settings.vantage_name, (time.perf_counter() - started) * 1000.0))
     return 1 if any(ev.status == Status.FAIL for ev in evidence) else 0
 

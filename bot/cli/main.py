@@ -2,7 +2,13 @@
 
 Exit codes: 0 success, 2 bad usage (with a clear message on stderr), 1 an operational
 failure that was reported. Subcommands owned by other modules (live checks, Slack
-server, feedback export) register themselves here if their modules are installed.
+server, feedback export, doctor) are registered by those modules.
+
+Start-up is part of the product (``acrcheck diagnose "…"`` should answer at once), so each
+subcommand imports only what it uses: the parser lists the other modules' subcommands by
+name and help only, and imports a module when its subcommand is the one being run. The
+offline diagnosis needs neither pydantic, the Azure SDK, Slack nor SQLAlchemy
+(``tests/test_startup.py`` holds this).
 """
 
 from __future__ import annotations
@@ -10,30 +16,34 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
-
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
-from bot.diagnose import diagnose
-from bot.engine.knowledge import KnowledgeError, default_knowledge
-from bot.engine.render_text import diagnosis_json, diagnosis_jsonl, render_text
 
 log = logging.getLogger(__name__)
 
 #: Pasted text larger than this is refused rather than silently truncated.
 MAX_TEXT_BYTES = 1_100_000
 
-_OPTIONAL_COMMANDS = (
-    ("bot.cli.live", "add_live_commands"),
-    ("bot.cli.serve", "add_serve_command"),
-    ("bot.service.feedback_export", "add_feedback_command"),
-    ("bot.service.doctor", "add_doctor_command"),
-)
+#: Subcommands registered by other modules: name -> (module, register function, help).
+#: The help is repeated here so ``acrcheck --help`` needs none of these modules;
+#: ``tests/test_startup.py`` checks it against what each module registers.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": ("bot.cli.live", "add_live_commands", "run live checks (DNS, probes, ARM, logs) for a registry"),
+    "probe": ("bot.cli.live", "add_live_commands", "client-side checks from this machine; paste the output back"),
+    "serve": (
+        "bot.cli.serve",
+        "add_serve_command",
+        "run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)",
+    ),
+    "feedback": ("bot.service.feedback_export", "add_feedback_command", "feedback collected from Slack buttons"),
+    "doctor": (
+        "bot.service.doctor",
+        "add_doctor_command",
+        "check settings, Slack scopes, Azure access, database; print each problem with its fix",
+    ),
+}
 
 
 class UsageError(Exception):
@@ -58,74 +68,54 @@ def _read_text(value: str | None, stdin: TextIO) -> str:
     return value
 
 
-def _jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
-    """Stream ``{"id", "text"}`` lines to one answer line each; bad lines get an ``error``."""
-    for number, raw in enumerate(_lines(stdin), 1):
-        line = raw.strip()
-        if not line:
-            continue
-        item_id: Any = None
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict):
-                raise ValueError("each line must be a JSON object with 'id' and 'text'")
-            item_id = item.get("id")
-            text = item.get("text")
-            if not isinstance(text, str):
-                raise ValueError("'text' must be a string")
-            # JSON may carry lone surrogates (\ud800) that cannot be written back as UTF-8.
-            text = text.encode("utf-8", errors="replace").decode("utf-8")
-            result = diagnosis_jsonl(item_id, diagnose(text, lang=lang, cite=False))
-        except (ValueError, RecursionError) as exc:
-            result = {"id": item_id, "line": number, "error": f"invalid input line: {exc}"}
-        except Exception as exc:  # one bad line must never end the stream
-            log.exception("line %d could not be diagnosed", number)
-            result = {"id": item_id, "line": number, "error": f"could not diagnose this line ({type(exc).__name__})"}
-        try:
-            encoded = json.dumps(result, ensure_ascii=False)
-            encoded.encode("utf-8")
-        except (TypeError, ValueError):
-            encoded = json.dumps({"id": None, "line": number, "error": "answer could not be encoded"})
-        stdout.write(encoded + "\n")
-    stdout.flush()
-    return 0
-
-
-def _lines(stdin: TextIO) -> Iterable[str]:
-    if hasattr(stdin, "buffer"):
-        for raw in stdin.buffer:
-            yield raw.decode("utf-8", errors="replace")
-    else:
-        yield from stdin
-
-
 def _cmd_diagnose(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     if args.jsonl:
         if args.text not in (None, "-"):
             raise UsageError("--jsonl reads JSON lines from stdin; do not pass TEXT")
-        return _jsonl(stdin, stdout, args.lang)
+        from bot.cli.jsonl import run_jsonl
+
+        return run_jsonl(stdin, stdout, args.lang)
     text = _read_text(args.text, stdin)
     if args.live:
         from bot.diagnose import diagnose_live_sync
 
         diagnosis = diagnose_live_sync(text, lang=args.lang)
     else:
+        from bot.diagnose import diagnose
+
         diagnosis = diagnose(text, lang=args.lang)
     if args.json:
+        import json
+
+        from bot.engine.render_text import diagnosis_json
+
         stdout.write(json.dumps(diagnosis_json(diagnosis), ensure_ascii=False, indent=2) + "\n")
     else:
+        from bot.engine.render_text import render_text
+
         stdout.write(render_text(diagnosis) + "\n")
     return 0
 
 
 def _cmd_cards(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.engine.knowledge import default_knowledge
+
     kb = default_knowledge()
     for card in kb.cards.values():
         stdout.write(f"{card.id:32} {card.title.get(args.lang)}\n")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _unavailable(name: str, reason: str) -> Any:
+    def handler(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+        sys.stderr.write(f"acrcheck: the {name} command is not available here: {reason}\n")
+        return 2
+
+    return handler
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; only ``command``'s module (if it is a lazy one) is imported."""
     parser = _Parser(prog="acrcheck", description="Troubleshoot Azure Container Registry network problems.")
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -134,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("text", nargs="?", help="the error text; '-' or absent reads stdin")
     mode = diag.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="print one JSON object")
-    mode.add_argument("--jsonl", action="store_true", help='read {"id","text"} lines on stdin, write one line each')
+    mode.add_argument(
+        "--jsonl",
+        action="store_true",
+        help='read {"id","text"} lines on stdin, write one strict-JSON answer line for each non-blank line',
+    )
     diag.add_argument(
         "--lang", choices=["en", "ja"], default=None, help="reply language (default: the language of the paste)"
     )
@@ -145,22 +139,55 @@ def build_parser() -> argparse.ArgumentParser:
     cards.add_argument("--lang", choices=["en", "ja"], default="en")
     cards.set_defaults(handler=_cmd_cards)
 
-    for module_name, function in _OPTIONAL_COMMANDS:
+    if command in LAZY_COMMANDS:  # first, as its module may register siblings (check and probe)
+        module_name, function, help_text = LAZY_COMMANDS[command]
         try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        getattr(module, function)(sub)
+            getattr(importlib.import_module(module_name), function)(sub)
+        except ImportError as exc:
+            stub = sub.add_parser(command, help=help_text, add_help=False)
+            stub.set_defaults(handler=_unavailable(command, str(exc)))
+    for name, (_module, _function, help_text) in LAZY_COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=help_text, add_help=False)  # listed in --help; imported when run
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (the global options take no value)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _settings_problem(exc: Exception) -> list[str] | None:
+    """Readable lines for a settings error, without importing pydantic unless it raised one."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):  # never echo the value
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"acrcheck: invalid setting {where}: {error['msg']}")
+        return lines
+    settings = sys.modules.get("pydantic_settings")
+    if settings is not None and isinstance(exc, settings.SettingsError):
+        return [f"acrcheck: settings could not be read: {str(exc).split(chr(10))[0][:200]}"]
+    return None
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Log to stderr, every line through the secret redactor (``-v`` shows request details)."""
+    from handlers import logsafe
+
+    logsafe.install()
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+        parser = build_parser(_command_of(arguments))
+        args = parser.parse_args(arguments)
+        _configure_logging(args.verbose)
         if getattr(args, "handler", None):
             result: int = args.handler(args, stdin, stdout)
             return result
@@ -172,23 +199,23 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     except UsageError as exc:
         sys.stderr.write(f"acrcheck: {exc}\n")
         return 2
-    except ValidationError as exc:  # settings: name the field and the problem, never echo the value
-        for error in exc.errors(include_input=False, include_url=False):
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            sys.stderr.write(f"acrcheck: invalid setting {where}: {error['msg']}\n")
-        return 2
-    except SettingsError as exc:
-        sys.stderr.write(f"acrcheck: settings could not be read: {str(exc).split(chr(10))[0][:200]}\n")
-        return 2
-    except KnowledgeError as exc:
-        sys.stderr.write(f"acrcheck: knowledge base is invalid: {exc}\n")
-        return 1
     except BrokenPipeError:
         with contextlib.suppress(Exception):
             sys.stdout.close()
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from bot.engine.knowledge import KnowledgeError
+
+        if isinstance(exc, KnowledgeError):
+            sys.stderr.write(f"acrcheck: knowledge base is invalid: {exc}\n")
+            return 1
+        problem = _settings_problem(exc)
+        if problem is None:
+            raise
+        sys.stderr.write("\n".join(problem) + "\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -19,10 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bot.config import load_settings
-
 log = logging.getLogger("acrcheck.serve")
-
 
 
 def add_serve_command(subparsers: Any) -> None:
@@ -51,6 +48,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    from bot.config import load_settings
     from bot.service.logconfig import configure_logging
 
     configure_logging("text", args.log_level or "INFO")  # until the settings say otherwise
@@ -82,8 +80,14 @@ def run_serve_command(args: argparse.Namespace) -> int:
     if args.check_config:
         print("configuration OK")
         return 0
+    from bot.engine.knowledge import KnowledgeError, default_knowledge
     from bot.service.server import serve as run
 
+    try:  # the knowledge base is loaded (and compiled) once, here, before the server can report ready
+        default_knowledge().warm()
+    except KnowledgeError as exc:
+        print(f"acrcheck serve: knowledge base is invalid: {exc}", file=sys.stderr)
+        return 1
     try:
         asyncio.run(run(settings, host=args.host, port=settings.port))
     except KeyboardInterrupt:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import string
 from typing import Any
 
 from bot.engine.extract import Extraction
@@ -79,19 +78,24 @@ class _Compiled:
         self.facts = tuple((k, tuple(v), frozenset(str(a) for a in v)) for k, v in cond.facts.items())
 
 
-_COMPILED: dict[int, _Compiled] = {}
+#: id(condition) -> (the condition, its compiled form). The condition is kept with its entry, so
+#: its id cannot be reused by another condition (of another knowledge base) while the entry lives.
+_COMPILED: dict[int, tuple[Condition, _Compiled]] = {}
 
 
 def _compiled(cond: Condition) -> _Compiled:
-    found = _COMPILED.get(id(cond))
-    if found is None:
-        found = _COMPILED[id(cond)] = _Compiled(cond)
-    return found
+    entry = _COMPILED.get(id(cond))
+    if entry is None or entry[0] is not cond:
+        entry = _COMPILED[id(cond)] = (cond, _Compiled(cond))
+    return entry[1]
 
 
 def holds(cond: Condition, ex: Extraction, signals: set[str] | frozenset[str]) -> bool:
     """Whether a card condition holds for an extraction."""
-    c = _compiled(cond)
+    return _holds(_compiled(cond), ex, signals)
+
+
+def _holds(c: _Compiled, ex: Extraction, signals: set[str] | frozenset[str]) -> bool:
     if c.context and not ex.registry_context:
         return False
     if c.signals and not c.signals <= signals:
@@ -268,22 +272,29 @@ def template_values(facts: Facts) -> dict[str, str]:
 
 
 def _render(template: str, values: _Values) -> str:
-    return string.Formatter().vformat(template, (), values)
+    return template.format_map(values)  # C speed; a missing key goes through _Values.__missing__
 
 
 def render_fix(
-    card: Card, ex: Extraction | None, facts: Facts, lang: str, live: LiveFacts | None = None
+    card: Card,
+    ex: Extraction | None,
+    facts: Facts,
+    lang: str,
+    live: LiveFacts | None = None,
+    *,
+    known: dict[str, str] | None = None,
 ) -> list[FixStep]:
     """Fill a card's fix templates with live facts, else the user's values, else placeholders.
 
     Live values win over values read from the paste (ARM knows every replica region; the paste
     shows one). ``requires`` / ``unless`` / ``each`` on a step (see ``FixStepTemplate``) choose
     between a generic text-only step and the precise live one, and repeat a step per item.
+    ``known``: the user's values when the caller has them already (computed once per paste).
     """
-    known = template_values(facts)
+    known = template_values(facts) if known is None else known
     lists: dict[str, list[dict[str, str]]] = {}
     if live is not None:
-        known.update({k: v for k, v in live.values.items() if _safe_value(k, v)})
+        known = {**known, **{k: v for k, v in live.values.items() if _safe_value(k, v)}}
         lists = live.lists
     signals = set(facts.signals)
     steps: list[FixStep] = []
@@ -305,18 +316,40 @@ def render_fix(
     return steps
 
 
-def _rule_table(kb: KnowledgeBase) -> list[tuple[str, float, list[tuple[float, _Compiled, Condition, Any]]]]:
-    """Cards with their rules precompiled, cached on the knowledge base (the hot loop of classify)."""
+class _RuleTable:
+    """Every card's rules, precompiled, with an index from signal to the rules that need it.
+
+    Most rules need a signal the paste does not have; the index lets ``classify`` look only
+    at the rules that can hold (plus those that need no signal), in the cards' own order.
+    """
+
+    __slots__ = ("by_signal", "cards", "rules", "unconditional")
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.cards = [(card.id, card.base_score) for card in kb.cards.values()]
+        self.rules: list[tuple[int, float, _Compiled, Any]] = []
+        self.by_signal: dict[str, list[int]] = {}
+        unconditional: list[int] = []
+        for card_position, card in enumerate(kb.cards.values()):
+            for rule in card.recognise:
+                c = _compiled(rule.when)
+                position = len(self.rules)
+                self.rules.append((card_position, rule.score, c, rule.reason))
+                if c.signals:  # all of them are needed: any one of them is a sufficient key
+                    self.by_signal.setdefault(min(c.signals), []).append(position)
+                elif c.any_signals:
+                    for name in c.any_signals:
+                        self.by_signal.setdefault(name, []).append(position)
+                else:
+                    unconditional.append(position)
+        self.unconditional = tuple(unconditional)
+
+
+def _rule_table(kb: KnowledgeBase) -> _RuleTable:
+    """The rule table of a knowledge base, built once and cached on it (the hot loop of classify)."""
     table = getattr(kb, "_rule_table", None)
     if table is None:
-        table = [
-            (
-                card.id,
-                card.base_score,
-                [(rule.score, _compiled(rule.when), rule.when, rule.reason) for rule in card.recognise],
-            )
-            for card in kb.cards.values()
-        ]
+        table = _RuleTable(kb)
         kb._rule_table = table  # type: ignore[attr-defined]
     return table
 
@@ -353,25 +386,29 @@ def classify(
         if learned.registry_like(votes, hits):
             ex = dataclasses.replace(ex, registry_context=True)
     signals = frozenset(ex.facts.signals)
+    table = _rule_table(kb)
+    candidates = set(table.unconditional)
+    for name in signals:
+        candidates.update(table.by_signal.get(name, ()))
+    card_scores = [base for _, base in table.cards]
+    card_reasons: list[list[str]] = [[] for _ in table.cards]
+    known: dict[str, str] | None = None  # the user's values, computed once when a reason needs them
+    values: _Values | None = None
+    rules = table.rules
+    for position in sorted(candidates):  # the cards' own order, so reasons keep theirs
+        card_position, rule_score, c, reason = rules[position]
+        if not _holds(c, ex, signals):
+            continue
+        card_scores[card_position] += rule_score
+        if rule_score > 0:
+            if values is None:
+                known = template_values(ex.facts)
+                values = _Values(known)
+            card_reasons[card_position].append(_render(reason.get(lang), values))
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
-    known: dict[str, str] | None = None  # the user's values, computed once when a reason needs them
-    for card_id, base, rules in _rule_table(kb):
-        score = base
-        why: list[str] = []
-        for rule_score, c, cond, reason in rules:
-            # Cheap set tests first: most rules fail on their signals.
-            if c.signals and not c.signals <= signals:
-                continue
-            if c.any_signals and c.any_signals.isdisjoint(signals):
-                continue
-            if not holds(cond, ex, signals):
-                continue
-            score += rule_score
-            if rule_score > 0:
-                known = known if known is not None else template_values(ex.facts)
-                why.append(_render(reason.get(lang), _Values(known)))
-        if score != 0:
+    for (card_id, _), score, why in zip(table.cards, card_scores, card_reasons, strict=True):
+        if score != 0:  # negative scores too: the library's vote is added before filtering
             scores[card_id] = score
             reasons[card_id] = why
     if learned is not None and (votes is not None or not _rules_sure(scores, learned.sure_margin)):
@@ -381,7 +418,7 @@ def classify(
         _blend(votes, learned, kb, scores, reasons, lang)
     scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
-    diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text)
+    diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text, known=known)
     _weigh_ambiguity(diagnosis, kb, ex, lang)
     if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
@@ -472,6 +509,7 @@ def _build(
     evidence: list[Evidence] | None = None,
     live: bool = False,
     live_facts: LiveFacts | None = None,
+    known: dict[str, str] | None = None,
 ) -> Diagnosis:
     confidence = _softmax(scores)
     ranked = sorted(scores, key=lambda k: (-scores[k], k))
@@ -512,7 +550,7 @@ def _build(
         card = kb.card(top)
         diagnosis.title = card.title.get(lang)
         diagnosis.summary = card.summary.get(lang)
-        diagnosis.fix = render_fix(card, ex, facts, lang, live_facts)
+        diagnosis.fix = render_fix(card, ex, facts, lang, live_facts, known=known)
         diagnosis.docs = list(card.docs)
     elif top == HEALTHY:
         diagnosis.title = "No problem found" if lang != "ja" else "問題は見つかりませんでした"

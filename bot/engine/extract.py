@@ -4,6 +4,11 @@ Order matters for safety: the text is normalised, then redacted, and only the re
 text is examined further, so no secret can leak into facts, evidence or logs. Every
 regex here has bounded quantifiers and runs on lines capped by ``normalize``; the
 signal vocabulary comes from the knowledge base, not from this module.
+
+Speed: each regex runs only when a cheap substring test says it can match, and patterns that
+would need ``re.IGNORECASE`` run case-sensitively on the lowercased text instead (``lower``,
+same length as ``text``, so a match's span picks the original spelling out of ``text``):
+CPython's regex engine skips ahead on a literal prefix only when matching case-sensitively.
 """
 
 from __future__ import annotations
@@ -12,46 +17,49 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from bot.engine.hosts import classify_host, is_private_registry_name
+from bot.engine.hosts import classify_host
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
 from bot.engine.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
-from bot.engine.redact import redact
+from bot.engine.redact import lower_same_length, redact_found
 from bot.engine.redact import secret_kinds as all_secret_kinds
 
 _HOST = re.compile(r"(?<![\w.@-])((?:[A-Za-z0-9_-]{1,63}+\.){1,12}[A-Za-z]{2,24}+)(?::(\d{1,5}))?(?![\w-])")
-_IPV4 = re.compile(
-    r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(\d{1,5}))?(?![\w.]|\.\d)"
-)
-_CLIENT_IP = re.compile(r"client with ip\s{0,3}['\"]?\s{0,3}([0-9a-f.:]{3,45})", re.IGNORECASE)
+#: A dotted quad; each number is checked to be at most 255 by ``_valid_ipv4``. Starting on a digit
+#: class (the lookbehind stands for "not inside a word") lets the engine skip to digits.
+_IPV4 = re.compile(r"([0-9](?<![\w.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3})(?::(\d{1,5}))?(?![\w.]|\.\d)")
+# The patterns below run on the lowercased text (see the module docstring).
+_CLIENT_IP = re.compile(r"client with ip\s{0,3}['\"]?\s{0,3}([0-9a-f.:]{3,45})")
 _LOOKUP = re.compile(
     r"lookup\s{1,3}([^\s:'\"]{1,253}+)(?:\s{1,3}on\s{1,3}\[?([0-9a-f.:]{3,45}?)\]?(?::(\d{1,5}))?)?:\s",
-    re.IGNORECASE,
 )
-_DNS_UDP = re.compile(r"(?:read|write|dial) udp\s{1,3}[^\s>]{0,60}->\[?([0-9a-f.:]{3,45}?)\]?:53\b", re.IGNORECASE)
+_DNS_UDP = re.compile(r"(?:read|write|dial) udp\s{1,3}[^\s>]{0,60}->\[?([0-9a-f.:]{3,45}?)\]?:53\b")
 _DIAL = re.compile(
-    r"dial tcp\s{1,3}(?:\[([0-9a-f:.%]{2,45})\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})", re.IGNORECASE
+    r"dial tcp\s{1,3}(?:\[([0-9a-f:.%]{2,45})\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})"
 )
-_CONNECT = re.compile(r"(?:connect|ETIMEDOUT|ECONNREFUSED|ECONNRESET)\s{1,3}([\d.]{7,15}):(\d{1,5})")
+_CONNECT = re.compile(r"(?:connect|ETIMEDOUT|ECONNREFUSED|ECONNRESET)\s{1,3}([\d.]{7,15}):(\d{1,5})")  # on text
+_CONNECT_WORDS = ("connect", "ETIMEDOUT", "ECONNRE")
 _PROXYCONNECT = re.compile(
     r"proxyconnect tcp:\s{0,3}dial tcp:?\s{1,3}(?:lookup\s{1,3})?"
-    r"(\[[0-9a-f:.%]{2,45}\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(?::(\d{1,5}))?",
-    re.IGNORECASE,
+    r"(\[[0-9a-f:.%]{2,45}\]|[a-z0-9][a-z0-9.-]{0,252})(?::(\d{1,5}))?",
 )
-_PROXY_VAR = re.compile(r"\b(?:https?_proxy|proxy)\s{0,3}[=:]\s{0,3}[\"']?(https?://[^\s\"']{1,253})", re.IGNORECASE)
+_PROXY_VAR = re.compile(r"\b(?:https?_proxy|proxy)\s{0,3}[=:]\s{0,3}[\"']?(https?://[^\s\"']{1,253})")
 _STATUS = (
-    re.compile(
-        r"\b([1-5]\d\d)\s{1,3}(?:Forbidden|Unauthorized|Not Found|Too Many Requests|Service Unavailable|Bad Gateway|"
-        r"Internal Server Error|Proxy Authentication Required|Bad Request|Gateway Time-?out|Conflict|"
-        r"Method Not Allowed|Request Timeout)\b",
-        re.IGNORECASE,
+    re.compile(  # a digit first (the lookbehind stands for \b), so the engine skips to digits
+        r"([1-5])(?<![\w][1-5])(\d\d)\s{1,3}(?:forbidden|unauthorized|not found|too many requests|service unavailable|"
+        r"bad gateway|internal server error|proxy authentication required|bad request|gateway time-?out|conflict|"
+        r"method not allowed|request timeout)\b",
     ),
     re.compile(
         r"\b(?:status(?: code)?|response code|response|unexpected status|error status|http status|"
-        r"status code=|HTTP/\d(?:\.\d)?)\s{0,3}[:=]?\s{0,3}\[?([1-5]\d\d)\b",
-        re.IGNORECASE,
+        r"status code=|http/\d(?:\.\d)?)\s{0,3}[:=]?\s{0,3}\[?([1-5]\d\d)\b",
     ),
 )
+#: Words one of which a _STATUS[0] match needs (a cheap test before the regex runs).
+_STATUS_WORDS = (
+    "forbidden", "unauthorized", "not found", "too many", "unavailable", "bad gateway", "internal server",
+    "proxy authentication", "bad request", "gateway time", "conflict", "not allowed", "request timeout",
+)  # fmt: skip
 _CHECKHEALTH = re.compile(
     r"\b(CONNECTIVITY_[A-Z_]{3,40}|DOCKER_[A-Z]{3,12}_ERROR|HELM_[A-Z]{3,12}_ERROR|NOTARY_[A-Z]{3,12}_ERROR|"
     r"LOGIN_SERVER_ERROR|CMK_ERROR|UNEXPECTED_ERROR)\b"
@@ -62,50 +70,57 @@ _CHECKHEALTH_OK = re.compile(
 )
 _CANIPULL = re.compile(
     r"(Checking host name resolution|Validating managed identity existance|Validating managed identity existence|"
-    r"Validating service principal credential|Validating image pull permission)[^:\n]{0,120}:\s{0,3}(SUCCEEDED|FAILED)",
-    re.IGNORECASE,
+    r"Validating service principal credential|Validating image pull permission)[^:\n]{0,120}:\s{0,3}(SUCCEEDED|FAILED)".lower(),
 )
-_CANIPULL_OK = re.compile(r"Your cluster can pull images from\s{1,3}(\S{1,253})", re.IGNORECASE)
-_CANIPULL_LOCATION = re.compile(r"ACR location:\s{0,3}([a-z0-9]{3,30})", re.IGNORECASE)
-_CANIPULL_EXCHANGE = re.compile(r"token exchange endpoint returned error status:\s{0,3}(\d{3})", re.IGNORECASE)
+_CANIPULL_OK = re.compile(r"your cluster can pull images from\s{1,3}(\S{1,253})")
+_CANIPULL_LOCATION = re.compile(r"acr location:\s{0,3}([a-z0-9]{3,30})")
+_CANIPULL_EXCHANGE = re.compile(r"token exchange endpoint returned error status:\s{0,3}(\d{3})")
 _CORRELATION = re.compile(
     r"(?:correlation[ _-]?(?:request[ _-]?)?id|x-ms-correlation-request-id|request[ _-]?id)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
-    re.IGNORECASE,
 )
 _K8S_NODE = re.compile(r"\b(aks-[a-z0-9]{1,30}-\d{3,12}-vmss[0-9a-z]{6})\b")
-_K8S_NAMESPACE = re.compile(r"(?:namespace[=: ]{1,3}|-n\s{1,3}|--namespace[= ])\"?([a-z0-9][a-z0-9-]{0,62})\b")
+#: ``-n`` is a namespace only on a kubectl/helm/oc command line (``echo -n``, ``az … -n`` are not).
+_K8S_NAMESPACE = re.compile(
+    r"(?:namespace[=: ]{1,3}|--namespace[= ]|\b(?:kubectl|helm|oc|k)[ \t][^\n|;&]{0,200}?[ \t]-n[ \t]{1,3})"
+    r"\"?([a-z0-9][a-z0-9-]{0,62})\b"
+)
 _K8S_POD = re.compile(r"\bpod[s]?/([a-z0-9][a-z0-9.-]{0,252})")
 _K8S_CONTEXT = re.compile(r"\b(?:current-context|context)[=: ]{1,3}\"?([\w@.:/-]{1,120})")
-_REGION_HINT = re.compile(r"\b(?:region|location)\b[\s:='\"]{1,4}([a-z]{4,20}\d?)\b", re.IGNORECASE)
+_REGION_HINT = re.compile(r"\b(?:region|location)\b[\s:='\"]{1,4}([a-z]{4,20}\d?)\b")
 _REGISTRY_POSITION = (
-    re.compile(r"https?://([^/\s\"'<>]{1,253})/v[12]/", re.IGNORECASE),
+    re.compile(r"https?://([^/\s\"'<>]{1,253})/v[12]/"),
     re.compile(
         r"\b(?:docker|podman|nerdctl|buildah|crane|oras|helm registry)\s{1,3}login\s{1,3}(?:-{1,2}\S{1,40}\s{1,3}){0,4}([^\s/\"'`]{1,253})",
-        re.IGNORECASE,
     ),
     re.compile(
         r"\b(?:docker|podman|nerdctl|buildah|crane|oras|ctr|crictl)\s{1,3}(?:image\s{1,3})?(?:pull|push|run)\s{1,3}(?:-{1,2}[\w-]{1,40}(?:[ =][^\s-]\S{0,60})?\s{1,3}){0,8}([^\s\"'`]{1,400})",
-        re.IGNORECASE,
     ),
     re.compile(
         r"pinging (?:container|docker) registry(?: returned:)?\s{1,3}(?:get\s{1,3}\"?https?://)?([^\s/:\"']{1,253}(?::\d{1,5})?)",
-        re.IGNORECASE,
     ),
     re.compile(
         r"(?:image|pull|push|repository|pulling)\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}",
-        re.IGNORECASE,
     ),
 )
-#: Cheap substring tests that must pass before each _REGISTRY_POSITION regex runs.
-_REGISTRY_GATES = (("://",), ("login",), ("pull", "push", "run"), ("pinging",), ("image", "pull", "push", "repository"))
+_TOOLS = ("docker", "podman", "nerdctl", "buildah", "crane", "oras", "helm registry", "ctr", "crictl")
+#: Cheap substring tests, each group of which must pass before each _REGISTRY_POSITION regex runs.
+_REGISTRY_GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (("/v2/", "/v1/"),),
+    (("login",), _TOOLS),
+    (("pull", "push", "run"), _TOOLS),
+    (("pinging",),),
+    (("image", "pull", "push", "repository"),),
+)
 _ACR_NAME_ARG = (
     re.compile(
         r"\baz acr\s{1,3}[a-z-]{2,30}(?:\s{1,3}[a-z-]{2,30})?\s{1,3}(?:[^\n]{0,200}?\s)?(?:-n|--name|-r|--registry|--registry-name)[ =]([A-Za-z0-9]{5,50})\b"
     ),
-    re.compile(r"\bregistry\s{1,3}['\"‘’]([A-Za-z0-9]{5,50})['\"‘’]", re.IGNORECASE),
+    re.compile(r"\bregistry\s{1,3}['\"‘’]([a-z0-9]{5,50})['\"‘’]"),  # on the lowercased text
     re.compile(r"\b(?:--acr|--attach-acr)[ =]([A-Za-z0-9]{5,50})\b"),
 )
+#: A substring each _ACR_NAME_ARG pattern needs (in the text, the lowercased text, the text).
+_ACR_NAME_GATES = ("az acr", "registry", "-acr")
 _AZURE_REGIONS = frozenset(
     [
         "eastus",
@@ -167,9 +182,11 @@ _AZURE_REGIONS = frozenset(
     ]
 )
 _IGNORED_HOST_SUFFIXES = ("aka.ms", "learn.microsoft.com", "docs.microsoft.com", "docker.com/increase-rate-limit")
-_FILE_LIKE = re.compile(
-    r"\.(?:py|go|js|ts|json|yaml|yml|txt|log|conf|sh|md|cs|java|rb|exe|dll|so|tar|gz|zip|html|xml|crt|pem|key)$"
-)
+#: Names that end like a file are not hosts (``main.go``, ``values.yaml``).
+_FILE_SUFFIXES = (
+    ".py", ".go", ".js", ".ts", ".json", ".yaml", ".yml", ".txt", ".log", ".conf", ".sh", ".md", ".cs", ".java",
+    ".rb", ".exe", ".dll", ".so", ".tar", ".gz", ".zip", ".html", ".xml", ".crt", ".pem", ".key",
+)  # fmt: skip
 
 
 _PRIVATE_NETS = tuple(
@@ -185,9 +202,36 @@ class Extraction:
     text: str  # normalised, redacted
     derived: dict[str, set[str]] = field(default_factory=dict)
     registry_context: bool = False
+    #: The secret values masked in the paste: never output, only used to mask them again
+    #: wherever they reappear (``bot.engine.scrub``).
+    secret_values: list[str] = field(default_factory=list, repr=False)
+
+
+def _valid_ipv4(address: str) -> bool:
+    """Each number at most 255 and, when it has three digits, no leading zero (as the pattern used to say)."""
+    return all(int(part) <= 255 and not (len(part) == 3 and part[0] == "0") for part in address.split("."))
 
 
 def _ip_scope(address: str) -> str:
+    """Where an address routes. Dotted IPv4 is read with integer tests (``ipaddress`` is slow on the hot path)."""
+    parts = address.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") for p in parts):
+        a, b, c, d = (int(p) for p in parts)
+        if max(a, b, c, d) > 255:
+            return "other"
+        if a == 127:
+            return "loopback"
+        if a == 169 and b == 254:
+            return "link-local"
+        if a == 10 or (a == 172 and 16 <= b <= 31) or (a == 192 and b == 168) or (a == 100 and 64 <= b <= 127):
+            return "private"
+        if a >= 224 or (a, b, c, d) == (0, 0, 0, 0):  # multicast, reserved, unspecified
+            return "other"
+        return "public"
+    return _ip_scope_any(address)
+
+
+def _ip_scope_any(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -204,6 +248,19 @@ def _ip_scope(address: str) -> str:
     return "public"
 
 
+def _has_any(text: str, words: tuple[str, ...]) -> bool:
+    """Whether any of ``words`` is in ``text`` (a plain loop: cheaper than ``any()`` over a generator)."""
+    for word in words:  # noqa: SIM110
+        if word in text:
+            return True
+    return False
+
+
+def _span(text: str, match: re.Match[str], group: int) -> str:
+    """A group of a match found in the lowercased text, spelled as in the original text."""
+    return text[match.start(group) : match.end(group)]
+
+
 def _add_unique(items: list[str], value: str) -> None:
     if value not in items:
         items.append(value)
@@ -216,16 +273,21 @@ def _find_signals(kb: KnowledgeBase, flat: str) -> tuple[list[str], str | None, 
     phrases that a terminal wrapped mid-word, so one scan per keyword suffices.
     """
     present = kb.scanner.scan(flat)
-    candidates = sorted({pos for keyword in present for pos in kb.by_keyword.get(keyword, ())})
+    by_keyword = kb.by_keyword
+    candidates: set[int] = set()
+    for keyword in present:
+        positions = by_keyword.get(keyword)
+        if positions:
+            candidates.update(positions)
     found: list[str] = []
     tool: str | None = None
     context = False
-    for position in candidates:
-        sig = kb.signals[position]
-        hit = next(k for k in sig.any if k in present)
-        if sig.all and not all(k in present for k in sig.all):
+    signals = kb.signals
+    for position in sorted(candidates):  # the vocabulary's order
+        sig = signals[position]
+        if sig.all and not sig.all_set <= present:
             continue
-        if sig.pattern is not None and not _pattern_hits(sig.pattern, flat, hit):
+        if sig.pattern is not None and not _pattern_hits(sig.pattern, flat, next(k for k in sig.any if k in present)):
             continue
         found.append(sig.id)
         if sig.tool and tool is None:
@@ -250,14 +312,14 @@ def _pattern_hits(pattern: re.Pattern[str], flat: str, keyword: str) -> bool:
     return False
 
 
-def _hosts(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     kinds = derived["host_kinds"]
     seen: set[str] = set()
     for count, match in enumerate(_HOST.finditer(text)):
         if count > 400:
             break
         host = match.group(1).lower().rstrip(".")
-        if host in seen or _FILE_LIKE.search(host) or host.endswith(_IGNORED_HOST_SUFFIXES):
+        if host in seen or host.endswith(_FILE_SUFFIXES) or host.endswith(_IGNORED_HOST_SUFFIXES):
             continue
         seen.add(host)
         port = int(match.group(2)) if match.group(2) else None
@@ -282,8 +344,10 @@ def _hosts(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
         elif info.kind in ("public_registry", "malformed", "lookalike", "data_cdn"):
             _add_unique(facts.other_registry_hosts, host)
     if facts.registry is None:
-        for pattern in _ACR_NAME_ARG:
-            m = pattern.search(text)
+        for gate, pattern, source in zip(_ACR_NAME_GATES, _ACR_NAME_ARG, (text, lower, text), strict=True):
+            if gate not in source:
+                continue
+            m = pattern.search(source)
             if m and m.group(1).lower() not in ("redacted", "registry", "xxxxx"):
                 facts.registry = m.group(1).lower()
                 derived["host_kinds"].add("acr_name")
@@ -308,14 +372,15 @@ def _registry_of(reference: str) -> str:
     return "docker.io"
 
 
-def _registry_host(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
     candidates: list[str] = []
-    lower = text.lower()
-    for gate, pattern in zip(_REGISTRY_GATES, _REGISTRY_POSITION, strict=True):
-        if not any(word in lower for word in gate):
+    for gates, pattern in zip(_REGISTRY_GATES, _REGISTRY_POSITION, strict=True):
+        if facts.login_server:
+            break  # an ACR login server is the registry; positions only matter without one
+        if not all(_has_any(lower, gate) for gate in gates):
             continue
-        for count, match in enumerate(pattern.finditer(text)):
+        for count, match in enumerate(pattern.finditer(lower)):
             if count > 20:
                 break
             value = _registry_of(match.group(1).strip("[]\"'`,").lower())
@@ -328,32 +393,32 @@ def _registry_host(text: str, facts: Facts, derived: dict[str, set[str]]) -> Non
     elif facts.other_registry_hosts:
         facts.registry_host = facts.other_registry_hosts[0]
     if facts.registry_host:
-        info = classify_host(facts.registry_host.split(":")[0])
-        if info.kind in ("login_server", "data_endpoint", "privatelink", "geo"):
+        name = facts.registry_host.split(":")[0]
+        known = next((h for h in facts.hosts if h.host == name), None)  # classified already by _hosts
+        kind = known.kind if known is not None else classify_host(name).kind
+        if kind in ("login_server", "data_endpoint", "privatelink", "geo"):
             derived["registry_class"].add("acr")
-        elif info.kind in ("public_registry", "data_cdn", "blob"):
+        elif kind in ("public_registry", "data_cdn", "blob"):
             derived["registry_class"].add("public")
-        elif info.kind in ("malformed", "lookalike"):
+        elif kind in ("malformed", "lookalike"):
             derived["registry_class"].add("acr")
-            derived["host_kinds"].add(info.kind)
-        elif is_private_registry_name(facts.registry_host) or ":" in facts.registry_host:
+            derived["host_kinds"].add(kind)
+        else:  # self-hosted (intranet name, IP, custom port) or unknown: both count as private
             derived["registry_class"].add("private")
-        else:
-            derived["registry_class"].add("private")
-    elif "azurecr" in text.lower():
+    elif "azurecr" in lower:
         derived["registry_class"].add("acr")
     if not derived["registry_class"]:
         derived["registry_class"].add("none")
 
 
-def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
+def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     roles: dict[str, tuple[str, int | None]] = {}
-    m = _CLIENT_IP.search(text)
+    m = _CLIENT_IP.search(lower) if "client with ip" in lower else None
     if m:
-        facts.client_ip = m.group(1).strip(".:")
+        facts.client_ip = _span(text, m, 1).strip(".:")
         roles[facts.client_ip] = ("client", None)
     lookup_kinds = derived["lookup_kinds"]
-    for count, m in enumerate(_LOOKUP.finditer(text)):
+    for count, m in enumerate(_LOOKUP.finditer(lower) if "lookup" in lower else ()):
         if count > 20:
             break
         name = m.group(1).lower().rstrip(".")
@@ -364,27 +429,32 @@ def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
         lookup_kinds.add(classify_host(name).kind)
         derived["lookup_hosts"].add(name)
         if m.group(2) and facts.dns_server is None:
-            facts.dns_server = m.group(2) + (f":{m.group(3)}" if m.group(3) else "")
-            roles[m.group(2)] = ("dns_server", int(m.group(3)) if m.group(3) else None)
-    if facts.dns_server is None:
-        m = _DNS_UDP.search(text)
+            server = _span(text, m, 2)
+            facts.dns_server = server + (f":{m.group(3)}" if m.group(3) else "")
+            roles[server] = ("dns_server", int(m.group(3)) if m.group(3) else None)
+    if facts.dns_server is None and "udp" in lower:
+        m = _DNS_UDP.search(lower)
         if m:
-            facts.dns_server = m.group(1) + ":53"
-            roles[m.group(1)] = ("dns_server", 53)
-    m = _PROXY_VAR.search(text)  # an explicit HTTPS_PROXY= wins: it is the configured value
+            server = _span(text, m, 1)
+            facts.dns_server = server + ":53"
+            roles[server] = ("dns_server", 53)
+    m = _PROXY_VAR.search(lower) if "proxy" in lower else None  # an explicit HTTPS_PROXY= wins: it is the configured value
     if m:
-        facts.proxy = m.group(1)
-    else:
-        m = _PROXYCONNECT.search(text)
-        if m and m.group(1).lower() not in ("lookup", "tcp"):
-            facts.proxy = m.group(1) + (f":{m.group(2)}" if m.group(2) else "")
-            roles[m.group(1).strip("[]")] = ("proxy", int(m.group(2)) if m.group(2) else None)
-    for pattern in (_DIAL, _CONNECT):
-        for count, m in enumerate(pattern.finditer(text)):
+        facts.proxy = _span(text, m, 1)
+    elif "proxyconnect" in lower:
+        m = _PROXYCONNECT.search(lower)
+        if m and m.group(1) not in ("lookup", "tcp"):
+            proxy = _span(text, m, 1)
+            facts.proxy = proxy + (f":{m.group(2)}" if m.group(2) else "")
+            roles[proxy.strip("[]")] = ("proxy", int(m.group(2)) if m.group(2) else None)
+    dials = _DIAL.finditer(lower) if "dial tcp" in lower else ()
+    connects = _CONNECT.finditer(text) if _has_any(text, _CONNECT_WORDS) else ()
+    for pattern, matches in ((_DIAL, dials), (_CONNECT, connects)):
+        for count, m in enumerate(matches):
             if count > 20:
                 break
             if pattern is _DIAL:
-                address, port = m.group(1) or m.group(2), int(m.group(3))
+                address, port = _span(text, m, 1 if m.group(1) else 2), int(m.group(3))
             else:
                 address, port = m.group(1), int(m.group(2))
             if address in roles or port == 53:
@@ -398,6 +468,8 @@ def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
         if count > 100:
             break
         address = m.group(1)
+        if not _valid_ipv4(address):
+            continue
         if any(ip.address == address for ip in facts.ips):
             continue
         role, known_port = roles.get(address, ("unknown", None))
@@ -417,11 +489,13 @@ def _network(text: str, facts: Facts, derived: dict[str, set[str]]) -> None:
 
 def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """Status codes, check-health codes, canipull lines, correlation ids (each gated by a cheap test)."""
-    for pattern in _STATUS:
-        for count, m in enumerate(pattern.finditer(text)):
+    for pattern, words in zip(_STATUS, (_STATUS_WORDS, ("status", "response", "http/")), strict=True):
+        if not _has_any(lower, words):
+            continue
+        for count, m in enumerate(pattern.finditer(lower)):
             if count > 50:
                 break
-            code = int(m.group(1))
+            code = int(m.group(1) + m.group(2)) if pattern.groups == 2 else int(m.group(1))
             if code not in facts.status_codes:
                 facts.status_codes.append(code)
     derived["status"] = {str(c) for c in facts.status_codes}
@@ -434,13 +508,15 @@ def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
     if (
         " : ok" in lower
         and not facts.checkhealth_codes
-        and not any(word in lower for word in ("fail", "error", "warning", "incorrect"))
+        and not _has_any(lower, ("fail", "error", "warning", "incorrect"))
         and _CHECKHEALTH_OK.search(text)
     ):
         derived["checkhealth"].add("all_ok")
     if "acr" not in lower and "cluster can pull" not in lower and "validating" not in lower and "host name resolution" not in lower:
         return
-    steps = {m.group(1).lower(): m.group(2).upper() for m in _CANIPULL.finditer(text)}
+    steps: dict[str, str] = {}
+    if ("succeeded" in lower or "failed" in lower) and ("validating" in lower or "host name resolution" in lower):
+        steps = {m.group(1): m.group(2).upper() for m in _CANIPULL.finditer(lower)}
     outcomes = derived["canipull"]
     if steps:
         facts.canipull["steps"] = steps
@@ -453,36 +529,36 @@ def _codes(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
                 outcomes.add("identity_failed")
             elif "pull permission" in step:
                 outcomes.add("pull_denied")
-    if _CANIPULL_OK.search(text):
+    if "cluster can pull" in lower and _CANIPULL_OK.search(lower):
         facts.canipull["can_pull"] = True
         outcomes.add("ok")
-    exchange = _CANIPULL_EXCHANGE.search(text)
+    exchange = _CANIPULL_EXCHANGE.search(lower) if "token exchange" in lower else None
     if exchange:
         facts.canipull["exchange_status"] = int(exchange.group(1))
-    location = _CANIPULL_LOCATION.search(text)
+    location = _CANIPULL_LOCATION.search(lower) if "acr location" in lower else None
     if location:
         facts.canipull["location"] = location.group(1).lower()
         facts.region = facts.region or location.group(1).lower()
 
 
 def _correlation(text: str, lower: str, facts: Facts) -> None:
-    if "id" not in lower:
+    if "correlation" not in lower and "request" not in lower:
         return
-    for m in _CORRELATION.finditer(text):
+    for m in _CORRELATION.finditer(lower):
         _add_unique(facts.correlation_ids, m.group(1).lower())
         if len(facts.correlation_ids) >= 5:
             break
 
 
 def _kubernetes(text: str, lower: str, facts: Facts) -> None:
-    if not any(word in lower for word in ("aks-", "namespace", "-n ", "pod", "context")):
-        return
-    for key, pattern in (
-        ("node", _K8S_NODE),
-        ("namespace", _K8S_NAMESPACE),
-        ("pod", _K8S_POD),
-        ("context", _K8S_CONTEXT),
+    for key, pattern, gates in (
+        ("node", _K8S_NODE, ("aks-",)),
+        ("namespace", _K8S_NAMESPACE, ("namespace", "-n ", "-n\t")),
+        ("pod", _K8S_POD, ("pod/", "pods/")),
+        ("context", _K8S_CONTEXT, ("context",)),
     ):
+        if not _has_any(text, gates):
+            continue
         m = pattern.search(text)
         if m:
             facts.kubernetes[key] = m.group(1)
@@ -491,7 +567,7 @@ def _kubernetes(text: str, lower: str, facts: Facts) -> None:
 def _region(text: str, lower: str, facts: Facts) -> None:
     if facts.region or ("region" not in lower and "location" not in lower):
         return
-    for m in _REGION_HINT.finditer(text):
+    for m in _REGION_HINT.finditer(lower):
         candidate = m.group(1).lower()
         if candidate in _AZURE_REGIONS:
             facts.region = candidate
@@ -501,10 +577,11 @@ def _region(text: str, lower: str, facts: Facts) -> None:
 def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
     """Normalise, redact and read facts from a paste. Never raises on ``str`` input."""
     kb = kb or default_knowledge()
-    text, secret_kinds = redact(normalize(raw))
+    redaction = redact_found(normalize(raw))
+    text, secret_kinds = redaction.text, redaction.kinds
     if len(raw) > FOCUS_THRESHOLD:
         secret_kinds = sorted(set(secret_kinds) | set(all_secret_kinds(raw[:MAX_INPUT_CHARS])))
-    lower = text.lower()
+    lower = lower_same_length(text)
     flat = unwrap(lower)
     facts = Facts(secrets=secret_kinds)
     derived: dict[str, set[str]] = {
@@ -525,9 +602,9 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
     facts.signals = signals
     facts.tool = tool
     derived["tool"] = {tool} if tool else set()
-    _hosts(text, facts, derived)
-    _network(text, facts, derived)
-    _registry_host(text, facts, derived)
+    _hosts(text, lower, facts, derived)
+    _network(text, lower, facts, derived)
+    _registry_host(text, lower, facts, derived)
     _codes(text, lower, facts, derived)
     _correlation(text, lower, facts)
     _kubernetes(text, lower, facts)
@@ -539,4 +616,6 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
         or bool(derived["canipull"])
         or bool(derived["host_kinds"] & {"public_registry", "malformed", "lookalike"})
     )
-    return Extraction(facts=facts, text=text, derived=derived, registry_context=context)
+    return Extraction(
+        facts=facts, text=text, derived=derived, registry_context=context, secret_values=redaction.values
+    )

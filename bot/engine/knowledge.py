@@ -1,23 +1,34 @@
-"""Load and validate the knowledge base: one YAML card per cause, plus the signal vocabulary.
+"""The knowledge base: one YAML card per cause, plus the signal vocabulary, ready to match.
 
 A *signal* (``knowledge/signals.yaml``) names an error phenomenon — "DNS lookup timed
 out", "x509 unknown authority" — by the phrases tools print for it. A *card*
 (``knowledge/<cause-id>.yaml``) recognises its cause with rules over signals and extracted
 facts, lists the live findings that confirm or rule it out, and carries fix templates and
 docs in English and Japanese. Adding a cause or a phrasing is therefore a YAML edit.
-Everything is validated at load; a bad card fails naming the file and the field.
+
+Loading is fast because the YAML is validated (``bot.engine.knowledge_schema``, pydantic) only
+when it changed: the validated knowledge, the keyword trie and its prefix map are kept as JSON
+in a cache file named by the SHA-256 of every YAML file and of the schema module. The cache is
+read from, and written to, the first usable place of: ``$ACRCHECK_CACHE_DIR``, the
+``__pycache__`` folder next to the cards (writable in a checkout; filled at image build time),
+the user cache directory (``$XDG_CACHE_HOME/acrcheck`` or ``~/.cache/acrcheck``). Nothing needs
+to be writable: without a usable cache the knowledge is validated and compiled in memory. A
+cache can never be stale, since any change to a card or to the schema changes its name; a
+cache that cannot be read or does not hold what it should is ignored and rebuilt. Trust: a
+cache file is trusted like the installed code next to it (it holds the fix commands).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import Any
 
 #: Keys a rule may test in ``facts:``; each maps to a derived fact of the paste.
 FACT_KEYS = {
@@ -103,10 +114,18 @@ FINDINGS = frozenset(
 )
 
 
-class LocalText(BaseModel):
+
+class KnowledgeError(ValueError):
+    """A card or signal file is invalid; the message names the file and the field."""
+
+
+# --- The knowledge as the engine uses it: plain objects, built from validated data -------------
+
+
+@dataclass(frozen=True, slots=True)
+class LocalText:
     """A string in English and Japanese."""
 
-    model_config = ConfigDict(extra="forbid")
     en: str
     ja: str
 
@@ -114,66 +133,40 @@ class LocalText(BaseModel):
         return self.ja if lang == "ja" else self.en
 
 
-class Condition(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Condition:
     """When a rule applies. All listed parts must hold."""
 
-    model_config = ConfigDict(extra="forbid")
-    signals: list[str] = Field(default_factory=list)
-    any_signals: list[str] = Field(default_factory=list)
-    not_signals: list[str] = Field(default_factory=list)
-    facts: dict[str, Any] = Field(default_factory=dict)
-    context: Literal["registry", "any"] = "registry"
-
-    @field_validator("facts")
-    @classmethod
-    def _known_fact_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(value) - FACT_KEYS
-        if unknown:
-            raise ValueError(f"unknown fact key(s) {sorted(unknown)}; known: {sorted(FACT_KEYS)}")
-        for key, allowed in value.items():
-            if not isinstance(allowed, list):
-                raise ValueError(f"facts.{key} must be a list")
-        return value
+    signals: list[str] = field(default_factory=list)
+    any_signals: list[str] = field(default_factory=list)
+    not_signals: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    context: str = "registry"  # "registry" | "any"
 
 
-class Rule(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Rule:
     """A scored reason to suspect a cause."""
 
-    model_config = ConfigDict(extra="forbid")
     when: Condition
-    score: float = Field(ge=-20, le=20)
+    score: float
     reason: LocalText
 
 
-class LiveRules(BaseModel):
+@dataclass(frozen=True, slots=True)
+class LiveRules:
     """Live findings (from ``bot.checks.run``) that confirm or rule out the cause, with weights."""
 
-    model_config = ConfigDict(extra="forbid")
-    confirm: dict[str, float] = Field(default_factory=dict)
-    rule_out: dict[str, float] = Field(default_factory=dict)
-    checks: list[str] = Field(default_factory=list)  # which live checks decide it: dns, probe, arm, logs
+    confirm: dict[str, float] = field(default_factory=dict)
+    rule_out: dict[str, float] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)
     #: Paste signals naming the context this cause is about (an Azure service, a task, a cluster):
     #: when the paste names it and the live configuration supports the cause, the context selects it.
-    context: list[str] = Field(default_factory=list)
-
-    @field_validator("confirm", "rule_out")
-    @classmethod
-    def _known_findings(cls, value: dict[str, float]) -> dict[str, float]:
-        for name in value:
-            if name.removeprefix("user.") not in FINDINGS:
-                raise ValueError(f"unknown live finding '{name}'")
-        return value
-
-    @field_validator("checks")
-    @classmethod
-    def _known_checks(cls, value: list[str]) -> list[str]:
-        unknown = set(value) - {"dns", "probe", "arm", "logs"}
-        if unknown:
-            raise ValueError(f"unknown check(s) {sorted(unknown)}")
-        return value
+    context: list[str] = field(default_factory=list)
 
 
-class FixStepTemplate(BaseModel):
+@dataclass(frozen=True, slots=True)
+class FixStepTemplate:
     """A fix step; ``{registry}``-style placeholders are filled with extracted values.
 
     Live facts fill them too (``bot.engine.rerank``): ``requires`` shows the step only when all
@@ -182,86 +175,127 @@ class FixStepTemplate(BaseModel):
     record, per private endpoint connection…), the item's fields joining the values.
     """
 
-    model_config = ConfigDict(extra="forbid")
     text: LocalText
     command: str | None = None
-    when: Condition | None = None  # show only when it applies
-    requires: list[str] = Field(default_factory=list)
-    unless: list[str] = Field(default_factory=list)
+    when: Condition | None = None
+    requires: list[str] = field(default_factory=list)
+    unless: list[str] = field(default_factory=list)
     each: str | None = None
 
 
-class Decider(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Decider:
     """The one check that confirms or rules out this cause when the text cannot decide."""
 
-    model_config = ConfigDict(extra="forbid")
     text: LocalText
     command: str | None = None
 
 
-class Card(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Card:
     """One cause of the taxonomy."""
 
-    model_config = ConfigDict(extra="forbid")
     id: str
     title: LocalText
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
     decide: Decider | None = None
     base_score: float = 0.0
-    recognise: list[Rule] = Field(default_factory=list)
-    live: LiveRules = Field(default_factory=LiveRules)
-    fix: list[FixStepTemplate] = Field(default_factory=list)
-    docs: list[str] = Field(default_factory=list)
-    symptoms: list[str] = Field(default_factory=list)  # which symptoms of the guide this card covers
-
-    @field_validator("docs")
-    @classmethod
-    def _https_docs(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith("https://"):
-                raise ValueError(f"doc link must be https: {url}")
-        return value
+    recognise: list[Rule] = field(default_factory=list)
+    live: LiveRules = field(default_factory=LiveRules)
+    fix: list[FixStepTemplate] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)
+    symptoms: list[str] = field(default_factory=list)
 
 
-class Signal(BaseModel):
-    """An error phenomenon recognised by the phrases that print it."""
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """An error phenomenon recognised by the phrases that print it (keywords lowercased)."""
 
-    model_config = ConfigDict(extra="forbid")
     id: str
-    any: list[str] = Field(min_length=1)
-    all: list[str] = Field(default_factory=list)
+    any: list[str]
+    all: list[str] = field(default_factory=list)
     pattern: str | None = None
-    tool: str | None = None  # this signal also names the tool that printed the text
-    registry_context: bool = False  # this phenomenon only happens around container registries
+    tool: str | None = None
+    registry_context: bool = False
     description: str = ""
 
-    @model_validator(mode="after")
-    def _lowercase_and_compile(self) -> Signal:
-        self.any = [k.lower() for k in self.any]
-        self.all = [k.lower() for k in self.all]
-        if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from exc
-        return self
+
+def _text(data: dict[str, Any]) -> LocalText:
+    return LocalText(data["en"], data["ja"])
 
 
-class KnowledgeError(ValueError):
-    """A card or signal file is invalid; the message names the file and the field."""
+def _condition(data: dict[str, Any] | None) -> Condition | None:
+    if data is None:
+        return None
+    return Condition(
+        list(data["signals"]), list(data["any_signals"]), list(data["not_signals"]), dict(data["facts"]), data["context"]
+    )
+
+
+def card_from_data(data: dict[str, Any]) -> Card:
+    """A card from its validated data (``knowledge_schema.Card.model_dump()``)."""
+    return Card(
+        id=data["id"],
+        title=_text(data["title"]),
+        summary=_text(data["summary"]),
+        tell=_text(data["tell"]) if data["tell"] is not None else None,
+        decide=Decider(_text(data["decide"]["text"]), data["decide"]["command"]) if data["decide"] is not None else None,
+        base_score=data["base_score"],
+        recognise=[Rule(_condition(r["when"]), r["score"], _text(r["reason"])) for r in data["recognise"]],  # type: ignore[arg-type]
+        live=LiveRules(
+            dict(data["live"]["confirm"]),
+            dict(data["live"]["rule_out"]),
+            list(data["live"]["checks"]),
+            list(data["live"]["context"]),
+        ),
+        fix=[
+            FixStepTemplate(
+                _text(f["text"]),
+                f["command"],
+                _condition(f["when"]),
+                list(f["requires"]),
+                list(f["unless"]),
+                f["each"],
+            )
+            for f in data["fix"]
+        ],
+        docs=list(data["docs"]),
+        symptoms=list(data["symptoms"]),
+    )
+
+
+def signal_from_data(data: dict[str, Any]) -> Signal:
+    """A signal from its validated data (``knowledge_schema.Signal.model_dump()``)."""
+    return Signal(**data)
+
+
+_ESCAPE = re.compile(r"\\.")
+
+
+def _compile_for_lowercase(pattern: str) -> re.Pattern[str]:
+    """Compile a signal pattern for the lowercased text it always runs on.
+
+    Without uppercase letters (escapes such as ``\\S`` aside) the pattern matches lowercase text
+    the same with or without ``re.IGNORECASE``, and is several times faster without: CPython's
+    regex engine skips ahead on literal prefixes only when matching case-sensitively.
+    """
+    if any(c.isupper() for c in _ESCAPE.sub("", pattern)):
+        return re.compile(pattern, re.IGNORECASE)
+    return re.compile(pattern)
 
 
 class CompiledSignal:
     """A signal ready for matching: keywords first (cheap), then the optional regex."""
 
-    __slots__ = ("all", "any", "id", "pattern", "registry_context", "tool")
+    __slots__ = ("all", "all_set", "any", "id", "pattern", "registry_context", "tool")
 
     def __init__(self, signal: Signal) -> None:
         self.id = signal.id
         self.any = tuple(signal.any)
         self.all = tuple(signal.all)
-        self.pattern = re.compile(signal.pattern, re.IGNORECASE) if signal.pattern else None
+        self.all_set = frozenset(signal.all)
+        self.pattern = _compile_for_lowercase(signal.pattern) if signal.pattern else None
         self.tool = signal.tool
         self.registry_context = signal.registry_context
 
@@ -285,38 +319,80 @@ def _trie_pattern(words: list[str]) -> str:
     return build(trie)
 
 
+def _prefix_map(keywords: list[str]) -> dict[str, list[str]]:
+    """For each keyword, the other keywords it starts with (linear in the total length)."""
+    known = set(keywords)
+    out: dict[str, list[str]] = {}
+    for word in keywords:
+        prefixes = [word[:i] for i in range(1, len(word)) if word[:i] in known]
+        if prefixes:
+            out[word] = sorted(prefixes)
+    return out
+
+
+def compile_scanner(keywords: list[str]) -> dict[str, Any]:
+    """What a KeywordScanner needs, as cacheable data: the tries (all keywords, ASCII ones) and prefixes."""
+    ordered = sorted(keywords)
+    return {
+        "trie": _trie_pattern(ordered),
+        "trie_ascii": _trie_pattern([k for k in ordered if k.isascii()]),
+        "prefixes": _prefix_map(ordered),
+    }
+
+
 class KeywordScanner:
     """Finds every signal keyword in a text in one regex pass instead of one scan per keyword.
 
     A lookahead at each position captures the longest keyword starting there; keywords that
-    are prefixes of it start at the same place and are added from a precomputed map.
+    are prefixes of it start at the same place and are added from a precomputed map. An ASCII
+    text (most pastes; the test is O(1)) is scanned with the ASCII keywords only: fewer
+    branches at each position, the same result. Each pattern is compiled on first use.
     """
 
-    def __init__(self, keywords: set[str]) -> None:
-        ordered = sorted(keywords)
-        self.pattern = re.compile("(?=(" + _trie_pattern(ordered) + "))") if ordered else None
-        self.prefixes = {k: tuple(p for p in ordered if p != k and k.startswith(p)) for k in ordered}
+    def __init__(self, keywords: set[str], compiled: dict[str, Any] | None = None) -> None:
+        compiled = compiled if compiled is not None else compile_scanner(sorted(keywords))
+        self._tries: dict[bool, str] = {False: compiled["trie"], True: compiled["trie_ascii"]}
+        self._patterns: dict[bool, re.Pattern[str] | None] = {}
+        self.prefixes: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in compiled["prefixes"].items()}
+
+    def pattern_for(self, ascii_only: bool) -> re.Pattern[str] | None:
+        pattern = self._patterns.get(ascii_only)
+        if pattern is None and ascii_only not in self._patterns:
+            trie = self._tries[ascii_only]
+            pattern = self._patterns[ascii_only] = re.compile("(?=(" + trie + "))") if trie else None
+        return pattern
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """The pattern of every keyword (what a non-ASCII text is scanned with)."""
+        return self.pattern_for(False)
 
     def scan(self, text: str) -> set[str]:
-        if self.pattern is None:
+        pattern = self.pattern_for(text.isascii())
+        if pattern is None:
             return set()
-        found: set[str] = set()
-        for match in self.pattern.finditer(text):
-            word = match.group(1)
-            if word and word not in found:
-                found.add(word)
-                found.update(self.prefixes.get(word, ()))
+        longest = set(pattern.findall(text))  # findall builds no match objects: much cheaper
+        found = set(longest)
+        for word in longest:
+            prefixes = self.prefixes.get(word)
+            if prefixes:
+                found.update(prefixes)
+        found.discard("")
         return found
+
+
+def _keywords(signals: list[Signal]) -> set[str]:
+    return {k for s in signals for k in (*s.any, *s.all)}
 
 
 class KnowledgeBase:
     """All cards and signals, validated and cross-checked."""
 
-    def __init__(self, cards: dict[str, Card], signals: list[Signal]) -> None:
+    def __init__(self, cards: dict[str, Card], signals: list[Signal], compiled: dict[str, Any] | None = None) -> None:
         self.cards = cards
         self.signals = [CompiledSignal(s) for s in signals]
         self.signal_ids = {s.id for s in signals}
-        self.scanner = KeywordScanner({k for s in signals for k in (*s.any, *s.all)})
+        self.scanner = KeywordScanner(_keywords(signals), compiled)
         # keyword -> positions of the signals it can trigger, so a scan touches only candidates
         self.by_keyword: dict[str, list[int]] = {}
         for position, sig in enumerate(self.signals):
@@ -326,80 +402,135 @@ class KnowledgeBase:
     def card(self, cause_id: str) -> Card:
         return self.cards[cause_id]
 
-
-def _format_error(path: Path, exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        location = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{path.name}: field '{location}': {err['msg']}")
-    return "; ".join(parts)
+    def warm(self) -> KnowledgeBase:
+        """Compile everything compiled lazily (a server does it before it reports ready)."""
+        self.scanner.pattern_for(True)
+        self.scanner.pattern_for(False)
+        return self
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{path.name}: not valid YAML: {exc}") from exc
+# --- Loading, through the compiled cache ---------------------------------------------------------
+
+#: Bump when the cache's layout changes (the schema module's own text is hashed too).
+CACHE_FORMAT = 2
+_SCHEMA_SOURCE = Path(__file__).with_name("knowledge_schema.py")
 
 
-def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
-    def check(cond: Condition | None, where: str) -> None:
-        if cond is None:
-            return
-        for field_name in ("signals", "any_signals", "not_signals"):
-            for name in getattr(cond, field_name):
-                if name not in known:
-                    raise KnowledgeError(f"{path.name}: field '{where}.{field_name}': unknown signal '{name}'")
-
-    for i, rule in enumerate(card.recognise):
-        check(rule.when, f"recognise.{i}.when")
-    for i, step in enumerate(card.fix):
-        check(step.when, f"fix.{i}.when")
-    for name in card.live.context:
-        if name not in known:
-            raise KnowledgeError(f"{path.name}: field 'live.context': unknown signal '{name}'")
+def _sources(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.yaml"))
 
 
-def load_knowledge(directory: Path | None = None, taxonomy_ids: set[str] | None = None) -> KnowledgeBase:
-    """Load every card and the signal file from ``directory`` (default: the packaged ``knowledge``)."""
-    if directory is None:
-        directory = Path(str(resources.files("knowledge")))
-    signals_path = directory / "signals.yaml"
-    raw_signals = _read_yaml(signals_path)
-    if not isinstance(raw_signals, list):
-        raise KnowledgeError(f"{signals_path.name}: expected a list of signals")
-    signals: list[Signal] = []
-    for i, item in enumerate(raw_signals):
+def content_digest(directory: Path) -> str:
+    """SHA-256 of the cache format, the schema module and every YAML file (name and bytes)."""
+    digest = hashlib.sha256(f"acrcheck-knowledge-{CACHE_FORMAT}\0".encode())
+    for path in [_SCHEMA_SOURCE, *_sources(directory)]:
+        data = path.read_bytes()
+        digest.update(f"{path.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def cache_dirs(directory: Path) -> list[Path]:
+    """Where a compiled knowledge base may be read from or written to, in order."""
+    places: list[Path] = []
+    if os.environ.get("ACRCHECK_CACHE_DIR"):
+        places.append(Path(os.environ["ACRCHECK_CACHE_DIR"]))
+    places.append(directory / "__pycache__")
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not base:
+        with contextlib.suppress(RuntimeError, KeyError):  # no home directory (service accounts)
+            base = str(Path.home() / ".cache")
+    if base:
+        places.append(Path(base) / "acrcheck")
+    return places
+
+
+def _cache_name(digest: str) -> str:
+    return f"knowledge-{digest[:32]}.json"
+
+
+def _read_cache(directory: Path, digest: str) -> dict[str, Any] | None:
+    for place in cache_dirs(directory):
         try:
-            signals.append(Signal.model_validate(item))
-        except ValidationError as exc:
-            raise KnowledgeError(f"{_format_error(signals_path, exc)} (signal #{i})") from exc
-    ids = [s.id for s in signals]
-    duplicates = {x for x in ids if ids.count(x) > 1}
-    if duplicates:
-        raise KnowledgeError(f"{signals_path.name}: duplicate signal ids {sorted(duplicates)}")
-    known = set(ids)
-
-    cards: dict[str, Card] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name == "signals.yaml":
+            data = json.loads((place / _cache_name(digest)).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RuntimeError):
             continue
-        data = _read_yaml(path)
+        if isinstance(data, dict) and data.get("digest") == digest and data.get("format") == CACHE_FORMAT:
+            return data
+    return None
+
+
+def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | None:
+    """Write the cache (atomically) to the first place that takes it; None when none does."""
+    import tempfile
+
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for place in cache_dirs(directory):
+        temporary: Path | None = None
         try:
-            card = Card.model_validate(data)
-        except ValidationError as exc:
-            raise KnowledgeError(_format_error(path, exc)) from exc
-        if card.id != path.stem:
-            raise KnowledgeError(f"{path.name}: field 'id': '{card.id}' does not match the file name")
-        _check_signal_refs(path, card, known)
-        cards[card.id] = card
+            place.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=place, delete=False, suffix=".tmp") as handle:
+                temporary = Path(handle.name)
+                handle.write(payload)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, place / _cache_name(digest))
+            return place / _cache_name(digest)
+        except OSError:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+    return None
+
+
+def compile_knowledge(directory: Path) -> dict[str, Any]:
+    """Validate the YAML (pydantic) and compile what matching needs: the cacheable form."""
+    from bot.engine.knowledge_schema import validate_knowledge
+
+    validated = validate_knowledge(directory)
+    keywords = sorted(_keywords([signal_from_data(s) for s in validated["signals"]]))
+    return {**validated, "scanner": compile_scanner(keywords)}
+
+
+def _from_cache_data(data: dict[str, Any]) -> KnowledgeBase:
+    cards = {cid: card_from_data(card) for cid, card in data["cards"].items()}
+    signals = [signal_from_data(s) for s in data["signals"]]
+    return KnowledgeBase(cards, signals, data["scanner"])
+
+
+def load_knowledge(
+    directory: Path | str | None = None, taxonomy_ids: set[str] | None = None, *, use_cache: bool = True
+) -> KnowledgeBase:
+    """Load every card and the signal file from ``directory`` (default: the packaged ``knowledge``)."""
+    directory = packaged_knowledge_dir() if directory is None else Path(directory)
+    digest = content_digest(directory) if use_cache else ""
+    data = _read_cache(directory, digest) if use_cache else None
+    kb: KnowledgeBase | None = None
+    if data is not None:
+        try:
+            kb = _from_cache_data(data)
+        except (KeyError, TypeError, ValueError, re.error):
+            kb = None  # a cache that does not hold what it should: rebuild it
+    if kb is None:
+        data = {"format": CACHE_FORMAT, "digest": digest, **compile_knowledge(directory)}
+        kb = _from_cache_data(data)
+        if use_cache:
+            _write_cache(directory, digest, data)
     if taxonomy_ids is not None:
-        missing = taxonomy_ids - set(cards)
-        extra = set(cards) - taxonomy_ids
+        missing = taxonomy_ids - set(kb.cards)
+        extra = set(kb.cards) - taxonomy_ids
         if missing or extra:
             raise KnowledgeError(f"cards do not match the taxonomy: missing {sorted(missing)}, extra {sorted(extra)}")
-    return KnowledgeBase(cards, signals)
+    return kb
+
+
+def packaged_knowledge_dir() -> Path:
+    """The ``knowledge`` package folder (cards and signals), without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("knowledge")
+    if spec is None or not spec.submodule_search_locations:
+        raise KnowledgeError("the knowledge package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @lru_cache(maxsize=1)

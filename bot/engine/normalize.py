@@ -19,7 +19,7 @@ MAX_LINE_CHARS = 4_000
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)")
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^<>|\s]{1,2048})(?:\|([^<>]{0,512}))?>")
 _SLACK_SPECIAL = re.compile(r"<([#@!][^<>\s]{1,200})>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])  # str.translate deletes them
 _QUOTE_PREFIX = re.compile(r"^(?:&gt;|>)\s?", re.MULTILINE)
 _UNICODE_ESCAPE = re.compile(r"\\u00(27|22|26|3c|3e|3C|3E)")
 _ESCAPED_NEWLINE = re.compile(r"\\r\\n|\\n")
@@ -137,10 +137,11 @@ def normalize(text: str) -> str:
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
     text = fold_width(focus(text))
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in text:
         text = _ANSI.sub("", text)
-    text = _CONTROL.sub("", text)
+    text = text.translate(_CONTROL)
     if "<" in text:
         text = _SLACK_LINK.sub(_slack_link, text)
         text = _SLACK_SPECIAL.sub(r"\1", text)
@@ -148,7 +149,7 @@ def normalize(text: str) -> str:
         text = _QUOTE_PREFIX.sub("", text)
         text = text.replace("&gt;", ">").replace("&lt;", "<").replace("&quot;", '"').replace("&#39;", "'")
         text = text.replace("&amp;", "&")
-    else:
+    elif text.startswith(">") or "\n>" in text:  # a quote prefix starts a line
         text = _QUOTE_PREFIX.sub("", text)
     if "\\u00" in text:
         text = _UNICODE_ESCAPE.sub(lambda m: _UNICODE_MAP[m.group(1).lower()], text)
@@ -156,8 +157,15 @@ def normalize(text: str) -> str:
         text = _ESCAPED_NEWLINE.sub("\n", text)
     if "```" in text:
         text = text.replace("```", "\n")
-    text = text.translate(_SMART_QUOTES)
-    return "\n".join(_strip_line_borders(line) for line in text.split("\n"))
+    if text.isascii():  # O(1): smart quotes, NBSP and box drawing are not ASCII
+        if len(text) <= MAX_LINE_CHARS:
+            return text  # the common case: no line can be too long, no per-line work at all
+    else:
+        text = text.translate(_SMART_QUOTES)
+    lines = text.split("\n")
+    if "│" in text or "┃" in text or "║" in text or max(map(len, lines)) > MAX_LINE_CHARS:
+        return "\n".join(_strip_line_borders(line) for line in lines)
+    return text
 
 
 def unwrap(text: str) -> str:

@@ -1,0 +1,52 @@
+"""Hostile input never costs seconds: a guard against quadratic scans and regex backtracking.
+
+This is not the speed target (≤ 50 ms for any input up to 1 MB, measured and printed by
+``benchmarks/adversarial.py``): the bound here is 10x looser than that target so that a
+loaded test machine cannot make it fail, while the bugs it guards against cost seconds
+(62 KB of repeated private-key headers took about 3 s). Time is CPU time of this process.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.diagnose import diagnose
+from bot.engine.redact import redact, secret_kinds
+
+BOUND_S = 0.5
+
+CASES = {
+    "private-key-headers": "-----BEGIN RSA PRIVATE KEY-----\n",
+    "private-key-headers-no-newline": "-----BEGIN PRIVATE KEY-----",
+    "credential-table-headers": "USERNAME PASSWORD PASSWORD2\n",
+    "login-dash-p": "docker login -p x ",
+    "keyed-settings": "key=://",
+    "token-colons": "token:",
+    "echo-pipes": "echo x | ",
+    "url-userinfo": "https://a:b@",
+}
+
+
+def _cpu(call: object) -> float:
+    start = time.process_time()
+    call()  # type: ignore[operator]
+    return time.process_time() - start
+
+
+@pytest.mark.parametrize("size", [62_000, 1_000_000])
+@pytest.mark.parametrize("name", list(CASES))
+def test_repeated_triggers_are_linear(name: str, size: int) -> None:
+    text = (CASES[name] * (size // len(CASES[name]) + 1))[:size]
+    diagnose("warm-up")
+    assert _cpu(lambda: diagnose(text)) < BOUND_S
+    assert _cpu(lambda: secret_kinds(text)) < BOUND_S
+
+
+def test_redacting_a_62_kb_block_of_key_headers_is_linear() -> None:
+    text = "-----BEGIN RSA PRIVATE KEY-----\n" * 2000
+    elapsed = _cpu(lambda: redact(text))
+    assert elapsed < BOUND_S
+    out, kinds = redact(text)
+    assert kinds == ["private-key"] and "BEGIN" not in out.replace("[REDACTED]", "")
