@@ -211,7 +211,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         yaml_path = os.environ.get("ACRCHECK_CONFIG")
         if yaml_path:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+            sources.append(_yaml_file_source(settings_cls, yaml_path))
         return tuple(sources)
 
     def channel(self, channel_id: str) -> ChannelSettings:
@@ -220,6 +220,36 @@ class Settings(BaseSettings):
         if found is not None:
             return found
         return ChannelSettings(mode=self.default_mode)
+
+
+def _yaml_file_source(settings_cls: type[BaseSettings], path: str) -> PydanticBaseSettingsSource:
+    """The file ``ACRCHECK_CONFIG`` names, or a ``SettingsError`` that says what is wrong with it.
+
+    pydantic-settings skips a missing file silently and lets a YAML syntax error or a file that
+    is not a mapping escape as a traceback. A file the operator named but that cannot be read
+    is a broken deployment (a ConfigMap mounted elsewhere, a typo in the path, a bad edit):
+    every command that loads settings reports it in one line instead, and the YAML error names
+    only its line, never the file's content.
+    """
+    import yaml
+    from pydantic_settings import SettingsError
+
+    if not Path(path).is_file():
+        what = "not a file" if Path(path).exists() else "no such file"
+        raise SettingsError(f"ACRCHECK_CONFIG={path}: {what}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "unreadable"
+        raise SettingsError(f"ACRCHECK_CONFIG={path} is not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"ACRCHECK_CONFIG={path} cannot be read ({type(exc).__name__})") from None
+    if data is not None and not isinstance(data, dict):  # a list would be read as pairs of characters
+        raise SettingsError(f"ACRCHECK_CONFIG={path}: the file must be a mapping of setting names to values")
+    return YamlConfigSettingsSource(settings_cls, yaml_file=path)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -199,3 +199,31 @@ def test_builtin_scopes_are_the_manifest_scopes() -> None:
     manifest = yaml.safe_load((ROOT / "slack-manifest.yaml").read_text())
     assert sorted(BOT_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
     assert required_scopes(ROOT / "slack-manifest.yaml") == manifest["oauth_config"]["scopes"]["bot"]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("admins: [U1\n", "not valid YAML"),  # a bracket left open
+        ("- U1\n- U2\n", "must be a mapping"),  # a list where the keys belong
+        (None, "no such file"),  # ACRCHECK_CONFIG names a file that is not there (a mount gone wrong)
+    ],
+    ids=["broken-yaml", "not-a-mapping", "missing-file"],
+)
+def test_a_settings_file_that_cannot_be_read_is_named_without_a_traceback(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str | None, words: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    env.setenv("ACRCHECK_CONFIG", str(path))
+    code, output = _doctor(capsys)
+    assert code == 1, output
+    assert "Traceback" not in output
+    assert str(path) in output and words in output, output
+    for command in (["check", "myreg"], ["serve", "--check-config"]):
+        returned = main(command)
+        captured = capsys.readouterr()
+        assert returned == 2, (command, captured)
+        text = captured.out + captured.err
+        assert "Traceback" not in text and words in text, (command, text)
