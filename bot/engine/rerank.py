@@ -25,11 +25,13 @@ and a changed top cause says why it now leads (``reasons``) and why the former l
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.engine.classify import HEALTHY, HEALTHY_SCORE, UNRELATED, _build
 from bot.engine.extract import Extraction
+from bot.engine.hostguard import METADATA_ADDRESSES, PRIVATE_ENDPOINT_NETWORKS
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.live_facts import SERVICE_SIGNALS, TASK_SIGNALS, TRUSTED_SERVICE_SIGNALS, LiveFacts, is_bot_vantage
 from bot.engine.models import Diagnosis, Evidence, Facts, FixStep, Status
@@ -301,7 +303,13 @@ def rerank(
     # Healthy only while everything a client touches (DNS, endpoints) passed; control-plane
     # failures (ARM, logs) are shown as evidence but do not make a reachable registry unhealthy.
     failed = [e for e in evidence if e.status == Status.FAIL and e.check in ("dns", "probe", "tls")]
-    if not failed:
+    # An address the address policy refused was never probed: when no other endpoint address
+    # was, nothing answered for the registry and "healthy" would be a guess.
+    unprobed = [e for e in evidence if e.check == "probe" and (e.data or {}).get("outcome") == UNSAFE_ADDRESS]
+    untested = bool(unprobed) and not any(e.check == "probe" and e.status != Status.SKIPPED for e in evidence)
+    if untested:
+        _explain_untested(unprobed, scores, reasons)
+    elif not failed:
         scores[HEALTHY] = plain[HEALTHY] = HEALTHY_SCORE if diagnosis is None else 0.5
     elif not scores:
         # Something failed that no card explains: never call that healthy. Say the checks failed
@@ -331,6 +339,38 @@ def rerank(
     )
     _add_permission_steps(result, live, lang)
     return result
+
+
+#: The ``outcome`` of a probe line for an address the address policy refused (``bot/checks/probe.py``).
+UNSAFE_ADDRESS = "unsafe-address"
+
+
+def _explain_untested(unprobed: list[Evidence], scores: dict[str, float], reasons: dict[str, list[str]]) -> None:
+    """Every address DNS gave for the registry was refused: say so on the leading cause.
+
+    A cause the findings already support keeps the lead. Otherwise: a private address without
+    its privatelink CNAME is the private DNS setup (``registry-private-endpoint``, as
+    docs/address-policy.md says); any other refused answer (metadata, link-local, reserved)
+    means the resolver that gave it misbehaves (``client-dns``, the bot being the client).
+    """
+    first = unprobed[0]
+    shown = "; ".join(dict.fromkeys(e.detail for e in unprobed[:3]))
+    note = f"Nothing was probed from {first.vantage}: DNS answered {first.target} only with refused addresses ({shown})."
+    if not scores:
+        private = any(_private_endpoint_range(str((e.data or {}).get("address") or "")) for e in unprobed)
+        scores["registry-private-endpoint" if private else "client-dns"] = 0.5
+    lead = max(scores, key=lambda k: (scores[k], k))
+    reasons.setdefault(lead, []).append(note)
+
+
+def _private_endpoint_range(address: str) -> bool:
+    """In a range a private endpoint may use, and not one of the metadata addresses listed there."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    metadata = {ipaddress.ip_address(entry.address) for entry in METADATA_ADDRESSES}
+    return ip not in metadata and any(ip in net for net in PRIVATE_ENDPOINT_NETWORKS)
 
 
 def _explain_reordering(

@@ -162,3 +162,44 @@ async def test_loopback_private_endpoint_answer_is_probed_with_a_loopback_resolv
     evidence = await run_checks(guard("myreg"), make_settings(azure_credential="none"), hypotheses=["probe"])
     assert any("probe.reachable" in ev.findings for ev in evidence)
     assert fake_acr.state.requests
+
+
+# ---------------------------------------------------------------------------- the verdict
+
+
+@pytest.mark.parametrize(
+    ("address", "cause"),
+    [
+        ("169.254.169.254", "client-dns"),  # the bot's resolver answers a metadata address: it misbehaves
+        ("168.63.129.16", "client-dns"),
+        ("10.9.8.7", "registry-private-endpoint"),  # private, no privatelink CNAME: the private DNS setup
+    ],
+)
+async def test_a_registry_whose_every_address_was_refused_is_not_healthy(
+    address: str, cause: str, world: World, fake_dns: FakeDNS, fake_acr: FakeACR, make_settings: SettingsFactory
+) -> None:
+    """Nothing was probed, so nothing can be called healthy: the refusal itself is the finding."""
+    from bot.diagnose import check_registry
+    from bot.engine.classify import HEALTHY
+
+    world.registry(in_arm=False)
+    fake_dns.remove(LOGIN)
+    fake_dns.a(LOGIN, address)
+    diagnosis = await check_registry("myreg", make_settings(azure_credential="none"))
+    assert diagnosis.cause != HEALTHY, [(c.id, c.confidence) for c in diagnosis.causes]
+    assert diagnosis.cause == cause, [(c.id, c.reasons) for c in diagnosis.causes]
+    assert any(address in reason for c in diagnosis.causes for reason in c.reasons), diagnosis.causes
+    assert fake_acr.state.requests == []
+
+
+async def test_one_refused_address_beside_a_reachable_front_end_stays_healthy(
+    world: World, fake_dns: FakeDNS, make_settings: SettingsFactory
+) -> None:
+    from bot.diagnose import check_registry
+    from bot.engine.classify import HEALTHY
+
+    world.registry(in_arm=False)
+    fake_dns.remove(LOGIN)
+    fake_dns.a(LOGIN, LOGIN_IP, "169.254.169.254")
+    diagnosis = await check_registry("myreg", make_settings(azure_credential="none"))
+    assert diagnosis.cause == HEALTHY
