@@ -395,6 +395,19 @@ CANARIES: list[Canary] = [
         f"$ docker login {REG} -u ci -p {{S}}\nError: password {{S}} was rejected",
         password,
     ),
+    # --- shapes found missing in review (appended last: the seeded secrets above stay the same)
+    Canary("docker-login-p-attached", f"$ docker login -u ci -p{{S}} {REG}", password),
+    Canary("sshpass-p-attached", "$ sshpass -p{S} ssh azureuser@10.1.0.4 'docker login contosoreg.azurecr.io'", password),
+    Canary(
+        "powershell-securestring",
+        "PS> $pw = ConvertTo-SecureString \"{S}\" -AsPlainText -Force\nPS> Connect-AzContainerRegistry -Name contosoreg",
+        password,
+    ),
+    Canary(
+        "password-stdin-heredoc", f"$ docker login {REG} -u ci --password-stdin <<EOF\n{{S}}\nEOF", password
+    ),
+    Canary("ja-password-brackets", "パスワード「{S}」でログインしようとしました", password),
+    Canary("ja-secret-key", "シークレットキー：{S}", password),
 ]
 
 EN_WRAP = (
@@ -514,6 +527,9 @@ def test_there_are_at_least_80_secret_shapes_in_both_languages() -> None:
         ("$ docker login contosoreg.azurecr.io -u *** -p ***", "-p ***"),
         ("パスワードが間違っています (unauthorized)", "パスワードが間違っています"),
         ("imagePullSecrets:\n- name: acr-secret\nsecretName: acr-secret", "secretName: acr-secret"),
+        ("$ sshpass -f ~/.pw ssh -p2222 azureuser@10.1.0.4 'docker login contosoreg.azurecr.io'", "-p2222"),
+        ("PS> $pw = ConvertTo-SecureString $env:ACR_PASSWORD -AsPlainText -Force", "$env:ACR_PASSWORD"),
+        ("$ docker login -u ci --password-stdin contosoreg.azurecr.io <<< \"$ACR_PASSWORD\"", "$ACR_PASSWORD"),
     ],
 )
 def test_innocent_text_is_left_alone(paste: str, kept: str) -> None:

@@ -159,12 +159,15 @@ _RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
-        "password-stdin",  # echo -n "pw" | docker login --password-stdin, and here-strings
-        ("echo", "printf", "write-output", "<<<"),
+        "password-stdin",  # echo -n "pw" | docker login --password-stdin, here-strings and heredocs
+        ("echo", "printf", "write-output", "<<"),
         re.compile(
             r"(?i)(?:\b(?:echo|printf|write-output)(?:[ \t]{1,4}-[neE]{1,3}){0,3}(?:[ \t]{1,4}[\"']%s(?:\\n)?[\"'])?"
             r"[ \t]{1,4}" + _VALUE + r"[ \t]{0,4}\|[^\n|]{0,200}?(?:login|password-stdin|passwd|chpasswd)"
-            r"|password-stdin[^\n]{0,80}?<<<[ \t]{0,4}" + _VALUE + r")"
+            r"|password-stdin[^\n]{0,80}?<<<[ \t]{0,4}" + _VALUE
+            # a heredoc: its first line is the password (``login --password-stdin <<EOF`` or ``cat <<EOF | login …``)
+            + r"|(?:password-stdin[^\n]{0,80}?<<-?|<<-?[ \t]{0,4}[\"']?\w{1,32}[\"']?[^\n]{0,200}?password-stdin)"
+            r"[^\n]{0,80}\r?\n[ \t]{0,8}(\S[^\n]{0,511}))"
         ),
         0,
         _real,
@@ -177,6 +180,24 @@ _RULES: tuple[_Rule, ...] = (
         1,
         _real,
         also=(" -p", "\t-p"),
+    ),
+    _Rule(
+        "password-flag",  # -pVALUE: the short flag with its value attached (lowercase -p only; a word or a
+        ("login", "sshpass"),  # port such as ``ssh -p2222`` later on an sshpass line is no password)
+        re.compile(r"\b(?:login|sshpass)\b[^\n]{0,300}?[ \t]-p([^\s\"'=-][^\s\"']{0,255})"),
+        1,
+        lambda value: _real(value) and not value.isalpha() and not value.isdigit(),
+        also=(" -p", "\t-p"),
+    ),
+    _Rule(
+        "password-securestring",  # PowerShell: ConvertTo-SecureString "pw" -AsPlainText -Force
+        ("convertto-securestring",),
+        re.compile(
+            r"(?i)ConvertTo-SecureString(?:[ \t]{1,4}-(?:AsPlainText|Force)\b){0,2}[ \t]{1,4}(?:-String[ \t]{1,4})?"
+            r"(\"[^\"\n]{1,512}\"|'[^'\n]{1,512}'|[^\s\"'$(-][^\s\"']{0,511})"
+        ),
+        1,
+        _real,
     ),
     _Rule(
         "password-option",  # --password X, --docker-password=X, --http-password=X, -Password X
@@ -317,8 +338,8 @@ _RULES: tuple[_Rule, ...] = (
         "password-label",  # パスワード：x, パスワードは x です, アクセストークン: x (the value is ASCII)
         ("パスワード", "ﾊﾟｽﾜｰﾄﾞ", "暗証番号", "シークレット", "トークン", "アクセスキー", "秘密鍵"),
         re.compile(
-            r"(?:パスワード|ﾊﾟｽﾜｰﾄﾞ|暗証番号|シークレット|トークン|アクセスキー|秘密鍵)[ \t　]{0,4}(?:は|[:：=＝])[ \t　]{0,4}"
-            r"[\"'「]?([!-~]{4,512}?)(?=[\"'」]|[\s　]|[^!-~]|$)"
+            r"(?:パスワード|ﾊﾟｽﾜｰﾄﾞ|暗証番号|シークレット|トークン|アクセスキー|秘密鍵)(?:キー|値)?[ \t　]{0,4}"
+            r"(?:(?:は|[:：=＝])[ \t　]{0,4}[\"'「]?|[\"'「])([!-~]{4,512}?)(?=[\"'」]|[\s　]|[^!-~]|$)"
         ),
         1,
         _real,
