@@ -50,9 +50,9 @@ class GuardedSocketModeHandler(AsyncSocketModeHandler):
                 except (ValueError, RecursionError):
                     log.warning("Socket Mode message is not valid JSON (%d chars); dropped", len(message))
                     return
-                # slack_sdk raises (and never acks) on a payload that is neither object nor text
+                # slack_sdk raises (and never acks) on a payload that is neither object nor text, null included
                 payload = envelope.get("payload") if isinstance(envelope, dict) else None
-                if payload is not None and not isinstance(payload, dict | str):
+                if isinstance(envelope, dict) and "payload" in envelope and not isinstance(payload, dict | str):
                     log.warning("Socket Mode envelope %s (%s) refused: payload is not an object; acknowledged",
                                 _short(envelope.get("envelope_id")), _short(envelope.get("type")))  # fmt: skip
                     await self._ack(client, envelope.get("envelope_id"))

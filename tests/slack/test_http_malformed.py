@@ -320,6 +320,7 @@ def test_malformed_socket_mode_envelopes_are_acked_and_logged_at_warning(
             "e4": {"envelope_id": "e4", "type": "slash_commands", "payload": [1, 2]},
             "e5": {"envelope_id": "e5", "type": "events_api", "retry_attempt": "x",
                    "payload": event_body({"type": "message", "text": "hi", "channel": "C1", "user": "U1"})},
+            "e6": {"envelope_id": "e6", "type": "interactive", "payload": None},  # slack_sdk raises on null
         }  # fmt: skip
         for envelope in envelopes.values():
             fake_slack.send_envelope(envelope, connection=connection)
