@@ -529,7 +529,7 @@ def test_there_are_at_least_80_secret_shapes_in_both_languages() -> None:
         ("imagePullSecrets:\n- name: acr-secret\nsecretName: acr-secret", "secretName: acr-secret"),
         ("$ sshpass -f ~/.pw ssh -p2222 azureuser@10.1.0.4 'docker login contosoreg.azurecr.io'", "-p2222"),
         ("PS> $pw = ConvertTo-SecureString $env:ACR_PASSWORD -AsPlainText -Force", "$env:ACR_PASSWORD"),
-        ("$ docker login -u ci --password-stdin contosoreg.azurecr.io <<< \"$ACR_PASSWORD\"", "$ACR_PASSWORD"),
+        ("$ docker login -u ci --password-stdin contosoreg.azurecr.io <<< \"$ACR_PASSWORD\"\nhere is the log:", "the log"),
     ],
 )
 def test_innocent_text_is_left_alone(paste: str, kept: str) -> None:

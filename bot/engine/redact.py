@@ -66,6 +66,12 @@ _PLACEHOLDER = re.compile(
 )
 
 
+#: A value glued to ``-p``: after a lowercase ``p``, neither all letters nor all digits (bounded lookaheads).
+_ATTACHED = r"(?-i:(?<=-p))(?=[^\s\"'=-])(?=[^\s\"']{0,255}[^A-Za-z\s\"'])(?=[^\s\"']{0,255}[^0-9\s\"'])"
+#: A heredoc's start after ``<<`` (never ``<<<``, a here-string): ``EOF``, ``-'EOF'``, ``"END"``.
+_HEREDOC = r"-?[ \t]{0,4}+[\"']?\w{1,32}+[\"']?"
+
+
 def _real(value: str) -> bool:
     return bool(value) and _PLACEHOLDER.match(value) is None
 
@@ -159,34 +165,33 @@ _RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
-        "password-stdin",  # echo -n "pw" | docker login --password-stdin, here-strings and heredocs
-        ("echo", "printf", "write-output", "<<"),
+        "password-stdin",  # echo -n "pw" | docker login --password-stdin, and here-strings
+        ("echo", "printf", "write-output", "<<<"),
         re.compile(
             r"(?i)(?:\b(?:echo|printf|write-output)(?:[ \t]{1,4}-[neE]{1,3}){0,3}(?:[ \t]{1,4}[\"']%s(?:\\n)?[\"'])?"
             r"[ \t]{1,4}" + _VALUE + r"[ \t]{0,4}\|[^\n|]{0,200}?(?:login|password-stdin|passwd|chpasswd)"
-            r"|password-stdin[^\n]{0,80}?<<<[ \t]{0,4}" + _VALUE
-            # a heredoc: its first line is the password (``login --password-stdin <<EOF`` or ``cat <<EOF | login …``)
-            + r"|(?:password-stdin[^\n]{0,80}?<<-?|<<-?[ \t]{0,4}[\"']?\w{1,32}[\"']?[^\n]{0,200}?password-stdin)"
-            r"[^\n]{0,80}\r?\n[ \t]{0,8}(\S[^\n]{0,511}))"
+            r"|password-stdin[^\n]{0,80}?<<<[ \t]{0,4}" + _VALUE + r")"
         ),
         0,
         _real,
         also=("login", "passwd", "password-stdin"),
     ),
     _Rule(
-        "password-flag",  # -p after a login command on the same line (elsewhere -p is a port or a path)
-        ("login", "sshpass"),
-        re.compile(r"(?i)\b(?:login|sshpass)\b[^\n]{0,300}?[ \t]-p(?:[ =]|(?=[\"']))" + _VALUE),
+        "password-stdin",  # a heredoc: ``login --password-stdin <<EOF``, its first line is the password; one
+        ("<<",),  # attempt per ``password-stdin``, never a ``<<<`` here-string, no backtracking (possessive)
+        re.compile(r"password-stdin[^\n<]{0,80}+<<(?!<)" + _HEREDOC + r"[ \t]{0,4}+\r?\n[ \t]{0,8}(\S[^\n]{0,511})"),
         1,
         _real,
-        also=(" -p", "\t-p"),
+        also=("password-stdin",),
     ),
     _Rule(
-        "password-flag",  # -pVALUE: the short flag with its value attached (lowercase -p only; a word or a
-        ("login", "sshpass"),  # port such as ``ssh -p2222`` later on an sshpass line is no password)
-        re.compile(r"\b(?:login|sshpass)\b[^\n]{0,300}?[ \t]-p([^\s\"'=-][^\s\"']{0,255})"),
+        "password-flag",  # -p after a login command on the same line (elsewhere -p is a port or a path)
+        ("login", "sshpass"),
+        # -p VALUE, -p=VALUE, -p"VALUE", and -pVALUE attached (lowercase -p only; a word or a number, such
+        # as a later ``ssh -p2222`` on an sshpass line, is no password)
+        re.compile(r"(?i)\b(?:login|sshpass)\b[^\n]{0,300}?[ \t]-p(?:[ =]|(?=[\"'])|" + _ATTACHED + ")" + _VALUE),
         1,
-        lambda value: _real(value) and not value.isalpha() and not value.isdigit(),
+        _real,
         also=(" -p", "\t-p"),
     ),
     _Rule(
