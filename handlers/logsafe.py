@@ -57,7 +57,7 @@ def _unescape(match: re.Match[str]) -> str:
         return _SIMPLE_ESCAPES[code]
     try:
         return chr(int(code[1:], 16))
-    except ValueError:
+    except (ValueError, OverflowError):  # beyond U+10FFFF (``\\UFFFFFFFF`` overflows): left as written
         return match.group(0)
 
 
