@@ -8,8 +8,11 @@ text, and the kinds of secret found are reported so the bot can tell the author 
 rotate them. Each secret value found is also masked wherever else it appears in the paste.
 
 Linear time: every rule is gated by a cheap substring test, its regex starts on a literal or a
-small character set and has bounded quantifiers only, and private keys are found with
-``str.find`` instead of a regex that would rescan a long window from every header.
+small character set and has bounded quantifiers only, a gap between a rule's head and its
+value stops at the next head (so no window is scanned twice), a match repeated many times is
+replaced from a cache, and private keys are found with ``str.find`` instead of a regex that
+would rescan a long window from every header. ``benchmarks/adversarial.py`` times every
+hostile shape redacted whole (as the log redactor does).
 """
 
 from __future__ import annotations
@@ -70,6 +73,26 @@ _PLACEHOLDER = re.compile(
 _ATTACHED = r"(?-i:(?<=-p))(?=[^\s\"'=-])(?=[^\s\"']{0,255}[^A-Za-z\s\"'])(?=[^\s\"']{0,255}[^0-9\s\"'])"
 #: A heredoc's start after ``<<`` (never ``<<<``, a here-string): ``EOF``, ``-'EOF'``, ``"END"``.
 _HEREDOC = r"-?[ \t]{0,4}+[\"']?\w{1,32}+[\"']?"
+
+
+def _gap_before(head: str, char: str, reach: int, least: int = 0) -> str:
+    """The gap between a rule's head and what follows it: up to ``reach`` of ``char``, lazily.
+
+    The gap never runs over the start of another head. ``login[^\\n]{0,300}?[ \\t]-p`` alone
+    scans 300 characters from every ``login``, so a line of ``login login login …`` costs
+    300 steps per word; stopped at the next head, the gaps of successive heads never overlap
+    and every character is read once. Where the secret follows the gap the matches are the
+    same (the next head reaches whatever the previous one could, from closer).
+    """
+    return f"(?:(?!{head}){char}){{{least},{reach}}}?"
+
+
+#: A URL's ``scheme://`` (possessive: the scheme ends where ':' is, backtracking cannot help).
+_URL_SCHEME = r"\b[a-z][a-z0-9+.-]{1,16}+://"
+#: ``scheme://user:`` before a password in a URL (the user may hold an '@': jdoe@contoso.com).
+_URL_USERINFO = _URL_SCHEME + r"[^\s/:\"'<>]{0,128}+:"
+#: What follows the '@' closing a URL's user part: a host name or address, a port, the end of the host.
+_URL_HOST_AHEAD = r"(?=[A-Za-z0-9.-]{1,253}+(?::\d{1,5}+)?+(?:[/\s\"'\]),;?#]|$))"
 
 
 def _real(value: str) -> bool:
@@ -170,7 +193,7 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(
             r"(?i)(?:\b(?:echo|printf|write-output)(?:[ \t]{1,4}-[neE]{1,3}){0,3}(?:[ \t]{1,4}[\"']%s(?:\\n)?[\"'])?"
             r"[ \t]{1,4}" + _VALUE + r"[ \t]{0,4}\|[^\n|]{0,200}?(?:login|password-stdin|passwd|chpasswd)"
-            r"|password-stdin[^\n]{0,80}?<<<[ \t]{0,4}" + _VALUE + r")"
+            r"|password-stdin" + _gap_before(r"password-stdin", r"[^\n]", 80) + r"<<<[ \t]{0,4}" + _VALUE + r")"
         ),
         0,
         _real,
@@ -189,7 +212,10 @@ _RULES: tuple[_Rule, ...] = (
         ("login", "sshpass"),
         # -p VALUE, -p=VALUE, -p"VALUE", and -pVALUE attached (lowercase -p only; a word or a number, such
         # as a later ``ssh -p2222`` on an sshpass line, is no password)
-        re.compile(r"(?i)\b(?:login|sshpass)\b[^\n]{0,300}?[ \t]-p(?:[ =]|(?=[\"'])|" + _ATTACHED + ")" + _VALUE),
+        re.compile(
+            r"(?i)\b(?:login|sshpass)\b" + _gap_before(r"\b(?:login|sshpass)\b", r"[^\n]", 300)
+            + r"[ \t]-p(?:[ =]|(?=[\"'])|" + _ATTACHED + ")" + _VALUE
+        ),
         1,
         _real,
         also=(" -p", "\t-p"),
@@ -350,11 +376,14 @@ _RULES: tuple[_Rule, ...] = (
         _real,
     ),
     _Rule(
-        "basic-auth-url",  # scheme://user:password@host; the user may hold an '@' (jdoe@contoso.com)
+        # scheme://user:password@host; the user may hold an '@' (jdoe@contoso.com). The password is the gap,
+        # which stops at another ``scheme://user:``: a password holding one is masked from there on only
+        # (no real one does: a URL's user part never holds '/').
+        "basic-auth-url",
         ("://",),
         re.compile(
-            r"(?i)\b[a-z][a-z0-9+.-]{1,16}://[^\s/:\"'<>]{0,128}:([^\s\"'<>]{1,256}?)@"
-            r"(?=[A-Za-z0-9.-]{1,253}(?::\d{1,5})?(?:[/\s\"'\]),;?#]|$))"
+            r"(?i)" + _URL_USERINFO + r"(" + _gap_before(_URL_USERINFO, r"[^\s\"'<>]", 256, 1) + r")@"
+            + _URL_HOST_AHEAD
         ),
         1,
         also=("@",),
@@ -362,7 +391,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "url-token",  # https://<token>@github.com: a user part that is a token, not a name
         ("://",),
-        re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,16}://([A-Za-z0-9_.~%-]{16,256})@(?=[A-Za-z0-9.-]{1,253}(?::\d{1,5})?(?:[/\s\"'\]),;?#]|$))"),
+        re.compile(r"(?i)" + _URL_SCHEME + r"([A-Za-z0-9_.~%-]{16,256})@" + _URL_HOST_AHEAD),
         1,
         lambda value: _random_looking(value) and any(c.isdigit() for c in value),
         also=("@",),
@@ -393,18 +422,26 @@ _GATE_TREE = _gate_tree(
 
 
 _ASCII_GATE_TREE = tuple((root, children) for root, children in _GATE_TREE if root.isascii())
+#: The characters of each gate: a gate is searched for only when all of them are in the text.
+#: ``c in text`` for one character is a ``memchr`` (a few µs per MB), a search for a longer
+#: string is 30-100 times slower: on a paste made of few characters (a repeated line, a
+#: hostile input) most gates are ruled out by their characters alone.
+_GATE_CHARS = {gate: frozenset(gate) for root, children in _GATE_TREE for gate in (root, *children)}
+_ALL_GATE_CHARS = tuple(sorted(set().union(*_GATE_CHARS.values())))
 
 
 def _present_gates(lowered: str) -> set[str]:
     present: set[str] = set()
     add = present.add
+    chars = {c for c in _ALL_GATE_CHARS if c in lowered}
     for root, children in _ASCII_GATE_TREE if lowered.isascii() else _GATE_TREE:
-        if root in lowered:
+        if _GATE_CHARS[root] <= chars and root in lowered:
             add(root)  # a root that is no rule's gate is harmless in the set
             for child in children:
-                if child in lowered:
+                if _GATE_CHARS[child] <= chars and child in lowered:
                     add(child)
     return present
+
 
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
@@ -494,21 +531,47 @@ def _accepted(rule: _Rule, value: str | None) -> bool:
 
 
 def _apply(rule: _Rule, text: str, values: list[str]) -> str:
+    """``rule.pattern.sub``, masking the secret group of every accepted match.
+
+    A paste (or a log line) may repeat one match tens of thousands of times: the
+    replacement of a match text already seen is reused when its secret sits at the same
+    place, so a repeat costs a dictionary look-up rather than the tests of the value.
+    """
+    seen: dict[str, tuple[int, int, int, str]] = {}
+
     def substitute(match: re.Match[str]) -> str:
-        group = _secret_group(rule, match)
-        value = match.group(group)
-        if not _accepted(rule, value):
-            return match.group(0)
-        if group == 0:
-            _remember(values, match.group(0))
-            return MASK
-        _remember(values, value)
-        start, end = match.span(group)
-        offset = match.start(0)
         whole = match.group(0)
-        return whole[: start - offset] + MASK + whole[end - offset :]
+        known = seen.get(whole)
+        offset = match.start()
+        if known is not None:
+            group, start, end, replacement = known
+            if match.start(group) - offset == start and match.end(group) - offset == end:
+                return replacement
+        group = _secret_group(rule, match)
+        replacement = _replacement(rule, match, group, values)
+        if len(seen) < _MAX_SEEN:
+            seen[whole] = (group, match.start(group) - offset, match.end(group) - offset, replacement)
+        return replacement
 
     return rule.pattern.sub(substitute, text)
+
+
+_MAX_SEEN = 4096
+
+
+def _replacement(rule: _Rule, match: re.Match[str], group: int, values: list[str]) -> str:
+    """The match with its secret group masked, or unchanged when the value is turned down."""
+    value = match.group(group)
+    whole = match.group(0)
+    if not _accepted(rule, value):
+        return whole
+    if group == 0:
+        _remember(values, whole)
+        return MASK
+    _remember(values, value)
+    start, end = match.span(group)
+    offset = match.start(0)
+    return whole[: start - offset] + MASK + whole[end - offset :]
 
 
 def _apply_keyed(rule: _Rule, text: str, lowered: str, present: set[str], values: list[str]) -> str:
