@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         "Issuing CA *`, `Microsoft RSA TLS CA 0*` and the DigiCert subordinates Azure lists)",
     )
     check_deadline: float = Field(default=20.0, gt=0)
+    max_paste_hosts: int = Field(
+        default=16,
+        ge=0,
+        description="endpoint names from one paste checked live (DNS and probes), in the order the paste names "
+        "them; the rest are listed as not checked. The registry's login server and the data endpoints its ARM "
+        "configuration names are always checked, on top of these",
+    )
     vantage_name: str = "the bot's network"
 
     # --- Scheduled watches ---------------------------------------------------------

@@ -100,7 +100,7 @@ async def diagnose_live(text: str, settings: Settings, *, lang: str | None = Non
         except UnsafeTarget:
             continue
     evidence = await run_checks(
-        target, settings, client_ip=extraction.facts.client_ip, hypotheses=hypotheses, extra_hosts=extra
+        target, settings, client_ip=extraction.facts.client_ip, hypotheses=hypotheses, paste_hosts=extra
     )
     ranked = rerank(diagnosis, evidence, registry=target.login_server, lang=lang, extraction=extraction)
     return scrub_diagnosis(_keep_cited(diagnosis, ranked), extraction.secret_values)

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 ALL_CHECKS = frozenset({"dns", "probe", "arm", "logs"})
 #: Front ends probed per name; real registries answer 1-2 addresses, more would only add load.
 MAX_ADDRESSES_PER_HOST = 8
+#: Names listed in the evidence line that says which pasted names were not checked.
+SHOWN_UNCHECKED = 5
 
 #: Which checks can confirm or rule out each cause id (see shared/taxonomy.md).
 CHECKS_FOR_CAUSE: dict[str, frozenset[str]] = {
@@ -328,6 +330,47 @@ class _Run:
         for ev in result.evidence:
             self.add(ev)
 
+    def paste_endpoints(self, hosts: Sequence[str]) -> list[str]:
+        """Check the first ``settings.max_paste_hosts`` distinct names a paste gave; return the others.
+
+        A paste can name hundreds of endpoints (a log of every replica, or a hostile one): each
+        would cost DNS queries, probes and evidence lines. Names the run checks anyway (the
+        login server, the target) are not counted.
+        """
+        distinct: list[str] = []
+        for host in hosts:
+            name = host.lower().rstrip(".")
+            if name and name not in self.endpoints and name not in distinct:
+                distinct.append(name)
+        limit = self.settings.max_paste_hosts
+        for name in distinct[:limit]:
+            self._guarded_endpoint(name, _kind_of(name))
+        return distinct[limit:]
+
+    def report_unchecked(self, hosts: list[str]) -> None:
+        """One line for the pasted names left out, minus those ARM named (they were checked anyway)."""
+        left = [host for host in hosts if host not in self.endpoints]
+        if not left:
+            return
+        shown = ", ".join(left[:SHOWN_UNCHECKED])
+        more = f" and {len(left) - SHOWN_UNCHECKED} more" if len(left) > SHOWN_UNCHECKED else ""
+        limit = self.settings.max_paste_hosts
+        self.add(
+            Evidence(
+                "live",
+                "paste",
+                self.settings.vantage_name,
+                Status.SKIPPED,
+                f"{len(left)} more endpoint name(s) from the paste not checked: {shown}{more} (at most {limit} "
+                "per paste, besides the login server and the data endpoints the registry's configuration "
+                "names; setting max_paste_hosts)",
+                {"unchecked": len(left), "hosts": left[:SHOWN_UNCHECKED], "limit": limit},
+                0.0,
+                [],
+            ),
+            99,
+        )
+
     async def logs(self) -> None:
         self.add(await logs_checks.check_logs(self.target, self.settings, credential=self.credential))
 
@@ -497,8 +540,14 @@ async def run_checks(
     client_ip: str | None = None,
     hypotheses: list[str] | None = None,
     extra_hosts: Sequence[str] = (),
+    paste_hosts: Sequence[str] = (),
 ) -> list[Evidence]:
-    """Run the live checks the hypotheses need (None = all) and return every Evidence gathered."""
+    """Run the live checks the hypotheses need (None = all) and return every Evidence gathered.
+
+    ``extra_hosts`` are checked whatever their number (data endpoints an ARM read named, a
+    region given on the command line); ``paste_hosts``, names read from a paste, up to
+    ``settings.max_paste_hosts`` (the rest are named in one skipped line).
+    """
     checks = select_checks(hypotheses)
     run = _Run(target, settings, checks)
     started = time.perf_counter()
@@ -533,6 +582,7 @@ async def run_checks(
             run.endpoint(target.login_server, "login_server")
         for host in extra_hosts:
             run._guarded_endpoint(host, _kind_of(host))
+        unchecked = run.paste_endpoints(paste_hosts)
         if "arm" in checks:
             run.spawn(
                 "arm", target.login_server, run.arm(client_ip), timeout=settings.arm_timeout + 1.0, order=0
@@ -541,6 +591,7 @@ async def run_checks(
             run.spawn("logs", target.login_server, run.logs(), timeout=settings.arm_timeout + 1.0, order=0)
         await run.wait()
         run.cross_check(client_ip)
+        run.report_unchecked(unchecked)
     finally:
         try:
             await run.cancel_all()
@@ -620,8 +671,16 @@ def run_checks_sync(
     client_ip: str | None = None,
     hypotheses: list[str] | None = None,
     extra_hosts: Sequence[str] = (),
+    paste_hosts: Sequence[str] = (),
 ) -> list[Evidence]:
     """Blocking wrapper for the CLI (must not be called from inside a running event loop)."""
     return asyncio.run(
-        run_checks(target, settings, client_ip=client_ip, hypotheses=hypotheses, extra_hosts=extra_hosts)
+        run_checks(
+            target,
+            settings,
+            client_ip=client_ip,
+            hypotheses=hypotheses,
+            extra_hosts=extra_hosts,
+            paste_hosts=paste_hosts,
+        )
     )

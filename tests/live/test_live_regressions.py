@@ -517,3 +517,47 @@ def test_report_with_apostrophes_parses_back() -> None:
     assert all("bob's-laptop" in ev.vantage for ev in parsed)
     assert "user.probe.tls_intercepted" in parsed[1].findings
     assert parsed[2].data["client_ip"] == "1.2.3.4"
+
+
+# ============================================================================ 10. fan-out per paste
+
+
+async def test_a_paste_naming_many_endpoints_checks_a_bounded_number(
+    world: World, make_settings: SettingsFactory, fake_dns: FakeDNS
+) -> None:
+    """One paste naming 800 endpoints made 258 DNS queries and 163 evidence lines: now at most
+    ``max_paste_hosts`` pasted names, plus the login server and what ARM names, and one line for the rest."""
+    from bot.diagnose import diagnose_live
+
+    world.registry(data_endpoint_enabled=True, replicas=("eastus",))
+    pasted = [f"myreg.region{i:02d}.data.azurecr.io" for i in range(40)]
+    paste = "Error: dial tcp: lookup myreg.azurecr.io: i/o timeout\n" + "\n".join(
+        f"GET https://{host}/v2/app/blobs/sha256:00: dial tcp: i/o timeout" for host in pasted
+    )
+    d = await diagnose_live(paste, make_settings(max_paste_hosts=5))
+    queried = {name.rstrip(".") for name, _, _ in fake_dns.log}
+    arm_named = {"myreg.westeurope.data.azurecr.io", "myreg.eastus.data.azurecr.io"}
+    assert queried & set(pasted) == set(pasted[:5])
+    assert {LOGIN} | arm_named <= queried  # the login server and ARM's data endpoints, whatever the cap
+    unchecked = [ev for ev in d.evidence if ev.check == "live" and "not checked" in ev.detail]
+    assert len(unchecked) == 1, [ev.detail for ev in d.evidence]
+    line = unchecked[0]
+    assert line.status == Status.SKIPPED and line.data["unchecked"] == 35
+    assert "myreg.region05.data.azurecr.io" in line.detail and "and 30 more" in line.detail
+    assert "max_paste_hosts" in line.detail
+    assert len(d.evidence) < 40
+
+
+async def test_pasted_names_arm_also_names_are_not_reported_unchecked(
+    world: World, make_settings: SettingsFactory
+) -> None:
+    world.registry(data_endpoint_enabled=True, replicas=("eastus",))
+    evidence = await run_checks(
+        registry_target(LOGIN),
+        make_settings(max_paste_hosts=1),
+        hypotheses=["dns", "arm"],
+        paste_hosts=["myreg.region00.data.azurecr.io", "myreg.eastus.data.azurecr.io", "MyReg.AzureCR.io."],
+    )
+    targets = {ev.target for ev in evidence if ev.check == "dns"}
+    assert {"myreg.region00.data.azurecr.io", "myreg.eastus.data.azurecr.io", LOGIN} <= targets
+    assert not [ev for ev in evidence if ev.check == "live"]  # ARM named eastus; the login server is always checked
