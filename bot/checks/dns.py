@@ -35,6 +35,16 @@ _PRIVATE_NETS = [
 ]
 
 
+#: Addresses an evidence line names; a hostile resolver can answer a thousand (25 KB of text per line).
+SHOWN_ADDRESSES = 8
+
+
+def shown(items: list[str], limit: int = SHOWN_ADDRESSES) -> str:
+    """``a, b, c`` — the first ``limit`` items, then ``and N more``: evidence lines stay short."""
+    text = ", ".join(items[:limit])
+    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
 class DnsConfigError(ValueError):
     """``settings.dns_servers`` holds something that is not ``ip[:port]``."""
 
@@ -323,7 +333,7 @@ def evidence_from_answer(answer: DnsAnswer, settings: Settings, duration_ms: flo
             findings.append("dns.public_answer")
             if privatelink:
                 findings.append("dns.privatelink_public_answer")
-        listing = ", ".join(f"{a} ({scopes[a]})" for a in answer.addresses)
+        listing = shown([f"{a} ({scopes[a]})" for a in answer.addresses])
         detail = f"resolves to {listing}"
         if len(answer.chain) > 1:
             detail += f" via {chain_text}"

@@ -519,7 +519,7 @@ class _Run:
                 continue
             scope = azure_checks.registry_scope(self.target.name)
             command = azure_checks.grant_command(scope)
-            addresses = ", ".join(login.dns.data.get("addresses") or [])
+            addresses = dns_checks.shown(list(login.dns.data.get("addresses") or []))
             ev.findings = [f for f in ev.findings if f != "arm.not_found"] + ["arm.permission_missing"]
             ev.status = Status.WARN
             ev.detail = (

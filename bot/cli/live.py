@@ -11,7 +11,7 @@ double-quoted, with ``\\`` and ``"`` inside it backslash-escaped)::
 
     acrcheck-probe v1 <login_server>
     vantage "<where it ran>"
-    dns <host> <status> <code> [addrs=<ip>,<ip>] [chain=<name>><name>...]
+    dns <host> <status> <code> [addrs=<ip>,<ip>] [chain=<name>><name>...]   (addrs: the first 8)
     probe <host> <ip|proxy> <status> <code> [ip=<client ip>] [http=<status>] [issuer="<CA>"] [corr=<id>]
     end ok=<n> warn=<n> fail=<n> skipped=<n> ms=<total>
 
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 PROBE_FORMAT_VERSION = "v1"
+#: Addresses a ``dns`` report line names (the evidence lines name as many).
+SHOWN_ADDRESSES = 8
 
 
 def _settings() -> Settings:
@@ -291,7 +293,7 @@ def probe_report(target: RegistryTarget, evidence: list[Evidence], vantage: str,
                 continue  # notes, not a lookup
             line = f"dns {ev.target} {ev.status} {dns_code(ev)}"
             if ev.data.get("addresses"):
-                line += " addrs=" + ",".join(ev.data["addresses"])
+                line += " addrs=" + ",".join(ev.data["addresses"][:SHOWN_ADDRESSES])  # one short line
             if len(ev.data.get("chain") or []) > 1:
                 line += " chain=" + _quote(">".join(str(name) for name in ev.data["chain"]))
             lines.append(line)

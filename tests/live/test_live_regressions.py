@@ -561,3 +561,24 @@ async def test_pasted_names_arm_also_names_are_not_reported_unchecked(
     targets = {ev.target for ev in evidence if ev.check == "dns"}
     assert {"myreg.region00.data.azurecr.io", "myreg.eastus.data.azurecr.io", LOGIN} <= targets
     assert not [ev for ev in evidence if ev.check == "live"]  # ARM named eastus; the login server is always checked
+
+
+# ============================================================================ 11. evidence line size
+
+
+async def test_a_thousand_addresses_make_short_evidence_lines(
+    world: World, make_settings: SettingsFactory, fake_dns: FakeDNS
+) -> None:
+    """1000 A records made the DNS line and ARM's "exists (DNS answers …)" line ~25 KB each."""
+    world.registry(in_arm=False)
+    many = [f"127.0.{i // 250}.{i % 250 + 1}" for i in range(1000)]
+    fake_dns.a(LOGIN, *many)
+    evidence = await run_checks(registry_target(LOGIN), make_settings(), hypotheses=["dns", "arm"])
+    dns_line = next(ev for ev in evidence if ev.check == "dns" and ev.target == LOGIN)
+    assert len(dns_line.detail) < 500 and "and 992 more" in dns_line.detail, dns_line.detail  # 127.0.0.5 twice
+    assert len(dns_line.data["addresses"]) == 1000  # the data keep every answer for the cross-checks
+    arm_line = with_finding(evidence, "arm.permission_missing")[0]
+    assert "exists (DNS answers 127.0." in arm_line.detail
+    assert "and 992 more" in arm_line.detail and len(arm_line.detail) < 1500, arm_line.detail
+    report = probe_report(registry_target(LOGIN), evidence, "laptop", 1.0)
+    assert max(len(line) for line in report.splitlines()) < 300
