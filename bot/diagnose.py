@@ -61,15 +61,19 @@ def paste_target(extraction: Extraction) -> RegistryTarget | None:
     return None
 
 
-async def check_registry(registry: str, settings: Settings, *, lang: str = "en") -> Diagnosis:
+async def check_registry(
+    registry: str, settings: Settings, *, lang: str = "en", client_ip: str | None = None
+) -> Diagnosis:
     """Full live check of one registry (``/acrcheck myreg``, ``acrcheck check``, watches).
 
-    Raises ``UnsafeTarget`` for anything that is not an Azure registry endpoint.
+    ``client_ip`` is a client's egress IP to test against the registry's IP rules
+    (``acrcheck check --client-ip``). Raises ``UnsafeTarget`` for anything that is not an
+    Azure registry endpoint.
     """
     from bot.checks.run import run_checks
 
     target = registry_target(registry)
-    evidence = await run_checks(target, settings)
+    evidence = await run_checks(target, settings, client_ip=client_ip)
     return scrub_diagnosis(rerank(None, evidence, registry=target.login_server, lang=lang))
 
 
@@ -115,10 +119,12 @@ def diagnose_live_sync(text: str, *, lang: str | None = None, settings: Settings
     return asyncio.run(diagnose_live(text, settings or load_settings(), lang=lang))
 
 
-def check_registry_sync(registry: str, *, lang: str = "en", settings: Settings | None = None) -> Diagnosis:
+def check_registry_sync(
+    registry: str, *, lang: str = "en", settings: Settings | None = None, client_ip: str | None = None
+) -> Diagnosis:
     """Blocking wrapper for the CLI."""
     import asyncio
 
     from bot.config import load_settings
 
-    return asyncio.run(check_registry(registry, settings or load_settings(), lang=lang))
+    return asyncio.run(check_registry(registry, settings or load_settings(), lang=lang, client_ip=client_ip))

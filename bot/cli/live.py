@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.engine.hostguard import RegistryTarget, UnsafeTarget, registry_target
-from bot.engine.models import Evidence, Status
+from bot.engine.models import Diagnosis, Evidence, Status
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -108,10 +107,13 @@ def cmd_check(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     target = _target_or_exit(args.registry, err)
     if target is None:
         return 2
+    from bot.diagnose import check_registry_sync
+
     settings = _settings()
-    lang = args.lang or settings.lang
-    evidence = _run_checks(target, settings, client_ip=getattr(args, "client_ip", None))
-    ranked = rank(evidence, registry=target.login_server, lang=lang)
+    diagnosis = check_registry_sync(
+        args.registry, lang=args.lang or settings.lang, settings=settings, client_ip=getattr(args, "client_ip", None)
+    )
+    evidence, ranked = diagnosis.evidence, ranked_causes(diagnosis)
     if args.json:
         json.dump(check_payload(target, evidence, ranked), out, ensure_ascii=False, indent=2)
         out.write("\n")
@@ -120,63 +122,12 @@ def cmd_check(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     return 1 if any(ev.status == Status.FAIL for ev in evidence) else 0
 
 
-def rank(evidence: list[Evidence], *, registry: str, lang: str) -> dict[str, Any]:
-    """Causes from the lead's classifier (``bot.engine.classify.rerank``), or a findings-only fallback."""
-    try:
-        from bot.engine.classify import rerank
-    except ImportError:
-        return _fallback_rank(evidence)
-    try:
-        diagnosis = rerank(None, evidence, registry=registry, lang=lang)
-    except Exception:  # the classifier is another module; never lose the evidence
-        logging.getLogger(__name__).warning("classifier failed; using findings-only ranking", exc_info=True)
-        return _fallback_rank(evidence)
-    fix = [{"text": step.text, "command": step.command} for step in diagnosis.fix]
+def ranked_causes(diagnosis: Diagnosis) -> dict[str, Any]:
+    """The cause, the ranked causes and the fix of a live diagnosis, as ``check`` prints them."""
     return {
         "cause": diagnosis.cause,
         "causes": [{"id": c.id, "confidence": round(c.confidence, 3)} for c in diagnosis.causes],
-        "fix": fix,
-    }
-
-
-#: Findings → cause id, strongest first; only used until bot.engine.classify is available.
-_FALLBACK = (
-    ("proxy.eof", "client-proxy"),
-    ("proxy.forbidden", "client-proxy"),
-    ("proxy.auth_required", "client-proxy"),
-    ("proxy.unreachable", "client-proxy"),
-    ("probe.tls_intercepted", "tls-interception"),
-    ("dns.privatelink_public_answer", "registry-private-endpoint"),
-    ("arm.pe_pending", "registry-private-endpoint"),
-    ("arm.pe_rejected", "registry-private-endpoint"),
-    ("arm.pe_disconnected", "registry-private-endpoint"),
-    ("dns.data_endpoint_missing", "registry-private-endpoint"),
-    ("probe.denied", "registry-public-access"),
-    ("arm.ip_not_allowed", "registry-public-access"),
-    ("probe.data_endpoint_blocked", "client-firewall-data-endpoint"),
-    ("dns.nxdomain", "registry-not-found"),
-    ("arm.not_found", "registry-not-found"),
-    ("probe.timeout", "client-firewall"),
-    ("probe.refused", "client-firewall"),
-    ("probe.reset", "client-firewall"),
-    ("arm.tasks_bypass_off", "service-integration"),
-    ("arm.trusted_services_off", "service-integration"),
-    ("probe.server_error", "other-acr"),
-)
-
-
-def _fallback_rank(evidence: list[Evidence]) -> dict[str, Any]:
-    found = {f for ev in evidence for f in ev.findings}
-    causes: list[str] = []
-    for finding, cause in _FALLBACK:
-        if finding in found and cause not in causes:
-            causes.append(cause)
-    if not causes:
-        causes = ["healthy"] if "probe.reachable" in found else []
-    return {
-        "cause": causes[0] if causes else "unknown",
-        "causes": [{"id": c, "confidence": round(max(0.2, 0.8 - 0.2 * i), 3)} for i, c in enumerate(causes)],
-        "fix": [],
+        "fix": [{"text": step.text, "command": step.command} for step in diagnosis.fix],
     }
 
 

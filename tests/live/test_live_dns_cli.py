@@ -124,6 +124,14 @@ async def test_cli_check_json(cli_env: None, world: World, fake_acr: FakeACR) ->
     assert "cli-token" not in out
 
 
+async def test_cli_check_client_ip_reaches_the_ip_rules(cli_env: None, world: World) -> None:
+    world.registry(default_action="Deny", ip_rules=("198.51.100.0/24",))
+    code, out, _ = await _in_thread(["check", "myreg", "--json", "--client-ip", "203.0.113.77"])
+    assert code == 1  # the address is not allowed
+    payload = json.loads(out)
+    assert any("arm.ip_not_allowed" in ev["findings"] and "203.0.113.77" in ev["detail"] for ev in payload["evidence"])
+
+
 async def test_cli_probe_report_format(
     cli_env: None, world: World, fake_dns: FakeDNS, fake_acr: FakeACR
 ) -> None:
