@@ -32,7 +32,8 @@ the registry saw), ``http-<n>``, ``timeout``, ``refused``, ``reset``, ``tls-untr
     probe myreg.azurecr.io 20.61.1.10 fail denied ip=1.2.3.4 http=403
     end ok=1 warn=0 fail=2 skipped=0 ms=412
 
-Exit codes: 0 when every check passed, 1 when any check failed, 2 for a refused registry
+Exit codes: 0 when every check passed, 1 when any check failed or the address policy refused
+every address DNS gave for the registry (nothing could be probed), 2 for a refused registry
 argument (the reason goes to stderr). Handlers are ``args.func(args) -> int``.
 """
 
@@ -119,7 +120,7 @@ def cmd_check(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
         out.write("\n")
     else:
         out.write(check_text(target, evidence, ranked))
-    return 1 if any(ev.status == Status.FAIL for ev in evidence) else 0
+    return 0 if all_passed(evidence) else 1
 
 
 def ranked_causes(diagnosis: Diagnosis) -> dict[str, Any]:
@@ -129,6 +130,21 @@ def ranked_causes(diagnosis: Diagnosis) -> dict[str, Any]:
         "causes": [{"id": c.id, "confidence": round(c.confidence, 3)} for c in diagnosis.causes],
         "fix": [{"text": step.text, "command": step.command} for step in diagnosis.fix],
     }
+
+
+def all_passed(evidence: list[Evidence]) -> bool:
+    """Exit 0 means every check passed: no check failed, and something was probed.
+
+    When the address policy refused every address DNS gave (docs/address-policy.md), nothing
+    answered for the registry: no check failed, yet none passed either.
+    """
+    from bot.engine.rerank import UNSAFE_ADDRESS  # here: importing the classifier would slow ``acrcheck --help``
+
+    if any(ev.status == Status.FAIL for ev in evidence):
+        return False
+    refused = any(ev.check == "probe" and (ev.data or {}).get("outcome") == UNSAFE_ADDRESS for ev in evidence)
+    probed = any(ev.check == "probe" and ev.status != Status.SKIPPED for ev in evidence)
+    return probed or not refused
 
 
 def check_payload(target: RegistryTarget, evidence: list[Evidence], ranked: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +207,7 @@ def cmd_probe(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
     started = time.perf_counter()
     evidence = _run_checks(target, settings, hypotheses=["dns", "probe"], extra_hosts=extra)
     out.write(probe_report(target, evidence, settings.vantage_name, (time.perf_counter() - started) * 1000.0))
-    return 1 if any(ev.status == Status.FAIL for ev in evidence) else 0
+    return 0 if all_passed(evidence) else 1
 
 
 def _quote(value: str) -> str:

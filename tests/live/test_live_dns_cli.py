@@ -124,6 +124,25 @@ async def test_cli_check_json(cli_env: None, world: World, fake_acr: FakeACR) ->
     assert "cli-token" not in out
 
 
+@pytest.mark.parametrize("command", ["check", "probe"])
+async def test_cli_exits_1_when_the_address_policy_refused_every_answer(
+    command: str, cli_env: None, world: World, fake_dns: FakeDNS, loopback_only: ConnectLog
+) -> None:
+    """Nothing failed, but nothing could be probed: that is not "every check passed" (it exited 0)."""
+    world.registry()
+    fake_dns.remove("myreg.azurecr.io")
+    fake_dns.a("myreg.azurecr.io", "169.254.169.254")
+    code, out, err = await _in_thread([command, "myreg"] + (["--json"] if command == "check" else []))
+    assert code == 1 and err == "", out
+    assert not [a for a in loopback_only.seen if str(a[0]).startswith("169.254.")]
+    if command == "check":
+        payload = json.loads(out)
+        assert payload["cause"] != "healthy"
+        assert not [ev for ev in payload["evidence"] if ev["status"] == "fail"]  # refused, not failed
+    else:
+        assert "probe myreg.azurecr.io 169.254.169.254 skipped unsafe-address" in out
+
+
 async def test_cli_check_client_ip_reaches_the_ip_rules(cli_env: None, world: World) -> None:
     world.registry(default_action="Deny", ip_rules=("198.51.100.0/24",))
     code, out, _ = await _in_thread(["check", "myreg", "--json", "--client-ip", "203.0.113.77"])
