@@ -45,6 +45,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from bot.checks.probe import CaBundleError, build_ssl_context
 from bot.config import Settings
 from bot.engine.hostguard import RegistryTarget
+from bot.engine.live_facts import id_part
 from bot.engine.models import Evidence, Status
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ class PrivateEndpointDns:
         zone_name = privatelink_zone(fqdn)
         for zone_id in self.zones:
             if zone_id.lower().rstrip("/").endswith("/" + zone_name):
-                return zone_name, _id_part(zone_id, "resourceGroups")
+                return zone_name, id_part(zone_id, "resourceGroups")
         return zone_name, ""
 
 
@@ -335,8 +336,8 @@ class RegistryConfig:
             name=str(resource.get("name", "")).lower(),
             login_server=str(props.get("loginServer", "")).lower(),
             resource_id=rid,
-            subscription_id=str(resource.get("subscriptionId") or _id_part(rid, "subscriptions")),
-            resource_group=str(resource.get("resourceGroup") or _id_part(rid, "resourceGroups")),
+            subscription_id=str(resource.get("subscriptionId") or id_part(rid, "subscriptions")),
+            resource_group=str(resource.get("resourceGroup") or id_part(rid, "resourceGroups")),
             location=_norm_region(str(resource.get("location", ""))),
             sku=str(sku.get("name", "")) if isinstance(sku, Mapping) else str(sku),
             public_network_access=str(props.get("publicNetworkAccess") or "Enabled"),
@@ -356,14 +357,6 @@ class RegistryConfig:
 
 def _norm_region(region: str) -> str:
     return region.replace(" ", "").lower()
-
-
-def _id_part(resource_id: str, key: str) -> str:
-    parts = resource_id.split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part.lower() == key.lower():
-            return parts[i + 1]
-    return ""
 
 
 def _pe_from_json(pe: Mapping[str, Any]) -> PrivateEndpointConnection:
@@ -557,7 +550,7 @@ def config_evidence(config: RegistryConfig, settings: Settings, duration_ms: flo
     for dns_map in config.private_endpoint_dns:
         if dns_map.error and not dns_map.records:
             if dns_map.error.startswith("forbidden"):
-                scope = f"/subscriptions/{_id_part(dns_map.resource_id, 'subscriptions')}/resourceGroups/{dns_map.resource_group}"
+                scope = f"/subscriptions/{id_part(dns_map.resource_id, 'subscriptions')}/resourceGroups/{dns_map.resource_group}"
                 command = grant_command(scope)
                 add(
                     Status.WARN,
@@ -574,7 +567,7 @@ def config_evidence(config: RegistryConfig, settings: Settings, duration_ms: flo
             continue
         mapping = ", ".join(f"{fqdn} → {'/'.join(ips)}" for fqdn, ips in dns_map.records) or "no FQDNs"
         zones = ", ".join(
-            f"{zone_id.rstrip('/').rsplit('/', 1)[-1]} ({_id_part(zone_id, 'resourceGroups')})" for zone_id in dns_map.zones
+            f"{zone_id.rstrip('/').rsplit('/', 1)[-1]} ({id_part(zone_id, 'resourceGroups')})" for zone_id in dns_map.zones
         ) or "none (records are managed by hand or by custom DNS)"
         add(
             Status.OK,
@@ -970,7 +963,7 @@ def _network_error(status: int, body: Any, what: str) -> str:
 
 async def _read_one_private_endpoint(client: Any, pe_id: str, deadline: float) -> PrivateEndpointDns:
     name = pe_id.rstrip("/").rsplit("/", 1)[-1]
-    base = PrivateEndpointDns(name=name, resource_id=pe_id, resource_group=_id_part(pe_id, "resourceGroups"))
+    base = PrivateEndpointDns(name=name, resource_id=pe_id, resource_group=id_part(pe_id, "resourceGroups"))
     try:
         status, pe = await _arm_get(client, pe_id, deadline)
         if status != 200 or not isinstance(pe, dict):

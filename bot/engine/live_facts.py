@@ -128,7 +128,7 @@ class LiveFacts:
                 "pe_status": status,
                 "pe_id": pe_id,
                 "pe_name": pe_id.rstrip("/").rsplit("/", 1)[-1] if pe_id else str(pe.get("name", "")),
-                "pe_resource_group": _id_part(pe_id, "resourceGroups"),
+                "pe_resource_group": id_part(pe_id, "resourceGroups"),
                 "pe_subnet_id": str(dns_map.get("subnet_id") or ""),
             }
             item = {k: val for k, val in item.items() if val}
@@ -141,7 +141,7 @@ class LiveFacts:
         if broken:
             self.lists["pe_broken"] = broken
         zone_rgs = [
-            _id_part(str(zone), "resourceGroups") for m in config.get("private_endpoint_dns") or () for zone in m.get("zones") or ()
+            id_part(str(zone), "resourceGroups") for m in config.get("private_endpoint_dns") or () for zone in m.get("zones") or ()
         ]
         if zone_rgs:
             v["zone_resource_group"] = zone_rgs[0]
@@ -270,7 +270,12 @@ def _in_rules(ip: str, rules: list[str]) -> bool:
     return False
 
 
-def _id_part(resource_id: str, key: str) -> str:
+def id_part(resource_id: str, key: str) -> str:
+    """The segment after ``key`` in an ARM resource id (``resourceGroups`` → ``rg-net``), or "".
+
+    Matched case-insensitively: ARM ids do not keep one case (``resourceGroups``,
+    ``resourcegroups``). The live checks use it too (``bot.checks.azure``).
+    """
     parts = resource_id.split("/")
     for i, part in enumerate(parts[:-1]):
         if part.lower() == key.lower():
