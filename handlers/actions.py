@@ -215,7 +215,7 @@ async def on_evidence(
     lang = await flows.user_lang(client, deps, user)
     record = await _record(body, action, deps, respond, lang)
     if record is not None:
-        similar = flows.diagnose(record.redacted_text, lang).similar_cases if record.redacted_text else []
+        similar = await flows.similar_cases(record.redacted_text, lang)
         await _private(client, respond, body, blocks.evidence_message(record.evidence, lang, similar))
 
 

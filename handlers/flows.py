@@ -21,7 +21,7 @@ from bot import diagnose as engine
 from bot.config import Settings
 from bot.engine.hostguard import RegistryTarget
 from bot.engine.lang import detect_lang
-from bot.engine.models import Diagnosis
+from bot.engine.models import Diagnosis, SimilarCase
 from bot.store import Store
 from handlers import blocks
 from handlers.deps import Deps
@@ -211,6 +211,18 @@ def strip_mentions(text: str) -> str:
 def diagnose(text: str, lang: str) -> Diagnosis:
     """Offline classification (engine, < 1 ms)."""
     return engine.diagnose(text, lang=lang)
+
+
+async def similar_cases(text: str, lang: str) -> list[SimilarCase]:
+    """The solved cases cited for a stored paste, diagnosed again in a worker thread.
+
+    A stored paste may be long: its diagnosis (tens of ms) must not hold the event loop that
+    acknowledges every other click and event.
+    """
+    if not text:
+        return []
+    diagnosis = await asyncio.to_thread(diagnose, text, lang)
+    return diagnosis.similar_cases
 
 
 def channel_settings(settings: Settings, policy: ChannelPolicy) -> Settings:

@@ -6,6 +6,7 @@ import io
 import json
 from typing import Any
 
+from bot.diagnose import diagnose
 from bot.service.feedback_export import export_feedback
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import (
@@ -60,7 +61,12 @@ def test_show_evidence_is_ephemeral_with_vantage(bot: BotRunner, fake_slack: Fak
     bot.send_interactive(_click(fake_slack, "acrcheck_evidence", diag_id, event["channel"], "1700000001.000100"))
     ephemeral = fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postEphemeral"))[0].params
     assert ephemeral["user"] == "U0000009"
-    assert "observed" in json.dumps(ephemeral["blocks"])
+    shown = json.dumps(ephemeral["blocks"], ensure_ascii=False)
+    assert "observed" in shown
+    # the solved cases the engine cites for the stored paste follow the evidence (diagnosed off the event loop)
+    cited = diagnose(REGISTRY_ERROR, lang="en").similar_cases
+    assert ("Similar solved cases" in shown) == bool(cited)
+    assert all(json.dumps(case.title, ensure_ascii=False)[1:-1] in shown for case in cited)
 
 
 def test_mute_silences_cause_for_channel(bot: BotRunner, fake_slack: FakeSlack) -> None:
