@@ -294,22 +294,40 @@ async def on_mute(
     until = await Store.run(deps.store.mute, channel, record.cause, seconds=flows.MUTE_SECONDS, user_id=user)
     log.info("cause %s muted in a channel for %ds", record.cause, flows.MUTE_SECONDS)
     text = notices.muted_text(deps.settings.lang, user=user, cause=record.cause, until=until)
-    await _announce(client, respond, body, text)
+    policy = await deps.policy(channel)
+    await _announce(client, respond, body, text, to_channel=policy.mode != "off")
 
 
-async def _announce(client: AsyncWebClient, respond: Respond, body: dict[str, Any], text: str) -> None:
-    """A notice the whole channel sees: in the clicked message's thread and in the channel.
+def _clicked_in_private(body: dict[str, Any]) -> bool:
+    """The button was on an ephemeral answer (an ``off`` channel's reply to a mention, say)."""
+    return bool((body.get("container") or {}).get("is_ephemeral"))
 
-    Where the bot is not a member (answers to ``/acrcheck`` come through response_url),
-    the response_url posts it in the channel instead.
+
+async def _announce(
+    client: AsyncWebClient, respond: Respond, body: dict[str, Any], text: str, *, to_channel: bool
+) -> None:
+    """Tell who muted what: in the clicked message's thread, and in the channel when ``to_channel``.
+
+    An ``off`` channel sees nothing unprompted from the bot, so there the notice stays in the
+    thread. A click on a private (ephemeral) answer has no message the channel sees: the
+    notice goes back privately through response_url, where the answer was. Where the bot is
+    not a member (answers to ``/acrcheck`` come through response_url), response_url posts it
+    instead, in the channel only when ``to_channel``.
     """
+    if _clicked_in_private(body):
+        await respond(response_type="ephemeral", replace_original=False, text=text)
+        return
     channel, _user, ts, thread_ts = _where(body)
     if channel and (thread_ts or ts):
         try:
             await client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts or ts, reply_broadcast=True, text=text, unfurl_links=False
+                channel=channel,
+                thread_ts=thread_ts or ts,
+                text=text,
+                unfurl_links=False,
+                reply_broadcast=True if to_channel else None,  # None: the parameter is not sent
             )
             return
         except SlackApiError as exc:
             log.info("chat.postMessage failed (%s); using response_url", exc.response.get("error"))
-    await respond(response_type="in_channel", replace_original=False, text=text)
+    await respond(response_type="in_channel" if to_channel else "ephemeral", replace_original=False, text=text)

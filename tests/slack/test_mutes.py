@@ -86,3 +86,31 @@ def test_mute_notice_uses_response_url_where_the_bot_is_not_a_member(bot: BotRun
     body = fake_slack.wait_for(lambda: fake_slack.responses)[0][1]
     assert body["response_type"] == "in_channel" and body["replace_original"] is False
     assert f"<@{ADMIN}> muted `{CAUSE}`" in body["text"]
+
+
+def test_mute_in_an_off_channel_is_announced_in_the_thread_only(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    """An ``off`` channel sees nothing unprompted: the notice is not broadcast to it."""
+    post, diag_id = post_diagnosis(bot, fake_slack)
+    _elapsed, ack = bot.send_command("config mode off", user=ADMIN)
+    assert "off" in str(ack)
+    bot.send_interactive(
+        click(fake_slack, "acrcheck_mute", diag_id, channel=post["channel"], user=ADMIN, thread_ts=post["thread_ts"])
+    )
+    notice = fake_slack.wait_for(lambda: fake_slack.posts()[1:])[0]
+    assert notice["thread_ts"] == post["thread_ts"] and f"<@{ADMIN}> muted `{CAUSE}`" in notice["text"]
+    assert notice.get("reply_broadcast") in (None, False, "false", "0")
+
+
+def test_mute_clicked_on_a_private_answer_is_announced_privately(bot: BotRunner, fake_slack: FakeSlack) -> None:
+    """A click on an ephemeral answer: the notice goes back through response_url, not to the channel."""
+    post, diag_id = post_diagnosis(bot, fake_slack)
+    payload = click(fake_slack, "acrcheck_mute", diag_id, channel=post["channel"], user=ADMIN)
+    payload["container"]["is_ephemeral"] = True
+    del payload["message"]  # Slack sends no message for a click on an ephemeral one
+    bot.send_interactive(payload)
+    body = fake_slack.wait_for(lambda: fake_slack.responses)[0][1]
+    assert body["response_type"] == "ephemeral" and body["replace_original"] is False
+    assert f"<@{ADMIN}> muted `{CAUSE}`" in body["text"]
+    fake_slack.settle(0.3)
+    assert len(fake_slack.posts()) == 1  # the diagnosis only: nothing posted to the channel
+    assert not _paste_is_answered(bot, fake_slack)  # the mute itself holds
