@@ -129,7 +129,52 @@ def test_a_changed_card_is_never_read_from_a_stale_cache(cards: Path, monkeypatc
     card.write_text(card.read_text().replace("score: 5\n", "score: 6\n", 1))
     after = load_knowledge(cards)
     assert [r.score for r in after.card("auth").recognise] != [r.score for r in before.card("auth").recognise]
-    assert len(_caches(cards)) == 2  # one per content; the old one is never read for the new cards
+    assert len(_caches(cards)) == 1  # the new content's; the old one (never read again) was deleted
+
+
+def test_old_caches_are_deleted_but_not_other_folders_caches(
+    cards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache file piled up per card edit; two card folders sharing a cache directory keep their own."""
+    from bot.engine.knowledge import load_knowledge
+
+    shared = tmp_path / "shared-cache"
+    monkeypatch.setenv("ACRCHECK_CACHE_DIR", str(shared))
+    other = tmp_path / "other-knowledge"
+    shutil.copytree(cards, other)
+    load_knowledge(other)
+    (other_cache,) = shared.glob("knowledge-*.json")
+    unkeyed = shared / ("knowledge-" + "0" * 32 + ".json")  # the name before caches were keyed by folder
+    unkeyed.write_text("{}")
+    foreign = shared / ("knowledge-" + "ab" * 6 + "-" + "1" * 32 + ".json")  # a third folder's, by its key
+    foreign.write_text("{}")
+    unrelated = shared / "cases-0123.json"
+    unrelated.write_text("{}")
+    card = cards / "auth.yaml"
+    for score in (6, 7, 8):
+        card.write_text(card.read_text().replace(f"score: {score - 1}\n", f"score: {score}\n", 1))
+        load_knowledge(cards)
+        mine = [p for p in shared.glob("knowledge-*.json") if p not in (other_cache, foreign)]
+        assert len(mine) == 1, sorted(p.name for p in shared.iterdir())
+    assert other_cache.exists() and foreign.exists() and unrelated.exists()
+    assert not unkeyed.exists()
+    assert load_knowledge(other).cards  # still read from its own cache
+
+
+def test_a_cache_that_cannot_be_deleted_is_left_and_loading_goes_on(
+    cards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.engine.knowledge import load_knowledge
+
+    monkeypatch.setenv("ACRCHECK_CACHE_DIR", "")
+    load_knowledge(cards)
+    (first,) = _caches(cards)
+    first.unlink()
+    first.mkdir()  # a directory under a cache's name: unlink() fails
+    card = cards / "auth.yaml"
+    card.write_text(card.read_text().replace("score: 5\n", "score: 6\n", 1))
+    assert load_knowledge(cards).card("auth")
+    assert first.is_dir() and len(_caches(cards)) == 2
 
 
 def test_a_bad_card_still_fails_with_its_file_and_field_when_a_cache_exists(cards: Path) -> None:

@@ -13,7 +13,8 @@ read from, and written to, the first usable place of: ``$ACRCHECK_CACHE_DIR``, t
 ``__pycache__`` folder next to the cards (writable in a checkout; filled at image build time),
 the user cache directory (``$XDG_CACHE_HOME/acrcheck`` or ``~/.cache/acrcheck``). Nothing needs
 to be writable: without a usable cache the knowledge is validated and compiled in memory. A
-cache can never be stale, since any change to a card or to the schema changes its name; a
+cache can never be stale, since any change to a card or to the schema changes its name (and
+writing a new one deletes that folder's caches of earlier contents); a
 cache that cannot be read or does not hold what it should is ignored and rebuilt. Trust: a
 cache file is trusted like the installed code next to it (it holds the fix commands).
 """
@@ -445,14 +446,40 @@ def cache_dirs(directory: Path) -> list[Path]:
     return places
 
 
-def _cache_name(digest: str) -> str:
-    return f"knowledge-{digest[:32]}.json"
+def _cache_prefix(directory: Path) -> str:
+    """``knowledge-<key of the cards' folder>-``: caches of other card folders sharing a cache
+    directory (``ACRCHECK_CACHE_DIR``, ``~/.cache/acrcheck``) have other names and are left alone."""
+    with contextlib.suppress(OSError, RuntimeError):
+        directory = directory.resolve()
+    return f"knowledge-{hashlib.sha256(str(directory).encode()).hexdigest()[:12]}-"
+
+
+def _cache_name(directory: Path, digest: str) -> str:
+    return f"{_cache_prefix(directory)}{digest[:32]}.json"
+
+
+#: A cache file of the format before the folder key (``knowledge-<32 hex>.json``): never read again.
+_UNKEYED_CACHE = re.compile(r"knowledge-[0-9a-f]{32}\.json")
+
+
+def _remove_old_caches(place: Path, directory: Path, current: str) -> None:
+    """Delete the caches this card folder wrote for earlier contents (one per edit piled up).
+
+    Best effort: a file that cannot be listed or deleted (another process's, read-only) stays.
+    """
+    prefix = _cache_prefix(directory)
+    with contextlib.suppress(OSError):
+        for path in place.iterdir():
+            name = path.name
+            if name != current and name.endswith(".json") and (name.startswith(prefix) or _UNKEYED_CACHE.fullmatch(name)):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 def _read_cache(directory: Path, digest: str) -> dict[str, Any] | None:
     for place in cache_dirs(directory):
         try:
-            data = json.loads((place / _cache_name(digest)).read_text(encoding="utf-8"))
+            data = json.loads((place / _cache_name(directory, digest)).read_text(encoding="utf-8"))
         except (OSError, ValueError, RuntimeError):
             continue
         if isinstance(data, dict) and data.get("digest") == digest and data.get("format") == CACHE_FORMAT:
@@ -461,7 +488,8 @@ def _read_cache(directory: Path, digest: str) -> dict[str, Any] | None:
 
 
 def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | None:
-    """Write the cache (atomically) to the first place that takes it; None when none does."""
+    """Write the cache (atomically) to the first place that takes it, removing that place's older
+    caches of the same cards; None when no place takes it."""
     import tempfile
 
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -473,8 +501,10 @@ def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | N
                 temporary = Path(handle.name)
                 handle.write(payload)
             os.chmod(temporary, 0o644)
-            os.replace(temporary, place / _cache_name(digest))
-            return place / _cache_name(digest)
+            name = _cache_name(directory, digest)
+            os.replace(temporary, place / name)
+            _remove_old_caches(place, directory, name)
+            return place / name
         except OSError:
             if temporary is not None:
                 with contextlib.suppress(OSError):
