@@ -129,3 +129,20 @@ def test_focusing_a_huge_paste_never_keeps_a_token_without_its_prefix() -> None:
     ex = extract("x\n" * 30_000 + line + "y\n" * 1_000)
     assert payload[:40] not in ex.text
     assert ex.facts.secrets
+
+
+def test_both_ways_of_finding_gates_agree() -> None:
+    """Short texts find their gates with the automaton, long ones by substring tests: same set."""
+    import json
+    from pathlib import Path
+
+    from bot.engine.redact import _GATE_CHARS, _present_gates, _present_gates_by_substring
+
+    root = Path(__file__).resolve().parent
+    texts = [json.loads(line)["text"].lower() for name in ("heldout", "heldout2", "heldout3")
+             for line in (root / "corpus" / f"{name}.jsonl").read_text().splitlines() if line.strip()]  # fmt: skip
+    texts += ["", "password=hunter2", "docker login -u x -p secret", "パスワード: secret", "-" * 50]
+    for text in texts:
+        by_automaton = _present_gates(text)
+        assert by_automaton == {g for g in _GATE_CHARS if g in text}
+        assert by_automaton == _present_gates_by_substring(text) & set(_GATE_CHARS)

@@ -221,29 +221,36 @@ def test_the_cached_knowledge_equals_a_fresh_validation() -> None:
     fresh = load_knowledge(use_cache=False)
     assert cached.cards == fresh.cards
     assert [s.id for s in cached.signals] == [s.id for s in fresh.signals]
-    assert cached.scanner.prefixes == fresh.scanner.prefixes
-    assert compile_knowledge(packaged_knowledge_dir())["scanner"]["trie"] == cached.scanner.pattern.pattern[4:-2]  # type: ignore[union-attr]
+    assert cached.scanner.keywords == fresh.scanner.keywords
+    assert tuple(compile_knowledge(packaged_knowledge_dir())["scanner"]["keywords"]) == cached.scanner.keywords
 
 
-def test_an_ascii_text_finds_the_same_keywords_with_the_ascii_trie() -> None:
-    """ASCII pastes are scanned with the ASCII keywords only; that must find exactly what the full trie finds."""
+def test_the_scanner_finds_exactly_the_keywords_a_substring_search_finds() -> None:
+    """The automaton must report every keyword that occurs, overlapping and nested ones included, and no other."""
     from bot.engine.knowledge import default_knowledge
 
     scanner = default_knowledge().scanner
-    full = scanner.pattern_for(False)
-    assert full is not None
     texts = [json.loads(line)["text"] for name in ("heldout", "heldout2", "heldout3")
              for line in (ROOT / "tests" / "corpus" / f"{name}.jsonl").read_text().splitlines() if line.strip()]  # fmt: skip
-    checked = 0
+    texts += [
+        "dial tcp: lookup myreg.azurecr.io: no such host",  # nested: "no such host" inside a longer phrase
+        "イメージをプッシュまたはプルできず、エラー dial tcp: lookup myregistry.azurecr.io が発生する",
+        "",
+    ]
+    found_any = 0
     for text in texts:
         flat = text.lower().replace("\n", "")
-        if not flat.isascii():
-            continue
-        everything = set(full.findall(flat))
-        expected = everything | {p for word in everything for p in scanner.prefixes.get(word, ())}
-        assert scanner.scan(flat) == expected - {""}
-        checked += 1
-    assert checked > 100
+        expected = {word for word in scanner.keywords if word in flat}
+        assert scanner.scan(flat) == expected
+        found_any += bool(expected)
+    assert found_any > 100
+
+
+def test_an_empty_vocabulary_finds_nothing() -> None:
+    from bot.engine.knowledge import KeywordScanner
+
+    assert KeywordScanner(set()).scan("no such host") == set()
+    assert KeywordScanner({"host"}).scan("no such host") == {"host"}
 
 
 def test_runtime_classes_carry_every_field_of_the_schema() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 MASK = "[REDACTED]"
 
@@ -399,6 +400,11 @@ _RULES: tuple[_Rule, ...] = (
 )
 #: Each rule's gates as sets, for a quick intersection with the gates present in a text.
 _RULE_GATES = tuple((rule, frozenset(rule.triggers), frozenset(rule.also)) for rule in _RULES)
+#: gate -> positions of the rules it triggers: a text touches only the rules its gates can start.
+_RULES_BY_GATE: dict[str, tuple[int, ...]] = {}
+for _position, (_rule, _triggers, _also) in enumerate(_RULE_GATES):
+    for _gate in _triggers:
+        _RULES_BY_GATE[_gate] = (*_RULES_BY_GATE.get(_gate, ()), _position)
 
 
 def _gate_tree(gates: set[str], roots: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -430,7 +436,34 @@ _GATE_CHARS = {gate: frozenset(gate) for root, children in _GATE_TREE for gate i
 _ALL_GATE_CHARS = tuple(sorted(set().union(*_GATE_CHARS.values())))
 
 
+#: Below this length the gates are found in one Aho-Corasick pass (a few µs for a paste); above
+#: it, by the character pre-check and substring tests below, whose cost does not grow with the
+#: number of occurrences (a megabyte of ``-`` holds a million matches of the gate ``-``).
+_AUTOMATON_LIMIT = 20_000
+_GATE_AUTOMATON: Any = None
+
+
+def _gate_automaton() -> Any:
+    global _GATE_AUTOMATON
+    if _GATE_AUTOMATON is None:
+        import ahocorasick
+
+        automaton = ahocorasick.Automaton()
+        for gate in _GATE_CHARS:
+            automaton.add_word(gate, gate)
+        automaton.make_automaton()
+        _GATE_AUTOMATON = automaton
+    return _GATE_AUTOMATON
+
+
 def _present_gates(lowered: str) -> set[str]:
+    """Every gate string that occurs in ``lowered``."""
+    if len(lowered) <= _AUTOMATON_LIMIT:
+        return {gate for _, gate in _gate_automaton().iter(lowered)}
+    return _present_gates_by_substring(lowered)
+
+
+def _present_gates_by_substring(lowered: str) -> set[str]:
     present: set[str] = set()
     add = present.add
     chars = {c for c in _ALL_GATE_CHARS if c in lowered}
@@ -482,8 +515,14 @@ def redact_found(text: str) -> Redaction:
             text, lowered = replaced, lower_same_length(replaced)
     present = _present_gates(lowered)
     if present:
-        for rule, triggers, also in _RULE_GATES:
-            if triggers.isdisjoint(present) or (also and also.isdisjoint(present)):
+        candidates: set[int] = set()
+        for gate in present:
+            positions = _RULES_BY_GATE.get(gate)
+            if positions:
+                candidates.update(positions)
+        for position in sorted(candidates):  # the rules' own order
+            rule, _, also = _RULE_GATES[position]
+            if also and also.isdisjoint(present):
                 continue
             replaced = _apply_keyed(rule, text, lowered, present, values) if rule.keys else _apply(rule, text, values)
             if replaced != text:
