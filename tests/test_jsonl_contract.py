@@ -138,3 +138,39 @@ def test_any_line_gets_exactly_one_strict_json_answer(lines: list[str]) -> None:
     assert len(rows) == nonblank(data)
     for row in rows:
         assert isinstance(strict(row), dict)
+
+
+def test_a_driver_that_waits_for_each_answer_gets_it_before_sending_the_next_line() -> None:
+    """Answers are flushed before the process waits for input: one line in, its answer out, over a real pipe."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli.main", "diagnose", "--jsonl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=root,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for number, text in enumerate(["dial tcp: lookup myreg.azurecr.io: no such host", "", "proxyconnect tcp: EOF"]):
+            proc.stdin.write((json.dumps({"id": number, "text": text}) + "\n").encode())
+            proc.stdin.flush()  # the stdin pipe stays open: the process must answer without seeing EOF
+            answer = strict(proc.stdout.readline().decode())
+            assert answer["id"] == number
+        proc.stdin.write(b'\n{"id": "batch-1", "text": "x"}\n{"id": "batch-2", "text": "y"}\n')
+        proc.stdin.flush()
+        assert [strict(proc.stdout.readline().decode())["id"] for _ in range(2)] == ["batch-1", "batch-2"]
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+
+
+def test_a_line_longer_than_one_read_is_answered_whole() -> None:
+    text = "x" * 200_000 + " dial tcp: lookup myreg.azurecr.io: no such host"
+    data = (json.dumps({"id": "long", "text": text}) + "\n" + json.dumps({"id": "next", "text": "y"})).encode()
+    rows = [strict(line) for line in run_jsonl(data)]
+    assert [row["id"] for row in rows] == ["long", "next"]
+    assert rows[0]["facts"]["login_server"] == "myreg.azurecr.io"

@@ -37,3 +37,28 @@ def test_very_long_lines_are_capped() -> None:
 def test_binary_and_control_characters_are_dropped() -> None:
     out = normalize("ok\x00\x01\x02 text\x7f")
     assert out == "ok text"
+
+
+def test_an_error_at_the_end_of_a_long_line_is_still_read() -> None:
+    from bot.diagnose import diagnose
+
+    error = "dial tcp: lookup myreg.azurecr.io on 10.0.0.10:53: no such host"
+    alone = diagnose(error, cite=False)
+    assert alone.reply
+    for prefix in ("x" * 5_000 + " ", "word " * 2_000, '{"log": "' + "a" * 3_000 + " " + "b" * 3_000 + " "):
+        diagnosis = diagnose(prefix + error, cite=False)
+        assert diagnosis.facts.login_server == "myreg.azurecr.io"
+        assert diagnosis.facts.dns_server == "10.0.0.10:53"
+        assert diagnosis.cause == alone.cause and diagnosis.reply
+
+
+def test_long_lines_are_cut_after_whitespace_and_a_giant_token_loses_its_tail() -> None:
+    from bot.engine.normalize import MAX_LINE_CHARS, normalize
+
+    text = normalize("password=" + "S" * 9_000 + "TAILSECRET next words")
+    lines = text.split("\n")
+    assert max(map(len, lines)) <= MAX_LINE_CHARS
+    assert "TAILSECRET" not in text  # never left on a line of its own, away from its prefix
+    assert lines[-1].strip() == "next words"
+    words = normalize("word " * 2_000 + "end")
+    assert words.replace("\n", "") == ("word " * 2_000 + "end")  # nothing lost, unwrap reads the same words

@@ -6,15 +6,17 @@ be read gets ``{"id", "line", "error"}``. Lines are split on ``\\n`` only: chara
 whitespace or line breaks to Python but not to JSON (``\\x1c``-``\\x1f``, ``\\x0b``, ``\\x0c``,
 U+0085, U+00A0, U+2028, U+3000) are content, never a reason to skip or split a line.
 ``NaN``, ``Infinity`` and numbers that overflow to infinity (``1e999``) are not JSON: the line
-is refused with a clear error and they are never echoed (``allow_nan=False``). Each answer
-is flushed as soon as it is written, so the stream can be driven one line at a time.
+is refused with a clear error and they are never echoed (``allow_nan=False``). Answers are
+flushed whenever the input has no further complete line at hand, i.e. before the process could
+wait for input: a driver that sends one line and waits gets its answer at once, and a batch
+piped in is not paid for with one write system call per line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 log = logging.getLogger("bot.cli.main")
@@ -62,13 +64,47 @@ def encode_answer(result: dict[str, Any], number: int) -> str:
     return encoded
 
 
-def input_lines(stdin: TextIO) -> Iterable[str]:
-    """Input lines split on ``\\n`` only, decoded as UTF-8 with replacement."""
-    if hasattr(stdin, "buffer"):
-        for raw in stdin.buffer:
-            yield raw.decode("utf-8", errors="replace")
-    else:
-        yield from stdin
+#: Bytes asked for per read: a pipe holds 64 KiB, so one read takes what a writer has sent.
+_READ_SIZE = 1 << 16
+
+
+def input_lines(stdin: TextIO) -> Iterable[tuple[str, bool]]:
+    """Input lines split on ``\\n`` only, decoded as UTF-8 with replacement, each with whether
+    another complete line is already at hand (when not, the caller flushes before reading on)."""
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None or not hasattr(buffer, "read1"):
+        for line in stdin:
+            yield line, False
+        return
+    for raw, more in _split_reads(buffer):
+        yield raw.decode("utf-8", errors="replace"), more
+
+
+def _split_reads(buffer: Any) -> Iterator[tuple[bytes, bool]]:
+    """Lines of a binary stream read with ``read1`` (what is there, blocking only when nothing is).
+
+    A line longer than one read is gathered as a list of pieces and joined once, so a huge
+    line costs linear time.
+    """
+    pieces: list[bytes] = []
+    while True:
+        chunk = buffer.read1(_READ_SIZE)
+        if not chunk:
+            break
+        if b"\n" not in chunk:
+            pieces.append(chunk)
+            continue
+        lines = chunk.split(b"\n")
+        if pieces:
+            pieces.append(lines[0])
+            lines[0] = b"".join(pieces)
+        tail = lines.pop()
+        pieces = [tail] if tail else []
+        last = len(lines) - 1
+        for index, line in enumerate(lines):
+            yield line, index < last
+    if pieces:
+        yield b"".join(pieces), False
 
 
 def answer(line: str, number: int, lang: str | None) -> dict[str, Any]:
@@ -97,10 +133,11 @@ def answer(line: str, number: int, lang: str | None) -> dict[str, Any]:
 
 def run_jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
     """Stream ``{"id", "text"}`` lines to one answer line each (see the module docstring)."""
-    for number, raw in enumerate(input_lines(stdin), 1):
+    for number, (raw, more) in enumerate(input_lines(stdin), 1):
         line = raw.strip(JSON_WHITESPACE)
-        if not line:
-            continue
-        stdout.write(encode_answer(answer(line, number, lang), number) + "\n")
-        stdout.flush()
+        if line:
+            stdout.write(encode_answer(answer(line, number, lang), number) + "\n")
+        if not more:
+            stdout.flush()
+    stdout.flush()
     return 0

@@ -61,12 +61,42 @@ def slack_links_to_text(text: str) -> str:
 
 
 def _strip_line_borders(line: str) -> str:
-    """Drop k9s/table borders and cap the line length (bounds every later regex)."""
-    if len(line) > MAX_LINE_CHARS:
-        line = line[:MAX_LINE_CHARS]
+    """Drop k9s/table borders and bound the line length (bounds every later regex)."""
     if "│" in line or "┃" in line or "║" in line:
         line = line.strip(" \t│┃║").replace("│", " ").replace("┃", " ").replace("║", " ")
+    if len(line) > MAX_LINE_CHARS:
+        line = _split_long_line(line)
     return line
+
+
+def _split_long_line(line: str) -> str:
+    """A line over ``MAX_LINE_CHARS`` becomes several, cut after a space or tab, so an error at
+    the end of a long log line (one JSON record, a minified message) is still read.
+
+    A single token longer than half a line keeps its first ``MAX_LINE_CHARS`` characters and
+    loses the rest up to the next whitespace: a cut inside a token would leave its tail on a
+    line of its own, where a secret's value would no longer follow its ``password=`` prefix.
+    Cutting only after whitespace also keeps ``unwrap`` (which joins lines for phrase matching)
+    reading the same words.
+    """
+    pieces: list[str] = []
+    start, size = 0, len(line)
+    while start < size:
+        end = start + MAX_LINE_CHARS
+        if end >= size:
+            pieces.append(line[start:])
+            break
+        cut = max(line.rfind(" ", start + MAX_LINE_CHARS // 2, end), line.rfind("\t", start + MAX_LINE_CHARS // 2, end))
+        if cut >= 0:
+            pieces.append(line[start : cut + 1])
+            start = cut + 1
+            continue
+        pieces.append(line[start:end])
+        blank = _SPACE.search(line, end)
+        if blank is None:
+            break
+        start = blank.start()
+    return "\n".join(pieces)
 
 
 #: Pastes longer than this are focused on the lines that can hold an error before any parsing.
