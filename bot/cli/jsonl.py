@@ -66,6 +66,8 @@ def encode_answer(result: dict[str, Any], number: int) -> str:
 
 #: Bytes asked for per read: a pipe holds 64 KiB, so one read takes what a writer has sent.
 _READ_SIZE = 1 << 16
+#: Answers are written in batches of about this many characters (and whenever input runs dry).
+_WRITE_BATCH = 1 << 16
 
 
 def input_lines(stdin: TextIO) -> Iterable[tuple[str, bool]]:
@@ -133,11 +135,21 @@ def answer(line: str, number: int, lang: str | None) -> dict[str, Any]:
 
 def run_jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
     """Stream ``{"id", "text"}`` lines to one answer line each (see the module docstring)."""
+    pending: list[str] = []  # answers not yet written: one write per batch, even with PYTHONUNBUFFERED
+    size = 0
     for number, (raw, more) in enumerate(input_lines(stdin), 1):
         line = raw.strip(JSON_WHITESPACE)
         if line:
-            stdout.write(encode_answer(answer(line, number, lang), number) + "\n")
+            encoded = encode_answer(answer(line, number, lang), number) + "\n"
+            pending.append(encoded)
+            size += len(encoded)
+        if pending and (not more or size >= _WRITE_BATCH):
+            stdout.write("".join(pending))
+            pending.clear()
+            size = 0
         if not more:
             stdout.flush()
+    if pending:
+        stdout.write("".join(pending))
     stdout.flush()
     return 0
