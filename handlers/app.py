@@ -22,6 +22,7 @@ from bot.store import Store
 from handlers import actions, blocks, commands, events, logsafe, messages, oauth, shortcuts
 from handlers.deps import Deps
 from handlers.metered_client import MeteredWebClient
+from handlers.response_url import allowed_origins, refuse_foreign_response_url
 
 log = logging.getLogger("acrcheck.slack")
 
@@ -96,8 +97,11 @@ def build_app(settings: Settings, store: Store, *, client: AsyncWebClient | None
         kwargs["installation_store"] = installation_store
     app = AsyncApp(**kwargs)
 
-    async def inject(context: Any, next: Callable[[], Awaitable[None]]) -> None:
+    origins = allowed_origins(settings)
+
+    async def inject(body: Any, context: Any, next: Callable[[], Awaitable[None]]) -> None:
         deps.ack_first.arrived()
+        refuse_foreign_response_url(body, context, origins)
         context["acr"] = deps
         if context.get("client") is not None:  # count every Web API call a listener makes (/metrics)
             context["client"] = MeteredWebClient.wrap(context["client"])
