@@ -150,6 +150,35 @@ def redact(text: str) -> str:
     return text
 
 
+#: A log message longer than this is cut in the middle (on whitespace) before it is redacted:
+#: nobody reads a megabyte-long log line, and redaction cost stays bounded (a few ms) whatever
+#: a library logs.
+LOG_LINE_LIMIT = 64_000
+_HEAD, _TAIL = 48_000, 12_000
+
+
+def bounded(message: str) -> str:
+    """``message`` itself when short; else its head and tail, each cut at whitespace.
+
+    Cutting only at whitespace keeps every kept token whole, so no secret is logged without
+    the label in front of it (``password=`` on one side of the cut, its value on the other).
+    """
+    if len(message) <= LOG_LINE_LIMIT:
+        return message
+    head_end = max(message.rfind(" ", 0, _HEAD), message.rfind("\n", 0, _HEAD))
+    tail_start = len(message) - _TAIL
+    after = [i for i in (message.find(" ", tail_start), message.find("\n", tail_start)) if i >= 0]
+    head = message[: head_end + 1] if head_end >= 0 else ""
+    tail = message[min(after) :] if after else ""
+    cut = len(message) - len(head) - len(tail)
+    return f"{head}[… {cut:,} characters not logged …]{tail}"
+
+
+def scrub_message(message: str) -> str:
+    """What a log record's text becomes: bounded, then redacted."""
+    return redact(bounded(message))
+
+
 def remember_secret(value: str) -> None:
     """Mask this exact string in every later log line (e.g. a secret the engine found)."""
     value = value.strip()
@@ -174,7 +203,7 @@ def _scrub(record: logging.LogRecord) -> None:
     if record.exc_info:
         message += "\n" + logging.Formatter().formatException(record.exc_info)
         record.exc_info, record.exc_text = None, None
-    record.msg, record.args = redact(message), ()
+    record.msg, record.args = scrub_message(message), ()
 
 
 def install() -> None:

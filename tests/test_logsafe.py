@@ -21,3 +21,29 @@ def test_an_escape_beyond_unicode_does_not_switch_off_redaction() -> None:
     out = logsafe.redact(line)
     assert "Sup3rSecret99" not in out
     assert "\\UFFFFFFFF" in out
+
+
+def test_a_megabyte_log_line_is_cut_on_whitespace_and_still_redacted() -> None:
+    import logging
+
+    from handlers import logsafe
+
+    secret = "Zq8" + "x" * 30 + "Wv9"
+    message = "start password=" + secret + " " + ("word " * 250_000) + "end password=" + secret + " done"
+    assert len(message) > 1_000_000
+    logsafe.install()
+    record = logging.getLogger("acrcheck.test").makeRecord("acrcheck.test", logging.INFO, __file__, 1, message, (), None)
+    text = record.getMessage()
+    assert len(text) < logsafe.LOG_LINE_LIMIT + 100
+    assert "characters not logged" in text
+    assert text.startswith("start password=") and text.endswith(" done")
+    assert secret not in text
+
+
+def test_a_cut_never_keeps_part_of_a_token() -> None:
+    from handlers.logsafe import bounded
+
+    head_token = "A" * 70_000  # no whitespace at all near the head: the head is dropped, never half a token
+    out = bounded(head_token + " tail words")
+    assert "A" not in out.split("]")[0] and out.endswith(" tail words")
+    assert bounded("short line") == "short line"

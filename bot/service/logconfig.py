@@ -38,10 +38,10 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         if record.exc_info:  # logsafe folds tracebacks into msg; this covers records made without it
-            payload["exc"] = logsafe.redact(self.formatException(record.exc_info))
+            payload["exc"] = logsafe.scrub_message(self.formatException(record.exc_info))
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and key not in payload:
-                payload[key] = value if isinstance(value, int | float | bool | None) else logsafe.redact(str(value))
+                payload[key] = value if isinstance(value, int | float | bool | None) else logsafe.scrub_message(str(value))
         return json.dumps(payload, ensure_ascii=False)
 
 
