@@ -91,6 +91,25 @@ def test_index_search_and_vote() -> None:
     assert [index.case_ids[i] for i, _ in index.search({"w:timeout"}, labels={"client-dns"})] == ["c"]
 
 
+def test_search_does_not_depend_on_the_order_of_the_features() -> None:
+    """Ties in document frequency are broken by name: the same cases in every process (hash seed)."""
+    samples = [{f"w:f{j}" for j in range(i, i + 30)} for i in range(40)]
+    index = CaseIndex.build([str(i) for i in range(40)], ["auth", "client-dns"] * 20, samples, common=1.0)
+    query = [f"w:f{j}" for j in range(5, 60)]  # more features than a search looks up, many with equal frequency
+    first = index.search(query)
+    assert first and index.search(list(reversed(query))) == first
+    assert index.search(sorted(query, key=lambda name: name[::-1])) == first
+
+
+def test_a_reply_never_repeats_an_evidence_line() -> None:
+    d = diagnose(
+        "Error response from daemon: Get https://myreg.azurecr.io/v2/: denied: client with IP '203.0.113.7' is not "
+        "allowed access. Refer https://aka.ms/acr/firewall to grant access."
+    )
+    lines = [e.detail for e in d.evidence]
+    assert lines and len(lines) == len(set(lines))
+
+
 def test_index_round_trips_through_json() -> None:
     index = _index()
     again = CaseIndex.from_dict(json.loads(json.dumps(index.to_dict())))

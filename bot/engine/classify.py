@@ -434,8 +434,8 @@ def _rules_sure(scores: dict[str, float], margin: float) -> bool:
 
 
 _LEARNED_REASON = {
-    "en": "Real cases of this cause in the case library read like this paste ({pct} of the closest ones).",
-    "ja": "事例ライブラリにあるこの原因の実例がこの貼り付けとよく似ています (最も近い事例の {pct})。",
+    "en": "Real cases of “{title}” in the case library read like this paste ({pct} of the closest ones).",
+    "ja": "事例ライブラリにある「{title}」の実例がこの貼り付けとよく似ています (最も近い事例の {pct})。",
 }
 
 
@@ -454,8 +454,9 @@ def _blend(
         weight = learned.unrelated_blend if cause == UNRELATED else learned.blend
         scores[cause] = scores.get(cause, 0.0) + weight * share
         if cause != UNRELATED and share >= 0.3:
-            text = _LEARNED_REASON["ja" if lang == "ja" else "en"]
-            reasons.setdefault(cause, []).append(text.format(pct=f"{share:.0%}"))
+            text = _LEARNED_REASON["ja" if lang == "ja" else "en"]  # names the cause: one line per cause
+            title = kb.card(cause).title.get(lang)
+            reasons.setdefault(cause, []).append(text.format(title=title, pct=f"{share:.0%}"))
 
 
 #: A registry failure is ambiguous when the top cause is below this confidence, or the next
@@ -568,8 +569,12 @@ def text_evidence(diagnosis: Diagnosis) -> list[Evidence]:
     """The reasons behind the top causes, as evidence observed in the user's paste."""
     out: list[Evidence] = []
     target = diagnosis.facts.registry_host or diagnosis.facts.login_server or "paste"
+    shown: set[str] = set()
     for cause in diagnosis.causes[:3]:
         for reason in cause.reasons:
+            if reason in shown:  # two causes' rules may say the same thing: a reply never repeats a line
+                continue
+            shown.add(reason)
             out.append(
                 Evidence(
                     check="text",

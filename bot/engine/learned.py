@@ -340,17 +340,18 @@ class CaseIndex:
         which cases are nearest, and the common ones would multiply the work.
         """
         postings = self.postings
-        found = [cases for name in feats if (cases := postings.get(name)) is not None]
-        if not found:
+        # (document frequency, name): the rarest first, ties by name, so the features looked up
+        # and the order of the float additions never depend on the set's (hash-seeded) order.
+        keyed = sorted((len(cases), name) for name in feats if (cases := postings.get(name)) is not None)
+        if not keyed:
             return []
-        if len(found) > QUERY_FEATURES:
-            found.sort(key=len)
-            del found[QUERY_FEATURES:]
+        del keyed[QUERY_FEATURES:]
         weights = self.weights
         sums: dict[int, float] = {}
         get = sums.get
         query = 0.0
-        for cases in found:
+        for _, name in keyed:
+            cases = postings[name]
             w2 = weights[len(cases)]
             query += w2
             for i in cases:
