@@ -292,12 +292,19 @@ class CaseIndex:
     weights: list[float] = field(default_factory=list)
 
     inverse_norms: list[float] = field(default_factory=list)
+    #: every indexed feature's rank in (document frequency, name) order: rarest first, ties by name
+    rank: dict[str, int] = field(default_factory=dict)
+    #: by rank: the feature's cases and its squared IDF
+    ranked: list[tuple[list[int], float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
         n = len(self.case_ids)
         longest = max((len(p) for p in self.postings.values()), default=0)
         self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
+        order = sorted(self.postings, key=lambda name: (len(self.postings[name]), name))
+        self.rank = {name: r for r, name in enumerate(order)}
+        self.ranked = [(self.postings[name], self.weights[len(self.postings[name])]) for name in order]
 
     @classmethod
     def build(
@@ -339,20 +346,20 @@ class CaseIndex:
         Only the paste's ``QUERY_FEATURES`` rarest indexed features are looked up: they decide
         which cases are nearest, and the common ones would multiply the work.
         """
-        postings = self.postings
-        # (document frequency, name): the rarest first, ties by name, so the features looked up
-        # and the order of the float additions never depend on the set's (hash-seeded) order.
-        keyed = sorted((len(cases), name) for name in feats if (cases := postings.get(name)) is not None)
-        if not keyed:
+        # The rarest first, ties by name (ranks are precomputed): the features looked up and the
+        # order of the float additions never depend on the set's (hash-seeded) order.
+        rank = self.rank
+        order = [r for name in feats if (r := rank.get(name)) is not None]
+        if not order:
             return []
-        del keyed[QUERY_FEATURES:]
-        weights = self.weights
+        order.sort()
+        del order[QUERY_FEATURES:]
+        ranked = self.ranked
         sums: dict[int, float] = {}
         get = sums.get
         query = 0.0
-        for _, name in keyed:
-            cases = postings[name]
-            w2 = weights[len(cases)]
+        for r in order:
+            cases, w2 = ranked[r]
             query += w2
             for i in cases:
                 sums[i] = get(i, 0.0) + w2
