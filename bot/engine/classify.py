@@ -383,7 +383,7 @@ def classify(
         # all be registry failures (a phrasing no signal knows yet), and then it is one too.
         feats = features(ex)
         votes, hits = learned.votes(feats)
-        if learned.registry_like(votes, hits):
+        if learned.registry_like(votes, hits, mentions_registry="registry_mention" in ex.facts.signals):
             ex = dataclasses.replace(ex, registry_context=True)
     signals = frozenset(ex.facts.signals)
     table = _rule_table(kb)

@@ -415,6 +415,8 @@ def text_hash(text: str) -> str:
 #: nearest case is this similar and this share of the neighbours' vote is for registry causes.
 CONTEXT_SIMILARITY = 0.35
 CONTEXT_SHARE = 0.8
+#: ... or, when it names a registry, this share alone.
+MENTION_SHARE = 0.5
 #: Below this cosine a library case is not "similar" enough to cite.
 MIN_SIMILARITY = 0.15
 #: ... and a case of a runner-up cause must be closer still to be worth citing.
@@ -433,9 +435,20 @@ class Learned:
     sure_margin: float = SURE_MARGIN
     digest: str = ""
 
-    def registry_like(self, votes: dict[str, float], hits: list[tuple[int, float]]) -> bool:
-        """The nearest real cases are close and nearly all registry failures (not "unrelated")."""
-        return bool(hits) and hits[0][1] >= CONTEXT_SIMILARITY and 1.0 - votes.get("unrelated", 0.0) >= CONTEXT_SHARE
+    def registry_like(
+        self, votes: dict[str, float], hits: list[tuple[int, float]], *, mentions_registry: bool = False
+    ) -> bool:
+        """The nearest real cases are close and nearly all registry failures (not "unrelated").
+
+        A paste that names a registry (``registry``, ``acr``, ``レジストリ``) next to its error needs
+        only most of its neighbours to be registry failures, however close they are.
+        """
+        if not hits:
+            return False
+        share = 1.0 - votes.get("unrelated", 0.0)
+        if mentions_registry:
+            return share >= MENTION_SHARE
+        return hits[0][1] >= CONTEXT_SIMILARITY and share >= CONTEXT_SHARE
 
     def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
         """Each cause's share of the ``k`` nearest cases (empty when nothing is close), and those cases."""
