@@ -196,3 +196,16 @@ def test_sure_rules_skip_the_vote_but_still_cite() -> None:
     d = classify(ex)
     assert d.causes[0].score == rules.causes[0].score
     assert d.similar_cases and not classify(ex, cite=False).similar_cases
+
+
+def test_ranks_of_an_extraction_are_the_indexed_features() -> None:
+    """The fast query (no feature names built) looks up exactly what ``features`` would."""
+    learned = default_learned()
+    assert learned is not None
+    index = learned.index
+    texts = [case.text for case in default_cases()] + [PASTE, "イメージのプルに失敗しました x509", "ア"]
+    for text in texts:
+        ex = extract(text)
+        expected = sorted({index.rank[f] for f in features(ex) if f in index.rank})
+        assert index.ranks(ex) == expected, text[:80]
+        assert learned.votes_for(ex) == learned.votes(features(ex))

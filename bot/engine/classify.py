@@ -381,8 +381,7 @@ def classify(
     if learned is not None and not ex.registry_context and "error_marker" in ex.facts.signals:
         # No registry word or tool was recognised; real cases that read like this paste may still
         # all be registry failures (a phrasing no signal knows yet), and then it is one too.
-        feats = features(ex)
-        votes, hits = learned.votes(feats)
+        votes, hits = learned.votes_for(ex)
         if learned.registry_like(votes, hits, mentions_registry="registry_mention" in ex.facts.signals):
             ex = dataclasses.replace(ex, registry_context=True)
     signals = frozenset(ex.facts.signals)
@@ -413,13 +412,13 @@ def classify(
             reasons[card_id] = why
     if learned is not None and (votes is not None or not _rules_sure(scores, learned.sure_margin)):
         if votes is None:
-            feats = features(ex)
-            votes, hits = learned.votes(feats)
+            votes, hits = learned.votes_for(ex)
         _blend(votes, learned, kb, scores, reasons, lang)
     scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
+    known = template_values(ex.facts) if known is None else known  # once: the fix and the deciding check
     diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text, known=known)
-    _weigh_ambiguity(diagnosis, kb, ex, lang)
+    _weigh_ambiguity(diagnosis, kb, ex, lang, known)
     if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
         feats = feats if feats is not None else features(ex)
@@ -467,7 +466,9 @@ CANDIDATE_RATIO = 0.25
 MAX_CANDIDATES = 3
 
 
-def _weigh_ambiguity(diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, lang: str) -> None:
+def _weigh_ambiguity(
+    diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, lang: str, known: dict[str, str] | None = None
+) -> None:
     """Name the open candidates when the text shows a registry failure but cannot decide.
 
     A pasted registry failure is always answered (never "unrelated" because no rule was
@@ -489,7 +490,7 @@ def _weigh_ambiguity(diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, la
             diagnosis.candidates.append(Candidate(cause.id, card.title.get(lang), cause.confidence, tell))
         decider = kb.card(top).decide
         if decider is not None:
-            values = _Values(template_values(ex.facts))
+            values = _Values(template_values(ex.facts) if known is None else known)
             command = _render(decider.command, values) if decider.command else None
             diagnosis.decisive_check = DecisiveCheck(_render(decider.text.get(lang), values), command)
     # The text shows a registry failure (its top cause beats "unrelated"): answer it.

@@ -18,7 +18,6 @@ Python over precomputed sparse weights: a dictionary lookup per feature, no nump
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import math
 import random
@@ -47,7 +46,7 @@ KNN_K = 10
 BLEND = 6.0
 #: When the rules lead by this much the vote (at most ``BLEND``) cannot change the answer, so
 #: the library is not consulted (a third of pastes; cross-validation shows no loss).
-SURE_MARGIN = 8.0
+SURE_MARGIN = 7.0
 #: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
 TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
 #: A search looks up at most this many of a paste's features (its rarest).
@@ -296,6 +295,9 @@ class CaseIndex:
     rank: dict[str, int] = field(default_factory=dict)
     #: by rank: the feature's cases and its squared IDF
     ranked: list[tuple[list[int], float]] = field(default_factory=list)
+    #: the ranks of indexed words (``w:``) and word pairs (``b:``) by their text, for ``ranks``
+    word_rank: dict[str, int] = field(default_factory=dict)
+    pair_rank: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
@@ -305,6 +307,8 @@ class CaseIndex:
         order = sorted(self.postings, key=lambda name: (len(self.postings[name]), name))
         self.rank = {name: r for r, name in enumerate(order)}
         self.ranked = [(self.postings[name], self.weights[len(self.postings[name])]) for name in order]
+        self.word_rank = {name[2:]: r for name, r in self.rank.items() if name.startswith("w:")}
+        self.pair_rank = {name[2:]: r for name, r in self.rank.items() if name.startswith("b:")}
 
     @classmethod
     def build(
@@ -338,27 +342,80 @@ class CaseIndex:
             text_hashes=[text_hash(t) for t in texts],
         )
 
+    def ranks(self, ex: Extraction) -> list[int]:
+        """The ranks of the indexed features of an extraction, rarest first (no duplicates).
+
+        The same as looking up every name of ``features(ex)`` in ``rank``, without building the
+        names that are not indexed: the query of ``search_ranks`` straight from the paste.
+        """
+        found: set[int] = set()
+        add = found.add
+        rank = self.rank.get
+        word = self.word_rank.get
+        pair = self.pair_rank.get
+        previous = ""
+        for token in _TOKEN.findall(focus_text(ex.text).lower()):
+            if token[0] >= _CJK_START:
+                for i in range(max(1, len(token) - 1)):
+                    r = rank("j:" + token[i : i + 2])
+                    if r is not None:
+                        add(r)
+                previous = ""
+                continue
+            if token in _STOP:
+                previous = ""
+                continue
+            r = word(token)
+            if r is not None:
+                add(r)
+            if previous:
+                r = pair(previous + "_" + token)
+                if r is not None:
+                    add(r)
+            previous = token
+        for signal in ex.facts.signals:
+            r = rank("s:" + signal)
+            if r is not None:
+                add(r)
+        derived = ex.derived
+        for key in _FACT_KEYS:
+            for value in derived.get(key, ()):
+                r = rank(f"f:{key}={value}")
+                if r is not None:
+                    add(r)
+        if ex.registry_context:
+            r = rank("ctx")
+            if r is not None:
+                add(r)
+        return sorted(found)
+
     def search(
         self, feats: Iterable[str], *, labels: set[str] | None = None, limit: int = 10
     ) -> list[tuple[int, float]]:
         """The ``limit`` most similar cases (position, cosine over the indexed features).
 
+        Features are taken rarest first, ties by name (the ranks are precomputed), so the
+        features looked up and the order of the float additions never depend on a set's
+        (hash-seeded) order.
+        """
+        rank = self.rank
+        return self.search_ranks(sorted({r for name in feats if (r := rank.get(name)) is not None}), labels=labels, limit=limit)
+
+    def search_ranks(
+        self, order: list[int], *, labels: set[str] | None = None, limit: int = 10
+    ) -> list[tuple[int, float]]:
+        """``search`` for the sorted ranks of a paste's indexed features (``ranks``).
+
         Only the paste's ``QUERY_FEATURES`` rarest indexed features are looked up: they decide
         which cases are nearest, and the common ones would multiply the work.
         """
-        # The rarest first, ties by name (ranks are precomputed): the features looked up and the
-        # order of the float additions never depend on the set's (hash-seeded) order.
-        rank = self.rank
-        order = [r for name in feats if (r := rank.get(name)) is not None]
         if not order:
             return []
-        order.sort()
-        del order[QUERY_FEATURES:]
         ranked = self.ranked
         sums: dict[int, float] = {}
         get = sums.get
         query = 0.0
-        for r in order:
+        for r in order[:QUERY_FEATURES]:
             cases, w2 = ranked[r]
             query += w2
             for i in cases:
@@ -369,8 +426,9 @@ class CaseIndex:
             scored = [(v * inverse[i], i) for i, v in sums.items() if own[i] in labels]
         else:
             scored = [(v * inverse[i], i) for i, v in sums.items()]
+        scored.sort(reverse=True)  # ties: the later case first, as heapq.nlargest did
         scale = 1.0 / math.sqrt(query)
-        return [(i, similarity * scale) for similarity, i in heapq.nlargest(limit, scored)]
+        return [(i, similarity * scale) for similarity, i in scored[:limit]]
 
     def vote(self, hits: list[tuple[int, float]]) -> dict[str, float]:
         """Each cause's share of the neighbours' similarity (the kNN belief)."""
@@ -453,6 +511,11 @@ class Learned:
     def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
         """Each cause's share of the ``k`` nearest cases (empty when nothing is close), and those cases."""
         hits = self.index.search(feats, limit=self.k)
+        return self.index.vote(hits), hits
+
+    def votes_for(self, ex: Extraction) -> tuple[dict[str, float], list[tuple[int, float]]]:
+        """``votes(features(ex))``, without building the features the index does not hold."""
+        hits = self.index.search_ranks(self.index.ranks(ex), limit=self.k)
         return self.index.vote(hits), hits
 
     def similar(
