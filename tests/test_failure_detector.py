@@ -88,3 +88,20 @@ def test_an_undecided_failure_names_candidates_and_the_deciding_check() -> None:
     assert d.reply and d.ambiguous
     assert len(d.candidates) >= 2
     assert d.decisive_check is not None and d.decisive_check.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Get https://registry.corp.example.net/v2/: x509: certificate signed by unknown authority", True),
+        ("pulling from my-registry.mydomain.com failed", True),
+        ("docker-registry.internal.lan:5000/app:1", True),
+        ("Get https://registry-1.docker.io/v2/: EOF", False),
+        ("npm ERR! 404 https://registry.npmjs.org/left-pad", False),
+        ("myregistry.azurecr.io and myregistry.privatelink.azurecr.io", False),
+        ("could not connect to registry.terraform.io", False),
+        ("see registry.go:123 for details", False),
+    ],
+)
+def test_a_host_named_like_a_registry_is_self_hosted(text: str, expected: bool) -> None:
+    assert ("self_hosted_registry_host" in extract(text).facts.signals) is expected
