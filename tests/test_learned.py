@@ -15,6 +15,7 @@ from bot.engine.cases import default_cases
 from bot.engine.classify import classify
 from bot.engine.extract import extract
 from bot.engine.learned import (
+    JAPANESE_QUERY,
     TEXT_BUDGET,
     CaseIndex,
     artefact_path,
@@ -206,6 +207,18 @@ def test_ranks_of_an_extraction_are_the_indexed_features() -> None:
     texts = [case.text for case in default_cases()] + [PASTE, "イメージのプルに失敗しました x509", "ア"]
     for text in texts:
         ex = extract(text)
-        expected = sorted({index.rank[f] for f in features(ex) if f in index.rank})
+        indexed = [f for f in features(ex) if f in index.rank]
+        japanese = sorted(index.rank[f] for f in indexed if f.startswith("j:"))[:JAPANESE_QUERY]
+        expected = sorted({index.rank[f] for f in indexed if not f.startswith("j:")} | set(japanese))
         assert index.ranks(ex) == expected, text[:80]
         assert learned.votes_for(ex) == learned.votes(features(ex))
+
+
+def test_japanese_character_pairs_take_few_places_in_a_query() -> None:
+    learned = default_learned()
+    assert learned is not None
+    ex = extract("イメージをプッシュまたはプルできず、エラー dial tcp: lookup myregistry.azurecr.io が発生する")
+    names = {r: name for name, r in learned.index.rank.items()}
+    pairs = [r for r in learned.index.ranks(ex) if names[r].startswith("j:")]
+    assert 0 < len(pairs) <= JAPANESE_QUERY
+    assert any(not names[r].startswith("j:") for r in learned.index.ranks(ex))

@@ -51,6 +51,9 @@ SURE_MARGIN = 7.0
 TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
 #: A search looks up at most this many of a paste's features (its rarest).
 QUERY_FEATURES = 25
+#: ... of which at most this many Japanese character pairs (the rarest): a Japanese sentence has
+#: dozens of rare pairs that would crowd out its signals, facts and error words (cross-validated).
+JAPANESE_QUERY = 3
 #: Fact keys of the extraction that become features.
 _FACT_KEYS = (
     "registry_class",
@@ -345,8 +348,8 @@ class CaseIndex:
     def ranks(self, ex: Extraction) -> list[int]:
         """The ranks of the indexed features of an extraction, rarest first (no duplicates).
 
-        The same as looking up every name of ``features(ex)`` in ``rank``, without building the
-        names that are not indexed: the query of ``search_ranks`` straight from the paste.
+        The query ``search`` makes of ``features(ex)`` (Japanese character pairs capped at
+        ``JAPANESE_QUERY``), without building the names that are not indexed.
         """
         found: set[int] = set()
         add = found.add
@@ -354,12 +357,13 @@ class CaseIndex:
         word = self.word_rank.get
         pair = self.pair_rank.get
         previous = ""
+        japanese: set[int] = set()
         for token in _TOKEN.findall(focus_text(ex.text).lower()):
             if token[0] >= _CJK_START:
                 for i in range(max(1, len(token) - 1)):
                     r = rank("j:" + token[i : i + 2])
                     if r is not None:
-                        add(r)
+                        japanese.add(r)
                 previous = ""
                 continue
             if token in _STOP:
@@ -387,6 +391,8 @@ class CaseIndex:
             r = rank("ctx")
             if r is not None:
                 add(r)
+        if japanese:
+            found.update(sorted(japanese)[:JAPANESE_QUERY])
         return sorted(found)
 
     def search(
@@ -396,10 +402,17 @@ class CaseIndex:
 
         Features are taken rarest first, ties by name (the ranks are precomputed), so the
         features looked up and the order of the float additions never depend on a set's
-        (hash-seeded) order.
+        (hash-seeded) order; Japanese character pairs take at most ``JAPANESE_QUERY`` places.
         """
         rank = self.rank
-        return self.search_ranks(sorted({r for name in feats if (r := rank.get(name)) is not None}), labels=labels, limit=limit)
+        found: set[int] = set()
+        japanese: set[int] = set()
+        for name in feats:
+            r = rank.get(name)
+            if r is not None:
+                (japanese if name.startswith("j:") else found).add(r)
+        found.update(sorted(japanese)[:JAPANESE_QUERY])
+        return self.search_ranks(sorted(found), labels=labels, limit=limit)
 
     def search_ranks(
         self, order: list[int], *, labels: set[str] | None = None, limit: int = 10
