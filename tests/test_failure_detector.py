@@ -106,13 +106,3 @@ def test_an_undecided_failure_names_candidates_and_the_deciding_check() -> None:
 def test_a_host_named_like_a_registry_is_self_hosted(text: str, expected: bool) -> None:
     assert ("self_hosted_registry_host" in extract(text).facts.signals) is expected
 
-
-def test_a_registry_dependency_proxy_is_not_a_network_proxy() -> None:
-    for text in (
-        "ERROR: gitlab.example.com:443/group1/dependency_proxy/containers/alpine:latest: not found",
-        "依存プロキシに対して認証するときにエラーが発生しました",
-    ):
-        signals = extract(text).facts.signals
-        assert "proxy_mention" not in signals and "proxy_daemon_prose" not in signals
-    assert "proxy_mention" in extract("proxyconnect tcp: dial tcp 10.0.0.1:3128: i/o timeout").facts.signals
-    assert "proxy_daemon_prose" in extract("社内プロキシ経由でプルしています").facts.signals
