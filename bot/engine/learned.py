@@ -53,7 +53,7 @@ TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 
 QUERY_FEATURES = 25
 #: ... of which at most this many Japanese character pairs (the rarest): a Japanese sentence has
 #: dozens of rare pairs that would crowd out its signals, facts and error words (cross-validated).
-JAPANESE_QUERY = 3
+JAPANESE_QUERY = 10
 #: Fact keys of the extraction that become features.
 _FACT_KEYS = (
     "registry_class",
