@@ -207,9 +207,9 @@ def test_ranks_of_an_extraction_are_the_indexed_features() -> None:
     texts = [case.text for case in default_cases()] + [PASTE, "イメージのプルに失敗しました x509", "ア"]
     for text in texts:
         ex = extract(text)
-        indexed = [f for f in features(ex) if f in index.rank]
-        japanese = sorted(index.rank[f] for f in indexed if f.startswith("j:"))[:JAPANESE_QUERY]
-        expected = sorted({index.rank[f] for f in indexed if not f.startswith("j:")} | set(japanese))
+        ranks = {f: r for f in features(ex) if (r := index.rank_of(f)) is not None}
+        japanese = sorted(r for f, r in ranks.items() if f.startswith("j:"))[:JAPANESE_QUERY]
+        expected = sorted({r for f, r in ranks.items() if not f.startswith("j:")} | set(japanese))
         assert index.ranks(ex) == expected, text[:80]
         assert learned.votes_for(ex) == learned.votes(features(ex))
 
@@ -219,6 +219,8 @@ def test_japanese_character_pairs_take_few_places_in_a_query() -> None:
     assert learned is not None
     ex = extract("イメージをプッシュまたはプルできず、エラー dial tcp: lookup myregistry.azurecr.io が発生する")
     names = {r: name for name, r in learned.index.rank.items()}
+    names.update({r: "w:" + word for word, r in learned.index.word_rank.items()})
+    names.update({r: "b:" + pair for pair, r in learned.index.pair_rank.items()})
     pairs = [r for r in learned.index.ranks(ex) if names[r].startswith("j:")]
     assert 0 < len(pairs) <= JAPANESE_QUERY
     assert any(not names[r].startswith("j:") for r in learned.index.ranks(ex))

@@ -294,24 +294,39 @@ class CaseIndex:
     weights: list[float] = field(default_factory=list)
 
     inverse_norms: list[float] = field(default_factory=list)
-    #: every indexed feature's rank in (document frequency, name) order: rarest first, ties by name
+    #: An indexed feature's rank is its place in (document frequency, name) order: rarest first,
+    #: ties by name. Words (``w:``) and word pairs (``b:``) are kept by their text (most features,
+    #: looked up straight from the paste's tokens), the other features by their name.
     rank: dict[str, int] = field(default_factory=dict)
-    #: by rank: the feature's cases and its squared IDF
-    ranked: list[tuple[list[int], float]] = field(default_factory=list)
-    #: the ranks of indexed words (``w:``) and word pairs (``b:``) by their text, for ``ranks``
     word_rank: dict[str, int] = field(default_factory=dict)
     pair_rank: dict[str, int] = field(default_factory=dict)
+    #: by rank: the feature's cases and its squared IDF
+    ranked: list[tuple[list[int], float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
         n = len(self.case_ids)
         longest = max((len(p) for p in self.postings.values()), default=0)
         self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
-        order = sorted(self.postings, key=lambda name: (len(self.postings[name]), name))
-        self.rank = {name: r for r, name in enumerate(order)}
-        self.ranked = [(self.postings[name], self.weights[len(self.postings[name])]) for name in order]
-        self.word_rank = {name[2:]: r for name, r in self.rank.items() if name.startswith("w:")}
-        self.pair_rank = {name[2:]: r for name, r in self.rank.items() if name.startswith("b:")}
+        postings = self.postings
+        order = sorted(postings, key=lambda name: (len(postings[name]), name))
+        by_kind: dict[str, dict[str, int]] = {"w:": self.word_rank, "b:": self.pair_rank}
+        for r, name in enumerate(order):
+            table = by_kind.get(name[:2])
+            if table is None:
+                self.rank[name] = r
+            else:
+                table[name[2:]] = r
+        self.ranked = [(postings[name], self.weights[len(postings[name])]) for name in order]
+
+    def rank_of(self, name: str) -> int | None:
+        """The rank of an indexed feature by its name (``None`` when it is not indexed)."""
+        kind = name[:2]
+        if kind == "w:":
+            return self.word_rank.get(name[2:])
+        if kind == "b:":
+            return self.pair_rank.get(name[2:])
+        return self.rank.get(name)
 
     @classmethod
     def build(
@@ -404,11 +419,11 @@ class CaseIndex:
         features looked up and the order of the float additions never depend on a set's
         (hash-seeded) order; Japanese character pairs take at most ``JAPANESE_QUERY`` places.
         """
-        rank = self.rank
+        rank_of = self.rank_of
         found: set[int] = set()
         japanese: set[int] = set()
         for name in feats:
-            r = rank.get(name)
+            r = rank_of(name)
             if r is not None:
                 (japanese if name.startswith("j:") else found).add(r)
         found.update(sorted(japanese)[:JAPANESE_QUERY])
