@@ -184,6 +184,9 @@ class LinearLayer(Learned):
     def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
         return self.model.predict(feats), []
 
+    def votes_for(self, ex: Extraction) -> tuple[dict[str, float], list[tuple[int, float]]]:
+        return self.votes(features(ex))
+
 
 def trainer(model: str, blend: float, k: int) -> Callable[[list[Item]], Learned]:
     """Build the learned layer from the training folds only."""

@@ -15,6 +15,7 @@ from bot.engine.cases import default_cases
 from bot.engine.classify import classify
 from bot.engine.extract import extract
 from bot.engine.learned import (
+    JAPANESE_QUERY,
     TEXT_BUDGET,
     CaseIndex,
     artefact_path,
@@ -89,6 +90,25 @@ def test_index_search_and_vote() -> None:
     assert abs(sum(votes.values()) - 1) < 1e-9
     assert index.search({"w:never-seen"}) == []
     assert [index.case_ids[i] for i, _ in index.search({"w:timeout"}, labels={"client-dns"})] == ["c"]
+
+
+def test_search_does_not_depend_on_the_order_of_the_features() -> None:
+    """Ties in document frequency are broken by name: the same cases in every process (hash seed)."""
+    samples = [{f"w:f{j}" for j in range(i, i + 30)} for i in range(40)]
+    index = CaseIndex.build([str(i) for i in range(40)], ["auth", "client-dns"] * 20, samples, common=1.0)
+    query = [f"w:f{j}" for j in range(5, 60)]  # more features than a search looks up, many with equal frequency
+    first = index.search(query)
+    assert first and index.search(list(reversed(query))) == first
+    assert index.search(sorted(query, key=lambda name: name[::-1])) == first
+
+
+def test_a_reply_never_repeats_an_evidence_line() -> None:
+    d = diagnose(
+        "Error response from daemon: Get https://myreg.azurecr.io/v2/: denied: client with IP '203.0.113.7' is not "
+        "allowed access. Refer https://aka.ms/acr/firewall to grant access."
+    )
+    lines = [e.detail for e in d.evidence]
+    assert lines and len(lines) == len(set(lines))
 
 
 def test_index_round_trips_through_json() -> None:
@@ -177,3 +197,30 @@ def test_sure_rules_skip_the_vote_but_still_cite() -> None:
     d = classify(ex)
     assert d.causes[0].score == rules.causes[0].score
     assert d.similar_cases and not classify(ex, cite=False).similar_cases
+
+
+def test_ranks_of_an_extraction_are_the_indexed_features() -> None:
+    """The fast query (no feature names built) looks up exactly what ``features`` would."""
+    learned = default_learned()
+    assert learned is not None
+    index = learned.index
+    texts = [case.text for case in default_cases()] + [PASTE, "イメージのプルに失敗しました x509", "ア"]
+    for text in texts:
+        ex = extract(text)
+        ranks = {f: r for f in features(ex) if (r := index.rank_of(f)) is not None}
+        japanese = sorted(r for f, r in ranks.items() if f.startswith("j:"))[:JAPANESE_QUERY]
+        expected = sorted({r for f, r in ranks.items() if not f.startswith("j:")} | set(japanese))
+        assert index.ranks(ex) == expected, text[:80]
+        assert learned.votes_for(ex) == learned.votes(features(ex))
+
+
+def test_japanese_character_pairs_take_few_places_in_a_query() -> None:
+    learned = default_learned()
+    assert learned is not None
+    ex = extract("イメージをプッシュまたはプルできず、エラー dial tcp: lookup myregistry.azurecr.io が発生する")
+    names = {r: name for name, r in learned.index.rank.items()}
+    names.update({r: "w:" + word for word, r in learned.index.word_rank.items()})
+    names.update({r: "b:" + pair for pair, r in learned.index.pair_rank.items()})
+    pairs = [r for r in learned.index.ranks(ex) if names[r].startswith("j:")]
+    assert 0 < len(pairs) <= JAPANESE_QUERY
+    assert any(not names[r].startswith("j:") for r in learned.index.ranks(ex))

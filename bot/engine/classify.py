@@ -381,9 +381,8 @@ def classify(
     if learned is not None and not ex.registry_context and "error_marker" in ex.facts.signals:
         # No registry word or tool was recognised; real cases that read like this paste may still
         # all be registry failures (a phrasing no signal knows yet), and then it is one too.
-        feats = features(ex)
-        votes, hits = learned.votes(feats)
-        if learned.registry_like(votes, hits):
+        votes, hits = learned.votes_for(ex)
+        if learned.registry_like(votes, hits, mentions_registry="registry_mention" in ex.facts.signals):
             ex = dataclasses.replace(ex, registry_context=True)
     signals = frozenset(ex.facts.signals)
     table = _rule_table(kb)
@@ -413,13 +412,13 @@ def classify(
             reasons[card_id] = why
     if learned is not None and (votes is not None or not _rules_sure(scores, learned.sure_margin)):
         if votes is None:
-            feats = features(ex)
-            votes, hits = learned.votes(feats)
+            votes, hits = learned.votes_for(ex)
         _blend(votes, learned, kb, scores, reasons, lang)
     scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
+    known = template_values(ex.facts) if known is None else known  # once: the fix and the deciding check
     diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text, known=known)
-    _weigh_ambiguity(diagnosis, kb, ex, lang)
+    _weigh_ambiguity(diagnosis, kb, ex, lang, known)
     if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
         feats = feats if feats is not None else features(ex)
@@ -434,8 +433,8 @@ def _rules_sure(scores: dict[str, float], margin: float) -> bool:
 
 
 _LEARNED_REASON = {
-    "en": "Real cases of this cause in the case library read like this paste ({pct} of the closest ones).",
-    "ja": "事例ライブラリにあるこの原因の実例がこの貼り付けとよく似ています (最も近い事例の {pct})。",
+    "en": "Real cases of “{title}” in the case library read like this paste ({pct} of the closest ones).",
+    "ja": "事例ライブラリにある「{title}」の実例がこの貼り付けとよく似ています (最も近い事例の {pct})。",
 }
 
 
@@ -454,8 +453,9 @@ def _blend(
         weight = learned.unrelated_blend if cause == UNRELATED else learned.blend
         scores[cause] = scores.get(cause, 0.0) + weight * share
         if cause != UNRELATED and share >= 0.3:
-            text = _LEARNED_REASON["ja" if lang == "ja" else "en"]
-            reasons.setdefault(cause, []).append(text.format(pct=f"{share:.0%}"))
+            text = _LEARNED_REASON["ja" if lang == "ja" else "en"]  # names the cause: one line per cause
+            title = kb.card(cause).title.get(lang)
+            reasons.setdefault(cause, []).append(text.format(title=title, pct=f"{share:.0%}"))
 
 
 #: A registry failure is ambiguous when the top cause is below this confidence, or the next
@@ -466,7 +466,9 @@ CANDIDATE_RATIO = 0.25
 MAX_CANDIDATES = 3
 
 
-def _weigh_ambiguity(diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, lang: str) -> None:
+def _weigh_ambiguity(
+    diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, lang: str, known: dict[str, str] | None = None
+) -> None:
     """Name the open candidates when the text shows a registry failure but cannot decide.
 
     A pasted registry failure is always answered (never "unrelated" because no rule was
@@ -488,7 +490,7 @@ def _weigh_ambiguity(diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, la
             diagnosis.candidates.append(Candidate(cause.id, card.title.get(lang), cause.confidence, tell))
         decider = kb.card(top).decide
         if decider is not None:
-            values = _Values(template_values(ex.facts))
+            values = _Values(template_values(ex.facts) if known is None else known)
             command = _render(decider.command, values) if decider.command else None
             diagnosis.decisive_check = DecisiveCheck(_render(decider.text.get(lang), values), command)
     # The text shows a registry failure (its top cause beats "unrelated"): answer it.
@@ -568,8 +570,12 @@ def text_evidence(diagnosis: Diagnosis) -> list[Evidence]:
     """The reasons behind the top causes, as evidence observed in the user's paste."""
     out: list[Evidence] = []
     target = diagnosis.facts.registry_host or diagnosis.facts.login_server or "paste"
+    shown: set[str] = set()
     for cause in diagnosis.causes[:3]:
         for reason in cause.reasons:
+            if reason in shown:  # two causes' rules may say the same thing: a reply never repeats a line
+                continue
+            shown.add(reason)
             out.append(
                 Evidence(
                     check="text",

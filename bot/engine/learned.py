@@ -18,7 +18,6 @@ Python over precomputed sparse weights: a dictionary lookup per feature, no nump
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import math
 import random
@@ -47,11 +46,14 @@ KNN_K = 10
 BLEND = 6.0
 #: When the rules lead by this much the vote (at most ``BLEND``) cannot change the answer, so
 #: the library is not consulted (a third of pastes; cross-validation shows no loss).
-SURE_MARGIN = 8.0
+SURE_MARGIN = 7.0
 #: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
 TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
 #: A search looks up at most this many of a paste's features (its rarest).
 QUERY_FEATURES = 25
+#: ... of which at most this many Japanese character pairs (the rarest): a Japanese sentence has
+#: dozens of rare pairs that would crowd out its signals, facts and error words (cross-validated).
+JAPANESE_QUERY = 10
 #: Fact keys of the extraction that become features.
 _FACT_KEYS = (
     "registry_class",
@@ -292,12 +294,39 @@ class CaseIndex:
     weights: list[float] = field(default_factory=list)
 
     inverse_norms: list[float] = field(default_factory=list)
+    #: An indexed feature's rank is its place in (document frequency, name) order: rarest first,
+    #: ties by name. Words (``w:``) and word pairs (``b:``) are kept by their text (most features,
+    #: looked up straight from the paste's tokens), the other features by their name.
+    rank: dict[str, int] = field(default_factory=dict)
+    word_rank: dict[str, int] = field(default_factory=dict)
+    pair_rank: dict[str, int] = field(default_factory=dict)
+    #: by rank: the feature's cases and its squared IDF
+    ranked: list[tuple[list[int], float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
         n = len(self.case_ids)
         longest = max((len(p) for p in self.postings.values()), default=0)
         self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
+        postings = self.postings
+        order = sorted(postings, key=lambda name: (len(postings[name]), name))
+        by_kind: dict[str, dict[str, int]] = {"w:": self.word_rank, "b:": self.pair_rank}
+        for r, name in enumerate(order):
+            table = by_kind.get(name[:2])
+            if table is None:
+                self.rank[name] = r
+            else:
+                table[name[2:]] = r
+        self.ranked = [(postings[name], self.weights[len(postings[name])]) for name in order]
+
+    def rank_of(self, name: str) -> int | None:
+        """The rank of an indexed feature by its name (``None`` when it is not indexed)."""
+        kind = name[:2]
+        if kind == "w:":
+            return self.word_rank.get(name[2:])
+        if kind == "b:":
+            return self.pair_rank.get(name[2:])
+        return self.rank.get(name)
 
     @classmethod
     def build(
@@ -331,27 +360,91 @@ class CaseIndex:
             text_hashes=[text_hash(t) for t in texts],
         )
 
+    def ranks(self, ex: Extraction) -> list[int]:
+        """The ranks of the indexed features of an extraction, rarest first (no duplicates).
+
+        The query ``search`` makes of ``features(ex)`` (Japanese character pairs capped at
+        ``JAPANESE_QUERY``), without building the names that are not indexed.
+        """
+        found: set[int] = set()
+        add = found.add
+        rank = self.rank.get
+        word = self.word_rank.get
+        pair = self.pair_rank.get
+        previous = ""
+        japanese: set[int] = set()
+        for token in _TOKEN.findall(focus_text(ex.text).lower()):
+            if token[0] >= _CJK_START:
+                for i in range(max(1, len(token) - 1)):
+                    r = rank("j:" + token[i : i + 2])
+                    if r is not None:
+                        japanese.add(r)
+                previous = ""
+                continue
+            if token in _STOP:
+                previous = ""
+                continue
+            r = word(token)
+            if r is not None:
+                add(r)
+            if previous:
+                r = pair(previous + "_" + token)
+                if r is not None:
+                    add(r)
+            previous = token
+        for signal in ex.facts.signals:
+            r = rank("s:" + signal)
+            if r is not None:
+                add(r)
+        derived = ex.derived
+        for key in _FACT_KEYS:
+            for value in derived.get(key, ()):
+                r = rank(f"f:{key}={value}")
+                if r is not None:
+                    add(r)
+        if ex.registry_context:
+            r = rank("ctx")
+            if r is not None:
+                add(r)
+        if japanese:
+            found.update(sorted(japanese)[:JAPANESE_QUERY])
+        return sorted(found)
+
     def search(
         self, feats: Iterable[str], *, labels: set[str] | None = None, limit: int = 10
     ) -> list[tuple[int, float]]:
         """The ``limit`` most similar cases (position, cosine over the indexed features).
 
+        Features are taken rarest first, ties by name (the ranks are precomputed), so the
+        features looked up and the order of the float additions never depend on a set's
+        (hash-seeded) order; Japanese character pairs take at most ``JAPANESE_QUERY`` places.
+        """
+        rank_of = self.rank_of
+        found: set[int] = set()
+        japanese: set[int] = set()
+        for name in feats:
+            r = rank_of(name)
+            if r is not None:
+                (japanese if name.startswith("j:") else found).add(r)
+        found.update(sorted(japanese)[:JAPANESE_QUERY])
+        return self.search_ranks(sorted(found), labels=labels, limit=limit)
+
+    def search_ranks(
+        self, order: list[int], *, labels: set[str] | None = None, limit: int = 10
+    ) -> list[tuple[int, float]]:
+        """``search`` for the sorted ranks of a paste's indexed features (``ranks``).
+
         Only the paste's ``QUERY_FEATURES`` rarest indexed features are looked up: they decide
         which cases are nearest, and the common ones would multiply the work.
         """
-        postings = self.postings
-        found = [cases for name in feats if (cases := postings.get(name)) is not None]
-        if not found:
+        if not order:
             return []
-        if len(found) > QUERY_FEATURES:
-            found.sort(key=len)
-            del found[QUERY_FEATURES:]
-        weights = self.weights
+        ranked = self.ranked
         sums: dict[int, float] = {}
         get = sums.get
         query = 0.0
-        for cases in found:
-            w2 = weights[len(cases)]
+        for r in order[:QUERY_FEATURES]:
+            cases, w2 = ranked[r]
             query += w2
             for i in cases:
                 sums[i] = get(i, 0.0) + w2
@@ -361,8 +454,9 @@ class CaseIndex:
             scored = [(v * inverse[i], i) for i, v in sums.items() if own[i] in labels]
         else:
             scored = [(v * inverse[i], i) for i, v in sums.items()]
+        scored.sort(reverse=True)  # ties: the later case first, as heapq.nlargest did
         scale = 1.0 / math.sqrt(query)
-        return [(i, similarity * scale) for similarity, i in heapq.nlargest(limit, scored)]
+        return [(i, similarity * scale) for similarity, i in scored[:limit]]
 
     def vote(self, hits: list[tuple[int, float]]) -> dict[str, float]:
         """Each cause's share of the neighbours' similarity (the kNN belief)."""
@@ -407,6 +501,8 @@ def text_hash(text: str) -> str:
 #: nearest case is this similar and this share of the neighbours' vote is for registry causes.
 CONTEXT_SIMILARITY = 0.35
 CONTEXT_SHARE = 0.8
+#: ... or, when it names a registry, this share alone.
+MENTION_SHARE = 0.5
 #: Below this cosine a library case is not "similar" enough to cite.
 MIN_SIMILARITY = 0.15
 #: ... and a case of a runner-up cause must be closer still to be worth citing.
@@ -425,13 +521,29 @@ class Learned:
     sure_margin: float = SURE_MARGIN
     digest: str = ""
 
-    def registry_like(self, votes: dict[str, float], hits: list[tuple[int, float]]) -> bool:
-        """The nearest real cases are close and nearly all registry failures (not "unrelated")."""
-        return bool(hits) and hits[0][1] >= CONTEXT_SIMILARITY and 1.0 - votes.get("unrelated", 0.0) >= CONTEXT_SHARE
+    def registry_like(
+        self, votes: dict[str, float], hits: list[tuple[int, float]], *, mentions_registry: bool = False
+    ) -> bool:
+        """The nearest real cases are close and nearly all registry failures (not "unrelated").
+
+        A paste that names a registry (``registry``, ``acr``, ``レジストリ``) next to its error needs
+        only most of its neighbours to be registry failures, however close they are.
+        """
+        if not hits:
+            return False
+        share = 1.0 - votes.get("unrelated", 0.0)
+        if mentions_registry:
+            return share >= MENTION_SHARE
+        return hits[0][1] >= CONTEXT_SIMILARITY and share >= CONTEXT_SHARE
 
     def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
         """Each cause's share of the ``k`` nearest cases (empty when nothing is close), and those cases."""
         hits = self.index.search(feats, limit=self.k)
+        return self.index.vote(hits), hits
+
+    def votes_for(self, ex: Extraction) -> tuple[dict[str, float], list[tuple[int, float]]]:
+        """``votes(features(ex))``, without building the features the index does not hold."""
+        hits = self.index.search_ranks(self.index.ranks(ex), limit=self.k)
         return self.index.vote(hits), hits
 
     def similar(

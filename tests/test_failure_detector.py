@@ -1,0 +1,108 @@
+"""The registry-failure detector: a paste that shows a registry operation failing is answered.
+
+Every registry failure gets an answer in passive mode (``reply`` true, a registry cause on
+top), in any tool's or person's words, English or Japanese; when the text cannot decide the
+cause, the answer names the candidates and the deciding check instead of staying silent.
+Chatter, successes, questions and other tools' errors stay silent. The messages below are
+written for these tests (the library's real pastes are measured by benchmarks/accuracy.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.diagnose import diagnose
+from bot.engine.extract import extract
+
+FAILURES = [
+    # a registry operation and a failure word, in a person's words
+    "pulling the image from our registry failed again, no idea why",
+    "the push to our registry keeps failing since this morning",
+    "we are unable to pull from the registry in the new subscription",
+    # tool output with a transport, TLS or HTTP failure
+    "docker push myreg.azurecr.io/app:1 keeps failing with connection refused",
+    "helm pull oci://myreg.azurecr.io/charts/app fails: 401 unauthorized",
+    "Get https://myreg.azurecr.io/v2/: net/http: TLS handshake timeout",
+    "a6d503001157: Pushing [=======>   ]  1.4MB\ndial tcp 10.0.0.21:443: i/o timeout",
+    # Japanese
+    "イメージのプッシュに失敗します",
+    "レジストリへのログインがエラーになる",
+    "ACR からのプルがタイムアウトします",
+]
+
+SILENT = [
+    "Error: failed to push some refs to 'git@github.com:org/repo.git'",
+    "npm ERR! 404 Not Found - GET https://registry.npmjs.org/left-pad",
+    "Successfully pushed image to myreg.azurecr.io/app:1, thanks everyone",
+    "How do I enable the admin user on my registry?",
+    "kubectl get pods: Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
+    "Image build failed: the Dockerfile has a syntax error on line 3",
+    "Error: Failed to query available provider packages: could not connect to registry.terraform.io: timeout",
+    "ランチはどこに行きますか",
+]
+
+
+@pytest.mark.parametrize("text", FAILURES)
+def test_a_registry_failure_is_answered(text: str) -> None:
+    d = diagnose(text)
+    assert d.reply, [(c.id, c.confidence) for c in d.causes]
+    assert d.cause != "unrelated"
+
+
+@pytest.mark.parametrize("text", SILENT)
+def test_other_messages_stay_silent(text: str) -> None:
+    d = diagnose(text)
+    assert not d.reply, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        ("pulling the image from our registry failed", "registry_failure_phrase"),
+        ("docker login: cannot log in to myreg.azurecr.io", "registry_failure_phrase_verb"),
+        ("the job failed while trying to pull", "registry_failure_phrase_verb"),
+        ("イメージのプルに失敗しました", "registry_failure_phrase_ja"),
+        ("ACR のエラーが出ます", "registry_failure_phrase_ja"),
+    ],
+)
+def test_failure_phrases(text: str, signal: str) -> None:
+    ex = extract(text)
+    assert signal in ex.facts.signals
+    assert ex.registry_context
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Image build failed. Build log: https://example.blob.core.windows.net/logs/raw.log",  # a build, not a pull
+        "could not connect to registry.terraform.io: Failed to request discovery document",  # another tool's host
+        "az acr check-health --name myreg --ignore-errors --yes",  # an option, not a failure
+    ],
+)
+def test_not_a_failure_phrase(text: str) -> None:
+    assert "registry_failure_phrase" not in extract(text).facts.signals
+
+
+def test_an_undecided_failure_names_candidates_and_the_deciding_check() -> None:
+    d = diagnose("pulling the image from our registry failed again, no idea why")
+    assert d.reply and d.ambiguous
+    assert len(d.candidates) >= 2
+    assert d.decisive_check is not None and d.decisive_check.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Get https://registry.corp.example.net/v2/: x509: certificate signed by unknown authority", True),
+        ("pulling from my-registry.mydomain.com failed", True),
+        ("docker-registry.internal.lan:5000/app:1", True),
+        ("Get https://registry-1.docker.io/v2/: EOF", False),
+        ("npm ERR! 404 https://registry.npmjs.org/left-pad", False),
+        ("myregistry.azurecr.io and myregistry.privatelink.azurecr.io", False),
+        ("could not connect to registry.terraform.io", False),
+        ("see registry.go:123 for details", False),
+    ],
+)
+def test_a_host_named_like_a_registry_is_self_hosted(text: str, expected: bool) -> None:
+    assert ("self_hosted_registry_host" in extract(text).facts.signals) is expected
+
