@@ -25,7 +25,11 @@ def test_corpus_covers_every_card() -> None:
 @pytest.mark.parametrize("item", CORPUS, ids=_ids())
 def test_top_cause_and_reply(item: dict[str, Any]) -> None:
     d = diagnose(item["text"])
-    assert d.cause == item["cause"], [(c.id, c.score) for c in d.causes]
+    if "also" in item:  # a message whose real cases are split between two causes (see the corpus)
+        assert {c.id for c in d.causes[:2]} == {item["cause"], item["also"]}, [(c.id, c.score) for c in d.causes]
+        assert d.ambiguous and {c.id for c in d.candidates} >= {item["cause"], item["also"]}
+    else:
+        assert d.cause == item["cause"], [(c.id, c.score) for c in d.causes]
     assert d.reply is (item["cause"] != "unrelated")
 
 
