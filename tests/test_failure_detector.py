@@ -28,6 +28,9 @@ FAILURES = [
     "イメージのプッシュに失敗します",
     "レジストリへのログインがエラーになる",
     "ACR からのプルがタイムアウトします",
+    "社内ネットワークからだと docker pull できません",
+    "CI からイメージを push できなかった",
+    "今朝からレジストリに接続できません",
 ]
 
 SILENT = [
@@ -39,6 +42,7 @@ SILENT = [
     "Image build failed: the Dockerfile has a syntax error on line 3",
     "Error: Failed to query available provider packages: could not connect to registry.terraform.io: timeout",
     "ランチはどこに行きますか",
+    "ランチの後で pull request をレビューします",
 ]
 
 
