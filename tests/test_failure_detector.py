@@ -43,6 +43,8 @@ SILENT = [
     "Error: Failed to query available provider packages: could not connect to registry.terraform.io: timeout",
     "ランチはどこに行きますか",
     "ランチの後で pull request をレビューします",
+    "[ERROR] Failed to execute goal on project api: Could not transfer artifact com.acme:core:jar:1.2 from/to nexus (https://nexus.corp.example/repository/maven/): PKIX path building failed",
+    "Deploying the web app to Azure failed: The subscription is not registered to use namespace 'Microsoft.Web'.",
 ]
 
 
