@@ -24,6 +24,8 @@ FAILURES = [
     "helm pull oci://myreg.azurecr.io/charts/app fails: 401 unauthorized",
     "Get https://myreg.azurecr.io/v2/: net/http: TLS handshake timeout",
     "a6d503001157: Pushing [=======>   ]  1.4MB\ndial tcp 10.0.0.21:443: i/o timeout",
+    "curl -v https://contoso.azurecr.io/v2/ says curl: (28) Failed to connect to contoso.azurecr.io port 443 after 30001 ms: Timed out",
+    "on the office network Docker Hub downloads end in x509: certificate signed by unknown authority",
     # Japanese
     "イメージのプッシュに失敗します",
     "レジストリへのログインがエラーになる",
