@@ -35,6 +35,12 @@ FAILURES = [
     "今朝からレジストリに接続できません",
     "Container App から ACR の管理者ユーザーが無効になっているため、イメージをプルできません",
     "指定したタグがレジストリに存在しないと言われる",
+    # Chinese
+    "从阿里云镜像仓库拉取时一直提示没有权限",
+    "公司网络下拉取镜像失败",
+    # other tools that pull from registries
+    "OCIRepository podinfo: reconciliation failed: DefaultAzureCredential: failed to acquire a token",
+    "push to contoso.azurecr.io rejected: the operation is disallowed on this registry, repository or image",
 ]
 
 SILENT = [
@@ -49,6 +55,7 @@ SILENT = [
     "ランチの後で pull request をレビューします",
     "[ERROR] Failed to execute goal on project api: Could not transfer artifact com.acme:core:jar:1.2 from/to nexus (https://nexus.corp.example/repository/maven/): PKIX path building failed",
     "Deploying the web app to Azure failed: The subscription is not registered to use namespace 'Microsoft.Web'.",
+    "my function app cannot read the key vault secret: DefaultAzureCredential: failed to acquire a token",
 ]
 
 
