@@ -38,6 +38,7 @@ FAILURES = [
     # Chinese
     "从阿里云镜像仓库拉取时一直提示没有权限",
     "公司网络下拉取镜像失败",
+    "配置了镜像加速以后 docker 镜像下载还是超时",
     # other tools that pull from registries
     "OCIRepository podinfo: reconciliation failed: DefaultAzureCredential: failed to acquire a token",
     "push to contoso.azurecr.io rejected: the operation is disallowed on this registry, repository or image",
@@ -56,6 +57,7 @@ SILENT = [
     "[ERROR] Failed to execute goal on project api: Could not transfer artifact com.acme:core:jar:1.2 from/to nexus (https://nexus.corp.example/repository/maven/): PKIX path building failed",
     "Deploying the web app to Azure failed: The subscription is not registered to use namespace 'Microsoft.Web'.",
     "my function app cannot read the key vault secret: DefaultAzureCredential: failed to acquire a token",
+    "镜像构建失败: Dockerfile 第三行语法错误",
 ]
 
 
