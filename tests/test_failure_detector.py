@@ -58,6 +58,7 @@ SILENT = [
     "Deploying the web app to Azure failed: The subscription is not registered to use namespace 'Microsoft.Web'.",
     "my function app cannot read the key vault secret: DefaultAzureCredential: failed to acquire a token",
     "镜像构建失败: Dockerfile 第三行语法错误",
+    "Error: request to https://management.azure.com/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Web/sites/app?api-version=2022-03-01 failed, reason: connect ETIMEDOUT 20.1.2.3:443",
 ]
 
 
