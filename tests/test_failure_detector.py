@@ -24,10 +24,24 @@ FAILURES = [
     "helm pull oci://myreg.azurecr.io/charts/app fails: 401 unauthorized",
     "Get https://myreg.azurecr.io/v2/: net/http: TLS handshake timeout",
     "a6d503001157: Pushing [=======>   ]  1.4MB\ndial tcp 10.0.0.21:443: i/o timeout",
+    "curl -v https://contoso.azurecr.io/v2/ says curl: (28) Failed to connect to contoso.azurecr.io port 443 after 30001 ms: Timed out",
+    "on the office network Docker Hub downloads end in x509: certificate signed by unknown authority",
     # Japanese
     "イメージのプッシュに失敗します",
     "レジストリへのログインがエラーになる",
     "ACR からのプルがタイムアウトします",
+    "社内ネットワークからだと docker pull できません",
+    "CI からイメージを push できなかった",
+    "今朝からレジストリに接続できません",
+    "Container App から ACR の管理者ユーザーが無効になっているため、イメージをプルできません",
+    "指定したタグがレジストリに存在しないと言われる",
+    # Chinese
+    "从阿里云镜像仓库拉取时一直提示没有权限",
+    "公司网络下拉取镜像失败",
+    "配置了镜像加速以后 docker 镜像下载还是超时",
+    # other tools that pull from registries
+    "OCIRepository podinfo: reconciliation failed: DefaultAzureCredential: failed to acquire a token",
+    "push to contoso.azurecr.io rejected: the operation is disallowed on this registry, repository or image",
 ]
 
 SILENT = [
@@ -39,6 +53,12 @@ SILENT = [
     "Image build failed: the Dockerfile has a syntax error on line 3",
     "Error: Failed to query available provider packages: could not connect to registry.terraform.io: timeout",
     "ランチはどこに行きますか",
+    "ランチの後で pull request をレビューします",
+    "[ERROR] Failed to execute goal on project api: Could not transfer artifact com.acme:core:jar:1.2 from/to nexus (https://nexus.corp.example/repository/maven/): PKIX path building failed",
+    "Deploying the web app to Azure failed: The subscription is not registered to use namespace 'Microsoft.Web'.",
+    "my function app cannot read the key vault secret: DefaultAzureCredential: failed to acquire a token",
+    "镜像构建失败: Dockerfile 第三行语法错误",
+    "Error: request to https://management.azure.com/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Web/sites/app?api-version=2022-03-01 failed, reason: connect ETIMEDOUT 20.1.2.3:443",
 ]
 
 
