@@ -42,7 +42,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "bot/checks": ("bot.diagnose", "bot.scheduler", "bot.service", "bot.cli", "handlers", "slack_bolt", "slack_sdk"),
     "bot/diagnose.py": ("bot.scheduler", "bot.service", "bot.cli", "handlers"),
-    "bot/scheduler": ("bot.cli", "handlers", "bot.service.server", "bot.service.http_app"),
+    "bot/scheduler": ("bot.cli", "handlers", "bot.service"),
+    "handlers": ("bot.cli", "bot.service"),
     "bot/service": ("bot.cli",),
 }
 

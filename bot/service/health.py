@@ -5,7 +5,7 @@
 * ``/readyz`` — this replica can do its job: Slack is connected (HTTP mode: the app is built
   and ``auth.test`` succeeded; Socket Mode: the websocket is connected) **and** the database
   answers ``SELECT 1``. It turns 503 as soon as shutdown starts, so traffic drains first.
-* ``/metrics`` — Prometheus text format (see :mod:`bot.service.metrics`).
+* ``/metrics`` — Prometheus text format (see :mod:`bot.metrics`).
 
 The same routes are mounted next to ``/slack/events`` in HTTP mode and served by a small
 HTTP server on ``settings.port`` in Socket Mode.
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bot.service import metrics
+from bot import metrics
 
 SlackProbe = Callable[[], Awaitable[bool]]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.service import metrics
+from bot import metrics
 from bot.store import Store
 
 

@@ -29,8 +29,8 @@ import signal
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
 
+from bot import metrics
 from bot.config import Settings
-from bot.service import metrics
 from bot.service.health import Readiness, ops_app
 
 log = logging.getLogger("acrcheck.serve")
