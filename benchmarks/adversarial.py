@@ -176,14 +176,19 @@ def shapes(sizes: tuple[int, ...] = SIZES) -> dict[str, str]:
     return out
 
 
-def engine_ms(text: str, repeat: int = 3) -> float:
-    """Worst CPU time of ``repeat`` diagnoses, in ms."""
+def worst_cpu_ms(work: Callable[[str], object], text: str, repeat: int = 3) -> float:
+    """Worst CPU time of ``repeat`` runs of ``work(text)``, in ms."""
     worst = 0.0
     for _ in range(repeat):
         start = time.process_time()
-        diagnose(text)
+        work(text)
         worst = max(worst, time.process_time() - start)
     return worst * 1000
+
+
+def engine_ms(text: str, repeat: int = 3) -> float:
+    """Worst CPU time of ``repeat`` diagnoses, in ms."""
+    return worst_cpu_ms(diagnose, text, repeat)
 
 
 def measure(repeat: int = 3) -> list[tuple[float, str, int]]:
@@ -192,16 +197,6 @@ def measure(repeat: int = 3) -> list[tuple[float, str, int]]:
     diagnose("ウォームアップ: 日本語の貼り付けで使う部分も先に用意する")  # non-ASCII text: the full keyword trie
     rows = [(engine_ms(text, repeat), name, len(text)) for name, text in shapes().items()]
     return sorted(rows, reverse=True)
-
-
-def redaction_ms(redactor: Callable[[str], object], text: str, repeat: int = 3) -> float:
-    """Worst CPU time of ``repeat`` whole-text redactions, in ms."""
-    worst = 0.0
-    for _ in range(repeat):
-        start = time.process_time()
-        redactor(text)
-        worst = max(worst, time.process_time() - start)
-    return worst * 1000
 
 
 #: The redaction paths timed: a log record's (any size), and the engine's redactor alone (the
@@ -218,7 +213,7 @@ def measure_redaction(repeat: int = 3) -> list[tuple[float, str, str, int]]:
     for name, text in shapes().items():
         for label, (redactor, largest) in REDACTORS.items():
             if len(text) <= largest:
-                rows.append((redaction_ms(redactor, text, repeat), label, name, len(text)))
+                rows.append((worst_cpu_ms(redactor, text, repeat), label, name, len(text)))
     return sorted(rows, reverse=True)
 
 

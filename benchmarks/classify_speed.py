@@ -29,6 +29,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from adversarial import worst_cpu_ms  # noqa: E402
 
 from bot.diagnose import diagnose  # noqa: E402
 
@@ -157,12 +160,8 @@ def ci_log(size: int = 1_000_000) -> str:
 
 
 def engine_ms(text: str, repeat: int = 5) -> float:
-    worst = 0.0
-    for _ in range(repeat):
-        start = time.process_time()
-        diagnose(text)
-        worst = max(worst, time.process_time() - start)
-    return worst * 1000
+    """Worst CPU time of ``repeat`` diagnoses, in ms."""
+    return worst_cpu_ms(diagnose, text, repeat)
 
 
 def big_pastes(cpu: int | None) -> dict[str, dict[str, Any]]:
