@@ -47,8 +47,9 @@ def _status(url: str) -> int:
         return 0
 
 
-def time_to_ready(fake: FakeSlack, database: str, timeout: float = 30.0) -> float:
-    port = _free_port()
+def serve_env(fake: FakeSlack, database: str, **settings: str) -> dict[str, str]:
+    """The environment of a real ``acrcheck serve`` talking only to ``fake``: this process's
+    environment without Slack, acrcheck or proxy settings, then the fake's and ``settings``."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ACRCHECK_")) and "PROXY" not in k.upper()
     }
@@ -60,8 +61,15 @@ def time_to_ready(fake: FakeSlack, database: str, timeout: float = 30.0) -> floa
             "ACRCHECK_DATABASE_URL": database,
             "ACRCHECK_AZURE_CREDENTIAL": "none",
             "PYTHONPATH": str(ROOT),
+            **settings,
         }
     )
+    return env
+
+
+def time_to_ready(fake: FakeSlack, database: str, timeout: float = 30.0) -> float:
+    port = _free_port()
+    env = serve_env(fake, database)
     command = [sys.executable, "-m", "bot.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
     start = time.perf_counter()
     proc = subprocess.Popen(

@@ -42,9 +42,11 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-from tests.fakes.slack import BOT_TOKEN, BOT_USER_ID, TEAM_ID, FakeSlack  # noqa: E402
+from tests.fakes.slack import BOT_USER_ID, TEAM_ID, FakeSlack  # noqa: E402
 
-SECRET = "bench-signing-secret"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve_ready import SECRET, serve_env  # noqa: E402
+
 REGISTRY_ERROR = (
     'Error response from daemon: Get "https://contosoreg.azurecr.io/v2/": denied: client with IP '
     "'203.0.113.9' is not allowed access. Refer https://aka.ms/acr/firewall"
@@ -311,25 +313,16 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory()
     dns_port = blackhole.getsockname()[1]
     check_deadline = args.dns_timeout * 3
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ACRCHECK_")) and "PROXY" not in k.upper()
-    }
-    env.update(
-        {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "ACRCHECK_SLACK_API_URL": fake.api_url,
-            "ACRCHECK_DATABASE_URL": args.database_url or f"sqlite:///{tmp.name}/bench.db",
-            "ACRCHECK_DNS_SERVERS": json.dumps([f"127.0.0.1:{dns_port}"]),
-            "ACRCHECK_DNS_TIMEOUT": str(args.dns_timeout),
-            "ACRCHECK_PROBE_TIMEOUT": "1.0",
-            "ACRCHECK_CHECK_DEADLINE": str(check_deadline),
-            "ACRCHECK_ARM_ENDPOINT": "https://127.0.0.1:9",
-            "ACRCHECK_AZURE_CREDENTIAL": "none",
-            "ACRCHECK_USER_RATE_PER_MINUTE": "100000",
-            "ACRCHECK_CHANNEL_RATE_PER_MINUTE": "100000",
-            "PYTHONPATH": str(REPO),
-        }
+    env = serve_env(
+        fake,
+        args.database_url or f"sqlite:///{tmp.name}/bench.db",
+        ACRCHECK_DNS_SERVERS=json.dumps([f"127.0.0.1:{dns_port}"]),
+        ACRCHECK_DNS_TIMEOUT=str(args.dns_timeout),
+        ACRCHECK_PROBE_TIMEOUT="1.0",
+        ACRCHECK_CHECK_DEADLINE=str(check_deadline),
+        ACRCHECK_ARM_ENDPOINT="https://127.0.0.1:9",
+        ACRCHECK_USER_RATE_PER_MINUTE="100000",
+        ACRCHECK_CHANNEL_RATE_PER_MINUTE="100000",
     )
     bot = Bot(env)
     bot.start()

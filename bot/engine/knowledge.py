@@ -7,7 +7,7 @@ facts, lists the live findings that confirm or rule it out, and carries fix temp
 docs in English and Japanese. Adding a cause or a phrasing is therefore a YAML edit.
 
 Loading is fast because the YAML is validated (``bot.engine.knowledge_schema``, pydantic) only
-when it changed: the validated knowledge and the keyword list are kept as JSON
+when it changed: the validated knowledge is kept as JSON
 in a cache file named by the SHA-256 of every YAML file and of the schema module. The cache is
 read from, and written to, the first usable place of: ``$ACRCHECK_CACHE_DIR``, the
 ``__pycache__`` folder next to the cards (writable in a checkout; filled at image build time),
@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from bot.engine.keywords import KeywordScanner
 
 #: Keys a rule may test in ``facts:``; each maps to a derived fact of the paste.
 FACT_KEYS = {
@@ -301,44 +303,6 @@ class CompiledSignal:
         self.registry_context = signal.registry_context
 
 
-def compile_scanner(keywords: list[str]) -> dict[str, Any]:
-    """What a KeywordScanner needs, as cacheable data: the sorted keywords."""
-    return {"keywords": sorted(keywords)}
-
-
-class KeywordScanner:
-    """Finds every signal keyword in a text in one pass (Aho-Corasick, pyahocorasick's C automaton).
-
-    Every occurrence of every keyword is reported, overlapping ones included, in time linear
-    in the text plus the matches: a 300-character paste costs a few microseconds, where a
-    regex trie tried at every position cost tens. The automaton is built on first use (about
-    a millisecond for the whole vocabulary), so a start-up that never scans pays nothing.
-    """
-
-    def __init__(self, keywords: set[str], compiled: dict[str, Any] | None = None) -> None:
-        words = compiled["keywords"] if compiled is not None else sorted(keywords)
-        self.keywords: tuple[str, ...] = tuple(word for word in words if word)
-        self._automaton: Any = None
-
-    def automaton(self) -> Any:
-        """The compiled automaton (built once, on first use)."""
-        if self._automaton is None:
-            import ahocorasick  # C extension: imported with the first scan, not at import time
-
-            automaton = ahocorasick.Automaton()
-            for keyword in self.keywords:
-                automaton.add_word(keyword, keyword)
-            automaton.make_automaton()
-            self._automaton = automaton
-        return self._automaton
-
-    def scan(self, text: str) -> set[str]:
-        """Every keyword that occurs in ``text`` (an empty vocabulary finds nothing)."""
-        if not self.keywords:
-            return set()
-        return {keyword for _, keyword in self.automaton().iter(text)}
-
-
 def _keywords(signals: list[Signal]) -> set[str]:
     return {k for s in signals for k in (*s.any, *s.all)}
 
@@ -346,11 +310,11 @@ def _keywords(signals: list[Signal]) -> set[str]:
 class KnowledgeBase:
     """All cards and signals, validated and cross-checked."""
 
-    def __init__(self, cards: dict[str, Card], signals: list[Signal], compiled: dict[str, Any] | None = None) -> None:
+    def __init__(self, cards: dict[str, Card], signals: list[Signal]) -> None:
         self.cards = cards
         self.signals = [CompiledSignal(s) for s in signals]
         self.signal_ids = {s.id for s in signals}
-        self.scanner = KeywordScanner(_keywords(signals), compiled)
+        self.scanner = KeywordScanner(_keywords(signals))
         # keyword -> positions of the signals it can trigger, so a scan touches only candidates
         self.by_keyword: dict[str, list[int]] = {}
         for position, sig in enumerate(self.signals):
@@ -369,7 +333,7 @@ class KnowledgeBase:
 # --- Loading, through the compiled cache ---------------------------------------------------------
 
 #: Bump when the cache's layout changes (the schema module's own text is hashed too).
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 _SCHEMA_SOURCE = Path(__file__).with_name("knowledge_schema.py")
 
 
@@ -469,18 +433,16 @@ def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | N
 
 
 def compile_knowledge(directory: Path) -> dict[str, Any]:
-    """Validate the YAML (pydantic) and compile what matching needs: the cacheable form."""
+    """Validate the YAML (pydantic): the cacheable form."""
     from bot.engine.knowledge_schema import validate_knowledge
 
-    validated = validate_knowledge(directory)
-    keywords = sorted(_keywords([signal_from_data(s) for s in validated["signals"]]))
-    return {**validated, "scanner": compile_scanner(keywords)}
+    return validate_knowledge(directory)
 
 
 def _from_cache_data(data: dict[str, Any]) -> KnowledgeBase:
     cards = {cid: card_from_data(card) for cid, card in data["cards"].items()}
     signals = [signal_from_data(s) for s in data["signals"]]
-    return KnowledgeBase(cards, signals, data["scanner"])
+    return KnowledgeBase(cards, signals)
 
 
 def load_knowledge(

@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from bot.engine.keywords import KeywordScanner
 
 MASK = "[REDACTED]"
 
@@ -440,26 +441,13 @@ _ALL_GATE_CHARS = tuple(sorted(set().union(*_GATE_CHARS.values())))
 #: it, by the character pre-check and substring tests below, whose cost does not grow with the
 #: number of occurrences (a megabyte of ``-`` holds a million matches of the gate ``-``).
 _AUTOMATON_LIMIT = 20_000
-_GATE_AUTOMATON: Any = None
-
-
-def _gate_automaton() -> Any:
-    global _GATE_AUTOMATON
-    if _GATE_AUTOMATON is None:
-        import ahocorasick
-
-        automaton = ahocorasick.Automaton()
-        for gate in _GATE_CHARS:
-            automaton.add_word(gate, gate)
-        automaton.make_automaton()
-        _GATE_AUTOMATON = automaton
-    return _GATE_AUTOMATON
+_GATE_SCANNER = KeywordScanner(_GATE_CHARS)
 
 
 def _present_gates(lowered: str) -> set[str]:
     """Every gate string that occurs in ``lowered``."""
     if len(lowered) <= _AUTOMATON_LIMIT:
-        return {gate for _, gate in _gate_automaton().iter(lowered)}
+        return _GATE_SCANNER.scan(lowered)
     return _present_gates_by_substring(lowered)
 
 
