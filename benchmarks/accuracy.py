@@ -16,7 +16,7 @@ Figures, for English and Japanese items separately:
   the top cause ``unrelated``);
 * silence: unrelated items (chatter, other tools' errors, successes) the bot stays silent on.
 
-    python benchmarks/accuracy.py [--folds 10] [--show-misses] [--cases DIR] [extra.jsonl ...]
+    python benchmarks/accuracy.py [--folds 10] [--show-misses] [--no-runner-ups] [--cases DIR] [extra.jsonl ...]
 
 The cards' rules were written looking at some of these items' misses (listed in
 ``benchmarks/rules-seen.txt``); the "unseen" rows are the items nobody looked at while writing
@@ -30,7 +30,6 @@ packaged artefact without cross-validation, for a quick look at written sets.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
 import re
 import sys
@@ -58,6 +57,7 @@ from bot.engine.learned import (
     train_linear,
 )
 from bot.engine.models import Diagnosis
+from bot.engine.training import folds_by_source, learn_confusions
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 
@@ -85,22 +85,6 @@ class Item:
     variant: str
     extraction: Extraction
     feats: set[str]
-
-
-def folds_by_source(cases: Sequence[Case], k: int) -> list[int]:
-    """Fold of every case: whole sources (threads) assigned to the emptiest fold, largest first."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, case in enumerate(cases):
-        groups[case.source].append(i)
-    order = sorted(groups, key=lambda s: (-len(groups[s]), hashlib.sha256(s.encode()).hexdigest()))
-    sizes = [0] * k
-    fold_of = [0] * len(cases)
-    for source in order:
-        target = min(range(k), key=lambda f: (sizes[f], f))
-        sizes[target] += len(groups[source])
-        for i in groups[source]:
-            fold_of[i] = target
-    return fold_of
 
 
 class Tally:
@@ -136,6 +120,10 @@ def diagnose_with(item: Item, learned: Learned | None) -> Diagnosis:
     return classify(item.extraction, learned=learned, lang="ja" if item.case.lang == "ja" else "en")
 
 
+def case_folds(cases: Sequence[Case], k: int) -> list[int]:
+    return folds_by_source([case.source for case in cases], k)
+
+
 def cross_validate(
     cases: list[Case],
     items: list[list[Item]],
@@ -144,7 +132,7 @@ def cross_validate(
     seen: set[str] | None = None,
 ) -> tuple[dict[str, dict[str, Tally]], list[tuple[Item, Diagnosis]], dict[str, Counter[str]]]:
     """Per system ("rules", "final") and slice, the tallies; the final system's results per item."""
-    fold_of = folds_by_source(cases, k)
+    fold_of = case_folds(cases, k)
     tallies: dict[str, dict[str, Tally]] = {"rules": defaultdict(Tally), "final": defaultdict(Tally)}
     results: list[tuple[Item, Diagnosis]] = []
     per_cause: dict[str, Counter[str]] = defaultdict(Counter)
@@ -188,7 +176,7 @@ class LinearLayer(Learned):
         return self.votes(features(ex))
 
 
-def trainer(model: str, blend: float, k: int) -> Callable[[list[Item]], Learned]:
+def trainer(model: str, blend: float, k: int, runner_ups: bool = True) -> Callable[[list[Item]], Learned]:
     """Build the learned layer from the training folds only."""
 
     def train(training: list[Item]) -> Learned:
@@ -206,7 +194,18 @@ def trainer(model: str, blend: float, k: int) -> Callable[[list[Item]], Learned]
                 **TRAINING,
             )
             return LinearLayer(linear, index, blend)
-        return Learned(index=index, blend=blend, k=k)
+        confusions = (
+            learn_confusions(
+                [item.case.id for item in training],
+                [item.case.label for item in training],
+                [item.case.source for item in training],
+                [item.extraction for item in training],
+                [item.feats for item in training],
+            )
+            if runner_ups
+            else {}
+        )
+        return Learned(index=index, blend=blend, k=k, confusions=confusions)
 
     return train
 
@@ -254,6 +253,9 @@ def main() -> int:
     )
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument(
+        "--no-runner-ups", action="store_true", help="leave out the learned confusions that order the candidates"
+    )
+    parser.add_argument(
         "--seen",
         type=Path,
         default=Path(__file__).resolve().parent / "rules-seen.txt",
@@ -287,7 +289,7 @@ def main() -> int:
     if args.seen is not None and args.seen.exists():
         seen = {line.strip() for line in args.seen.read_text().splitlines() if line.strip() and not line.startswith("#")}
     tallies, results, per_cause = cross_validate(
-        cases, items, args.folds, trainer(args.model, args.blend, args.k), seen
+        cases, items, args.folds, trainer(args.model, args.blend, args.k, not args.no_runner_ups), seen
     )
     langs = sorted(by_lang)
     slices = ["all"]

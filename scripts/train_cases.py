@@ -32,17 +32,17 @@ from bot.engine.learned import (
     features,
     training_digest,
 )
+from bot.engine.training import learn_confusions
 
 
 def build() -> dict[str, object]:
     """Index every case of the library and return the artefact's content."""
     cases = load_cases(labels=set(default_knowledge().cards))
     extractions = [extract(case.text) for case in cases]
-    index = CaseIndex.build(
-        [c.id for c in cases],
-        [c.label for c in cases],
-        [features(ex) for ex in extractions],
-        [ex.text for ex in extractions],
+    feats = [features(ex) for ex in extractions]
+    index = CaseIndex.build([c.id for c in cases], [c.label for c in cases], feats, [ex.text for ex in extractions])
+    confusions = learn_confusions(
+        [c.id for c in cases], [c.label for c in cases], [c.source for c in cases], extractions, feats
     )
     return {
         "feature_version": FEATURE_VERSION,
@@ -51,6 +51,7 @@ def build() -> dict[str, object]:
         "model": "knn",
         "k": KNN_K,
         "blend": BLEND,
+        "confusions": confusions,
         "index": index.to_dict(),
     }
 

@@ -414,6 +414,8 @@ def classify(
         if votes is None:
             votes, hits = learned.votes_for(ex)
         _blend(votes, learned, kb, scores, reasons, lang)
+    if learned is not None and learned.confusions:
+        learned.add_runner_ups(scores)
     scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
     known = template_values(ex.facts) if known is None else known  # once: the fix and the deciding check

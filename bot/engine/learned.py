@@ -47,6 +47,10 @@ BLEND = 6.0
 #: When the rules lead by this much the vote (at most ``BLEND``) cannot change the answer, so
 #: the library is not consulted (a third of pastes; cross-validation shows no loss).
 SURE_MARGIN = 7.0
+#: Weight of a cause's share of the top cause's confusions (``Learned.add_runner_ups``), and how
+#: far below the top score a raised runner-up stays.
+RUNNER_UP_WEIGHT = 8.0
+RUNNER_UP_GAP = 2.0
 #: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
 TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
 #: A search looks up at most this many of a paste's features (its rarest).
@@ -520,6 +524,10 @@ class Learned:
     unrelated_blend: float = 0.0
     sure_margin: float = SURE_MARGIN
     digest: str = ""
+    #: For each cause put first, how often real pastes turned out to be each other cause
+    #: (out of fold; ``bot.engine.training.learn_confusions``): orders the candidates after it.
+    confusions: dict[str, dict[str, float]] = field(default_factory=dict)
+    runner_up_weight: float = RUNNER_UP_WEIGHT
 
     def registry_like(
         self, votes: dict[str, float], hits: list[tuple[int, float]], *, mentions_registry: bool = False
@@ -535,6 +543,26 @@ class Learned:
         if mentions_registry:
             return share >= MENTION_SHARE
         return hits[0][1] >= CONTEXT_SIMILARITY and share >= CONTEXT_SHARE
+
+    def add_runner_ups(self, scores: dict[str, float]) -> None:
+        """Raise the causes real pastes most often turned out to be when the text pointed at the
+        top cause, so they follow it among the candidates; the top cause and its lead stay.
+
+        A cause gains ``runner_up_weight`` times its share of the top cause's confusions, never
+        more than to ``RUNNER_UP_GAP`` below the top score (the reply's confidence barely moves).
+        """
+        if not scores:
+            return
+        top = min(scores, key=lambda k: (-scores[k], k))
+        confused = self.confusions.get(top)
+        if not confused:
+            return
+        ceiling = scores[top] - RUNNER_UP_GAP
+        for cause, share in confused.items():
+            current = max(scores.get(cause, 0.0), 0.0)
+            raised = min(current + self.runner_up_weight * share, ceiling)
+            if raised > current:
+                scores[cause] = raised
 
     def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
         """Each cause's share of the ``k`` nearest cases (empty when nothing is close), and those cases."""
@@ -599,7 +627,7 @@ def artefact_path() -> Path:
 
 
 def training_digest(cases_directory: Path | None = None) -> str:
-    """What the artefact was trained from: the library, the signal vocabulary, the settings.
+    """What the artefact was trained from: the library, the cards and signals, the settings.
 
     Editing any of these makes the committed artefact stale (a test fails) until
     ``scripts/train_cases.py`` is run again.
@@ -608,7 +636,8 @@ def training_digest(cases_directory: Path | None = None) -> str:
 
     knowledge = Path(str(resources.files("knowledge")))
     settings = json.dumps({"features": FEATURE_VERSION, "k": KNN_K, "blend": BLEND, "sure": SURE_MARGIN}, sort_keys=True)
-    library = library_digest(cases_directory, extra=(knowledge / "signals.yaml",))
+    # Every card counts: the learned confusions (``bot.engine.training``) come from the engine's own answers.
+    library = library_digest(cases_directory, extra=tuple(sorted(knowledge.glob("*.yaml"))))
     return hashlib.sha256(f"{library}\n{settings}".encode()).hexdigest()
 
 
@@ -626,6 +655,7 @@ def load_learned(path: Path | None = None) -> Learned | None:
         blend=float(data["blend"]),
         k=int(data["k"]),
         digest=str(data.get("library_sha256", "")),
+        confusions={str(k): {str(c): float(v) for c, v in row.items()} for k, row in data.get("confusions", {}).items()},
     )
 
 
