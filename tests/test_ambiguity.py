@@ -113,3 +113,24 @@ def test_show_evidence_in_japanese_localises_paste_lines() -> None:
     rendered = blocks.evidence_message(evidence, "ja", d.similar_cases)
     joined = json.dumps(rendered.blocks, ensure_ascii=False)
     assert "ユーザーの貼り付けから" in joined and "from the user's paste" not in joined
+
+
+def test_nearest_real_cases_solved_both_ways_make_the_reply_undecided() -> None:
+    """Scores far apart, but the nearest library cases were solved as either cause: say so."""
+    from bot.engine.classify import SPLIT_VOTE, classify
+    from bot.engine.extract import extract
+    from bot.engine.learned import CaseIndex, Learned, features
+
+    paste = "Error response from daemon: Get https://contosoacr.azurecr.io/v2/: EOF"
+    ex = extract(paste)
+    feats = features(ex)
+    labels = ["client-proxy"] * 7 + ["client-firewall"] * 3
+    index = CaseIndex.build([f"c{i}" for i in range(10)], labels, [set(feats) for _ in labels])
+    split = classify(ex, learned=Learned(index=index, sure_margin=1e9), cite=False)
+    assert split.cause == "client-proxy"
+    assert split.ambiguous and [c.id for c in split.candidates][:2] == ["client-proxy", "client-firewall"]
+    one_way = Learned(index=CaseIndex.build([f"c{i}" for i in range(10)], ["client-proxy"] * 10, [set(feats)] * 10))
+    one_way.sure_margin = 1e9
+    decided = classify(ex, learned=one_way, cite=False)
+    assert decided.cause == "client-proxy" and not decided.ambiguous
+    assert SPLIT_VOTE <= 3 / 10  # the split used above is one the engine must call undecided

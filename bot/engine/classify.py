@@ -420,7 +420,7 @@ def classify(
     scores.setdefault(UNRELATED, 0.01)
     known = template_values(ex.facts) if known is None else known  # once: the fix and the deciding check
     diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text, known=known)
-    _weigh_ambiguity(diagnosis, kb, ex, lang, known)
+    _weigh_ambiguity(diagnosis, kb, ex, lang, known, votes)
     if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
         feats = feats if feats is not None else features(ex)
@@ -466,24 +466,38 @@ AMBIGUOUS_BELOW = 0.6
 AMBIGUITY_RATIO = 0.6
 CANDIDATE_RATIO = 0.25
 MAX_CANDIDATES = 3
+#: ... and also when the runner-up holds this share of the nearest real cases' vote (they were solved both ways).
+SPLIT_VOTE = 0.2
 
 
 def _weigh_ambiguity(
-    diagnosis: Diagnosis, kb: KnowledgeBase, ex: Extraction, lang: str, known: dict[str, str] | None = None
+    diagnosis: Diagnosis,
+    kb: KnowledgeBase,
+    ex: Extraction,
+    lang: str,
+    known: dict[str, str] | None = None,
+    votes: dict[str, float] | None = None,
 ) -> None:
     """Name the open candidates when the text shows a registry failure but cannot decide.
 
     A pasted registry failure is always answered (never "unrelated" because no rule was
     sure): the reply then lists the two or three candidates, what tells each apart, and the
-    one check that decides, taken from the leading candidate's card.
+    one check that decides, taken from the leading candidate's card. The text cannot decide
+    when the scores are close, or when the real cases nearest to it were solved both ways:
+    the runner-up holds ``SPLIT_VOTE`` of the neighbours' vote (``votes``).
     """
     top = diagnosis.cause
     if top in (UNRELATED, HEALTHY) or top not in kb.cards or not ex.registry_context:
         return
     others = [c for c in diagnosis.causes if c.id not in (top, UNRELATED, HEALTHY) and c.id in kb.cards]
     candidates = [c for c in others if c.confidence >= CANDIDATE_RATIO * diagnosis.confidence][: MAX_CANDIDATES - 1]
+    split = bool(votes) and bool(others) and votes is not None and votes.get(others[0].id, 0.0) >= SPLIT_VOTE
+    if split and others[0] not in candidates:
+        candidates = [others[0], *candidates][: MAX_CANDIDATES - 1]
     if candidates and (
-        diagnosis.confidence < AMBIGUOUS_BELOW or candidates[0].confidence >= AMBIGUITY_RATIO * diagnosis.confidence
+        split
+        or diagnosis.confidence < AMBIGUOUS_BELOW
+        or candidates[0].confidence >= AMBIGUITY_RATIO * diagnosis.confidence
     ):
         diagnosis.ambiguous = True
         for cause in [diagnosis.causes[0], *candidates]:

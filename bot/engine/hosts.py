@@ -37,6 +37,18 @@ PUBLIC_REGISTRIES = (
     "nvcr.io",
     "registry.gitlab.com",
     "azk8s.cn",
+    "icr.io",
+    "ocir.io",
+    "registry.digitalocean.com",
+    "cr.yandex",
+    "cr.aliyuncs.com",
+    "ccr.ccs.tencentyun.com",
+    "tencentcloudcr.com",
+)
+#: Public cloud registries named per region under a domain that also serves other things
+#: (Alibaba Cloud ``registry[-vpc|-intl].<region>.aliyuncs.com``, Huawei ``swr.<region>.myhuaweicloud.com``).
+_REGIONAL_PUBLIC = re.compile(
+    r"^(?:registry(?:-vpc|-intl)?\.[a-z0-9-]{2,40}\.aliyuncs\.com|swr\.[a-z0-9-]{2,40}\.myhuaweicloud\.com)$"
 )
 #: Hosts that serve image layers for public registries (the "data endpoint" of those registries).
 DATA_PATH_SUFFIXES = (
@@ -104,7 +116,7 @@ def classify_host(host: str) -> HostInfo:
         return HostInfo(host, "blob")
     if host in _DATA_PATH_SET or host.endswith(_DATA_PATH_DOTTED):
         return HostInfo(host, "data_cdn")
-    if host in _PUBLIC_SET or host.endswith(_PUBLIC_DOTTED):
+    if host in _PUBLIC_SET or host.endswith(_PUBLIC_DOTTED) or _REGIONAL_PUBLIC.match(host):
         return HostInfo(host, "public_registry")
     labels = host.split(".")
     if len(labels) >= 2:
