@@ -116,12 +116,13 @@ def test_show_evidence_in_japanese_localises_paste_lines() -> None:
 
 
 def test_nearest_real_cases_solved_both_ways_make_the_reply_undecided() -> None:
-    """Scores far apart, but the nearest library cases were solved as either cause: say so."""
+    """Top confidence well above the ambiguity bar, but the nearest library cases were solved as
+    either cause: say so. When the rules leave the runner-up far behind, the vote alone does not."""
     from bot.engine.classify import SPLIT_VOTE, classify
     from bot.engine.extract import extract
     from bot.engine.learned import CaseIndex, Learned, features
 
-    paste = "Error response from daemon: Get https://contosoacr.azurecr.io/v2/: EOF"
+    paste = "Error: failed to pull contosoacr.azurecr.io/api:1.0"  # a failure no rule tells apart
     ex = extract(paste)
     feats = features(ex)
     labels = ["client-proxy"] * 7 + ["client-firewall"] * 3
@@ -134,3 +135,8 @@ def test_nearest_real_cases_solved_both_ways_make_the_reply_undecided() -> None:
     decided = classify(ex, learned=one_way, cite=False)
     assert decided.cause == "client-proxy" and not decided.ambiguous
     assert SPLIT_VOTE <= 3 / 10  # the split used above is one the engine must call undecided
+    strong = extract("Error response from daemon: Get https://contosoacr.azurecr.io/v2/: EOF")  # the rules say proxy
+    strong_feats = features(strong)
+    index = CaseIndex.build([f"c{i}" for i in range(10)], labels, [set(strong_feats) for _ in labels])
+    ruled = classify(strong, learned=Learned(index=index, sure_margin=1e9), cite=False)
+    assert ruled.cause == "client-proxy" and not ruled.ambiguous

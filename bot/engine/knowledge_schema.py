@@ -124,6 +124,9 @@ class Card(BaseModel):
     recognise: list[Rule] = Field(default_factory=list)
     live: LiveRules = Field(default_factory=LiveRules)
     fix: list[FixStepTemplate] = Field(default_factory=list)
+    #: The fix when the failing registry is known not to be an Azure registry (Docker Hub, GHCR, a
+    #: self-hosted one): the same cause, without ``az acr`` commands that cannot apply. Empty: ``fix``.
+    fix_elsewhere: list[FixStepTemplate] = Field(default_factory=list)
     docs: list[str] = Field(default_factory=list)
     symptoms: list[str] = Field(default_factory=list)  # which symptoms of the guide this card covers
 
@@ -189,6 +192,10 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
         check(rule.when, f"recognise.{i}.when")
     for i, step in enumerate(card.fix):
         check(step.when, f"fix.{i}.when")
+    for i, step in enumerate(card.fix_elsewhere):
+        check(step.when, f"fix_elsewhere.{i}.when")
+        if step.command and "az " in step.command:
+            raise KnowledgeError(f"{path.name}: field 'fix_elsewhere.{i}.command': an Azure CLI command cannot fix another registry")
     for name in card.live.context:
         if name not in known:
             raise KnowledgeError(f"{path.name}: field 'live.context': unknown signal '{name}'")

@@ -1,0 +1,96 @@
+"""A failure at another registry (Docker Hub, GHCR, a self-hosted one) gets a fix that can apply there:
+never an ``az acr`` command against ``ghcr.io``; an Azure registry keeps its Azure fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.diagnose import diagnose
+from bot.engine.knowledge import KnowledgeError, load_knowledge
+from bot.engine.knowledge_schema import validate_knowledge
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ELSEWHERE = [
+    ('Error response from daemon: Head "https://ghcr.io/v2/acme/api/manifests/1.2": unauthorized', "auth", "ghcr.io"),
+    (
+        "Error response from daemon: pull access denied for myorg/private-api, repository does not exist or may "
+        "require 'docker login': denied: requested access to the resource is denied",
+        None,
+        "docker.io",
+    ),
+    (
+        "GitHub Actions で registry.cn-hangzhou.aliyuncs.com/team-ns/api:1.4 に push しようとすると "
+        "denied: requested access to the resource is denied",
+        "auth",
+        "registry.cn-hangzhou.aliyuncs.com",
+    ),
+    (
+        'Warning Failed kubelet Failed to pull image "ghcr.io/acme/api:1.2": rpc error: code = Unknown desc = failed '
+        "to pull and unpack image: failed to resolve reference: failed to authorize: failed to fetch anonymous "
+        "token: unexpected status: 401 Unauthorized",
+        None,
+        "ghcr.io",
+    ),
+    (
+        "docker push harbor.corp.local:8443/team/api:1 -> unauthorized: authentication required",
+        "auth",
+        "harbor.corp.local:8443",
+    ),
+    (
+        "Error response from daemon: Get \"https://registry-1.docker.io/v2/\": net/http: request canceled while "
+        "waiting for connection (Client.Timeout exceeded while awaiting headers)",
+        None,
+        "registry-1.docker.io",
+    ),
+]
+
+
+def _commands(d) -> list[str]:  # type: ignore[no-untyped-def]
+    out = [step.command for step in d.fix if step.command]
+    if d.decisive_check and d.decisive_check.command:
+        out.append(d.decisive_check.command)
+    return out
+
+
+@pytest.mark.parametrize(("paste", "cause", "host"), ELSEWHERE)
+def test_another_registry_gets_no_azure_commands(paste: str, cause: str | None, host: str) -> None:
+    d = diagnose(paste)
+    assert d.reply and d.fix
+    if cause:
+        assert d.cause == cause
+    commands = _commands(d)
+    assert not [c for c in commands if c.startswith(("az ", "acrcheck ")) or " az acr " in c], commands
+    assert host in " ".join(step.text + " " + (step.command or "") for step in d.fix) or d.cause == "other-acr"
+
+
+def test_an_azure_registry_keeps_its_azure_fix() -> None:
+    d = diagnose("Error response from daemon: Get \"https://contosoacr.azurecr.io/v2/\": unauthorized: authentication required")
+    assert d.cause == "auth"
+    assert any("az acr login --name contosoacr" in c for c in _commands(d))
+
+
+def test_a_paste_that_names_no_registry_keeps_the_azure_fix() -> None:
+    d = diagnose("unauthorized: authentication required")
+    assert any(c.startswith("az ") for c in _commands(d))
+
+
+def test_every_card_that_needs_it_has_a_fix_for_other_registries() -> None:
+    kb = load_knowledge()
+    for card_id in ("auth", "other-acr", "registry-not-found", "aks-pull", "client-firewall", "client-firewall-data-endpoint"):
+        card = kb.card(card_id)
+        assert card.fix_elsewhere, card_id
+        assert not [s.command for s in card.fix_elsewhere if s.command and "az " in s.command]
+
+
+def test_an_azure_command_in_fix_elsewhere_is_refused(tmp_path: Path) -> None:
+    for path in (ROOT / "knowledge").glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    card = yaml.safe_load((tmp_path / "auth.yaml").read_text(encoding="utf-8"))
+    card["fix_elsewhere"].append({"text": {"en": "x", "ja": "x"}, "command": "az acr login --name {registry}"})
+    (tmp_path / "auth.yaml").write_text(yaml.safe_dump(card, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="fix_elsewhere"):
+        validate_knowledge(tmp_path)
