@@ -484,6 +484,9 @@ MAX_CANDIDATES = 3
 SPLIT_VOTE = 0.2
 #: ... provided the rules leave the runner-up in the race (at this share of the top cause's confidence).
 SPLIT_RATIO = 0.15
+#: ... and when the nearest real cases are scattered (the top cause holds under half of their vote)
+#: while the top cause's confidence is under this.
+SCATTERED_BELOW = 0.7
 
 
 def _weigh_ambiguity(
@@ -501,7 +504,8 @@ def _weigh_ambiguity(
     one check that decides, taken from the leading candidate's card. The text cannot decide
     when the scores are close, or when the real cases nearest to it were solved both ways:
     the runner-up holds ``SPLIT_VOTE`` of the neighbours' vote (``votes``) and the rules left it
-    within ``SPLIT_RATIO`` of the top cause.
+    within ``SPLIT_RATIO`` of the top cause, or no cause holds half of the vote while the top
+    cause's confidence is under ``SCATTERED_BELOW``.
     """
     top = diagnosis.cause
     if top in (UNRELATED, HEALTHY) or top not in kb.cards or not ex.registry_context:
@@ -514,10 +518,17 @@ def _weigh_ambiguity(
         and votes.get(others[0].id, 0.0) >= SPLIT_VOTE
         and others[0].confidence >= SPLIT_RATIO * diagnosis.confidence
     )
-    if split and others[0] not in candidates:
+    # The nearest cases were solved many ways (none holds half of them) and the rules are not sure either.
+    scattered = (
+        votes is not None and bool(votes) and votes.get(top, 0.0) < 0.5 and diagnosis.confidence < SCATTERED_BELOW
+    )
+    if scattered:
+        candidates = others[: MAX_CANDIDATES - 1]
+    elif split and others[0] not in candidates:
         candidates = [others[0], *candidates][: MAX_CANDIDATES - 1]
     if candidates and (
         split
+        or scattered
         or diagnosis.confidence < AMBIGUOUS_BELOW
         or candidates[0].confidence >= AMBIGUITY_RATIO * diagnosis.confidence
     ):
