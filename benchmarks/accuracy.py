@@ -23,8 +23,10 @@ The cards' rules were written looking at some of these items' misses (listed in
 rules, the honest estimate for pastes the project has never seen. The learned layer never sees
 a held-out thread in any row.
 
-Extra JSONL files (same format, e.g. ``tests/corpus/heldout3.jsonl``) are scored by the
-packaged artefact without cross-validation, for a quick look at written sets.
+Extra JSONL files (same format) are scored without cross-validation: by the packaged artefact,
+or, with ``--cases DIR``, by a learned layer trained on that library only. New real pastes are
+scored this way before they join the library (a blind figure), and a library without some files
+measures those files as pastes the learned layer never saw.
 """
 
 from __future__ import annotations
@@ -218,10 +220,10 @@ def print_tables(tallies: dict[str, dict[str, Tally]], slices: list[str]) -> Non
                 print(f"{name:22} {system:7} {tallies[system][name].row()}")
 
 
-def extra_sets(paths: list[str]) -> None:
-    """Written sets (not the library) scored by the packaged artefact: a regression view only."""
+def extra_sets(paths: list[str], learned: Learned | None) -> None:
+    """Sets outside the library scored without cross-validation, by ``learned`` (the packaged
+    artefact, or one trained on ``--cases``): new real pastes scored blind, or written sets."""
     labels = set(default_knowledge().cards)
-    learned = default_learned()
     for path in paths:
         tally, base = Tally(), Tally()
         for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
@@ -329,8 +331,13 @@ def main() -> int:
                 )
     if args.extra:
         print()
-        print("written sets (packaged artefact, not cross-validated):")
-        extra_sets(args.extra)
+        if args.cases is None:
+            print("extra sets (packaged artefact, not cross-validated):")
+            extra_sets(args.extra, default_learned())
+        else:  # the learned layer knows only --cases: the extra sets are pastes it never saw
+            print(f"extra sets (learned layer trained on {args.cases} only, not cross-validated):")
+            train = trainer(args.model, args.blend, args.k, not args.no_runner_ups)
+            extra_sets(args.extra, train([variants[0] for variants in items]))
     print()
     print(f"({time.perf_counter() - started:.1f} s)")
     return 0
