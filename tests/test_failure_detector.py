@@ -23,6 +23,9 @@ FAILURES = [
     "docker push myreg.azurecr.io/app:1 keeps failing with connection refused",
     "helm pull oci://myreg.azurecr.io/charts/app fails: 401 unauthorized",
     "Get https://myreg.azurecr.io/v2/: net/http: TLS handshake timeout",
+    # another tool's words elsewhere (a maven module path) do not outweigh a failing /v2/ request
+    'cd services/maven-orders && docker pull quay.io/acme/jdk:21\nError response from daemon: Get "https://quay.io/v2/": '
+    "context deadline exceeded",
     "a6d503001157: Pushing [=======>   ]  1.4MB\ndial tcp 10.0.0.21:443: i/o timeout",
     "curl -v https://contoso.azurecr.io/v2/ says curl: (28) Failed to connect to contoso.azurecr.io port 443 after 30001 ms: Timed out",
     "on the office network Docker Hub downloads end in x509: certificate signed by unknown authority",
@@ -47,6 +50,8 @@ FAILURES = [
 SILENT = [
     "Error: failed to push some refs to 'git@github.com:org/repo.git'",
     "npm ERR! 404 Not Found - GET https://registry.npmjs.org/left-pad",
+    "[ERROR] Failed to execute goal on project orders: Could not transfer artifact from/to central "
+    "(https://repo.maven.apache.org/maven2): Connect to repo.maven.apache.org:443 failed: Connect timed out",
     "Successfully pushed image to myreg.azurecr.io/app:1, thanks everyone",
     "How do I enable the admin user on my registry?",
     "kubectl get pods: Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
