@@ -101,7 +101,8 @@ _REGISTRY_POSITION = (
     ),
     re.compile(
         r"(?:image|pull|push|repository|pulling)\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}",
-    ),    # docker's "pull access denied for <reference>": a reference without a host is Docker Hub's
+    ),
+    # docker's "pull access denied for <reference>": a reference without a host is Docker Hub's
     re.compile(r"pull access denied for ([a-z0-9][\w./:-]{0,400})"),
 )
 _TOOLS = ("docker", "podman", "nerdctl", "buildah", "crane", "oras", "helm registry", "ctr", "crictl")

@@ -195,7 +195,9 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
     for i, step in enumerate(card.fix_elsewhere):
         check(step.when, f"fix_elsewhere.{i}.when")
         if step.command and "az " in step.command:
-            raise KnowledgeError(f"{path.name}: field 'fix_elsewhere.{i}.command': an Azure CLI command cannot fix another registry")
+            raise KnowledgeError(
+                f"{path.name}: field 'fix_elsewhere.{i}.command': an Azure CLI command cannot fix another registry"
+            )
     for name in card.live.context:
         if name not in known:
             raise KnowledgeError(f"{path.name}: field 'live.context': unknown signal '{name}'")
