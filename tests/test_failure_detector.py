@@ -55,6 +55,9 @@ SILENT = [
     "Successfully pushed image to myreg.azurecr.io/app:1, thanks everyone",
     "How do I enable the admin user on my registry?",
     "kubectl get pods: Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
+    # the library's registry timeouts read alike, but this is kubectl and its API server
+    "$ kubectl -n payments get deploy\nUnable to connect to the server: net/http: request canceled while waiting "
+    "for connection (Client.Timeout exceeded while awaiting headers)",
     "Image build failed: the Dockerfile has a syntax error on line 3",
     "Error: Failed to query available provider packages: could not connect to registry.terraform.io: timeout",
     "ランチはどこに行きますか",

@@ -51,8 +51,12 @@ def test_packaged_runner_ups_follow_a_timeout_without_changing_the_answer() -> N
     assert with_runner_ups.reply and without.reply
     raised = {c.id: c.score for c in with_runner_ups.causes}
     before = {c.id: c.score for c in without.causes}
-    assert raised["registry-private-endpoint"] > before.get("registry-private-endpoint", 0.0)
-    assert [c.id for c in with_runner_ups.causes][1] == "registry-private-endpoint"
+    # Real client-firewall timeouts were often a proxy or a private endpoint: both follow the top cause.
+    confused = learned.confusions["client-firewall"]
+    assert {"client-proxy", "registry-private-endpoint"} <= set(confused)
+    for cause in ("client-proxy", "registry-private-endpoint"):
+        assert raised[cause] > before.get(cause, 0.0), cause
+    assert {c.id for c in with_runner_ups.causes[:4]} >= {"client-proxy", "registry-private-endpoint"}
 
 
 def test_folds_keep_a_thread_together_and_are_balanced() -> None:

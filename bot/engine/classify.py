@@ -40,6 +40,8 @@ REPLY_CONFIDENCE = 0.40
 #: Live check: a cause needs this score to beat "healthy".
 HEALTHY_SCORE = 2.5
 MAX_CAUSES = 5
+#: An ``unrelated`` rule scoring this much (context: any) says "another tool's error" (npm, kubectl...).
+ANOTHER_TOOL_SCORE = 4.0
 
 _PRESENCE_FIELDS = {
     "registry",
@@ -337,7 +339,7 @@ class _RuleTable:
     at the rules that can hold (plus those that need no signal), in the cards' own order.
     """
 
-    __slots__ = ("by_signal", "cards", "rules", "unconditional")
+    __slots__ = ("another_tool", "by_signal", "cards", "rules", "unconditional")
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.cards = [(card.id, card.base_score) for card in kb.cards.values()]
@@ -357,6 +359,12 @@ class _RuleTable:
                 else:
                     unconditional.append(position)
         self.unconditional = tuple(unconditional)
+        #: the ``unrelated`` card's rules that name another tool's error whatever the context
+        self.another_tool = tuple(
+            position
+            for position, (card_position, score, c, _) in enumerate(self.rules)
+            if self.cards[card_position][0] == UNRELATED and score >= ANOTHER_TOOL_SCORE and not c.context
+        )
 
 
 def _rule_table(kb: KnowledgeBase) -> _RuleTable:
@@ -392,14 +400,17 @@ def classify(
     feats: set[str] | None = None
     votes: dict[str, float] | None = None
     hits: list[tuple[int, float]] = []
+    table = _rule_table(kb)
     if learned is not None and not ex.registry_context and "error_marker" in ex.facts.signals:
         # No registry word or tool was recognised; real cases that read like this paste may still
-        # all be registry failures (a phrasing no signal knows yet), and then it is one too.
+        # all be registry failures (a phrasing no signal knows yet), and then it is one too --
+        # unless the paste is plainly another tool's error (kubectl to its API server, npm, git...).
         votes, hits = learned.votes_for(ex)
-        if learned.registry_like(votes, hits, mentions_registry="registry_mention" in ex.facts.signals):
+        if learned.registry_like(
+            votes, hits, mentions_registry="registry_mention" in ex.facts.signals
+        ) and not _another_tools_error(table, ex):
             ex = dataclasses.replace(ex, registry_context=True)
     signals = frozenset(ex.facts.signals)
-    table = _rule_table(kb)
     candidates = set(table.unconditional)
     for name in signals:
         candidates.update(table.by_signal.get(name, ()))
@@ -440,6 +451,13 @@ def classify(
         feats = feats if feats is not None else features(ex)
         diagnosis.similar_cases = learned.similar(feats, causes, ex.text, hits=hits)
     return diagnosis
+
+
+def _another_tools_error(table: _RuleTable, ex: Extraction) -> bool:
+    """One of the ``unrelated`` card's strong rules holds: the paste is another tool's error."""
+    signals = frozenset(ex.facts.signals)
+    rules = table.rules
+    return any(_holds(rules[position][2], ex, signals) for position in table.another_tool)
 
 
 def _rules_sure(scores: dict[str, float], margin: float) -> bool:
