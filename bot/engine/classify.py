@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from bot.engine.extract import Extraction
-from bot.engine.knowledge import Card, Condition, KnowledgeBase, default_knowledge
+from bot.engine.knowledge import Card, Condition, KnowledgeBase, azure_only_command, default_knowledge
 from bot.engine.learned import Learned, default_learned, features
 from bot.engine.live_facts import LiveFacts
 from bot.engine.models import (
@@ -275,10 +275,6 @@ def template_values(facts: Facts) -> dict[str, str]:
 
 def _render(template: str, values: _Values) -> str:
     return template.format_map(values)  # C speed; a missing key goes through _Values.__missing__
-
-
-#: Commands that only work against an Azure registry.
-_AZURE_ONLY_COMMANDS = ("az ", "acrcheck ")
 
 
 def not_azure(ex: Extraction | None) -> bool:
@@ -559,7 +555,7 @@ def _weigh_ambiguity(
         if decider is not None:
             values = _Values(template_values(ex.facts) if known is None else known)
             command = _render(decider.command, values) if decider.command else None
-            if command and not_azure(ex) and command.startswith(_AZURE_ONLY_COMMANDS):
+            if command and not_azure(ex) and azure_only_command(command):
                 command = None  # Azure's CLI and acrcheck's live checks cannot look at another registry
             diagnosis.decisive_check = DecisiveCheck(_render(decider.text.get(lang), values), command)
     # The text shows a registry failure (its top cause beats "unrelated"): answer it.

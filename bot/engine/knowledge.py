@@ -307,6 +307,16 @@ class CompiledSignal:
         self.registry_context = signal.registry_context
 
 
+#: Commands that only work against an Azure registry: Azure's CLI and acrcheck's own live checks.
+AZURE_ONLY_COMMANDS = ("az ", "acrcheck ")
+
+
+def azure_only_command(command: str) -> bool:
+    """The command runs Azure's CLI or an acrcheck live check anywhere in it: it cannot help with
+    another registry (a card's ``fix_elsewhere`` may not hold one, a deciding check drops it)."""
+    return any(word in command for word in AZURE_ONLY_COMMANDS)
+
+
 def _keywords(signals: list[Signal]) -> set[str]:
     return {k for s in signals for k in (*s.any, *s.all)}
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.engine.knowledge import FACT_KEYS, FINDINGS, KnowledgeError
+from bot.engine.knowledge import FACT_KEYS, FINDINGS, KnowledgeError, azure_only_command
 
 
 class LocalText(BaseModel):
@@ -194,9 +194,10 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
         check(step.when, f"fix.{i}.when")
     for i, step in enumerate(card.fix_elsewhere):
         check(step.when, f"fix_elsewhere.{i}.when")
-        if step.command and "az " in step.command:
+        if step.command and azure_only_command(step.command):
             raise KnowledgeError(
-                f"{path.name}: field 'fix_elsewhere.{i}.command': an Azure CLI command cannot fix another registry"
+                f"{path.name}: field 'fix_elsewhere.{i}.command': an Azure CLI or acrcheck command cannot fix "
+                "another registry"
             )
     for name in card.live.context:
         if name not in known:
