@@ -397,16 +397,16 @@ def classify(
     votes: dict[str, float] | None = None
     hits: list[tuple[int, float]] = []
     table = _rule_table(kb)
-    if learned is not None and not ex.registry_context and "error_marker" in ex.facts.signals:
+    signals = frozenset(ex.facts.signals)  # the context flip below changes no signal
+    if learned is not None and not ex.registry_context and "error_marker" in signals:
         # No registry word or tool was recognised; real cases that read like this paste may still
         # all be registry failures (a phrasing no signal knows yet), and then it is one too --
         # unless the paste is plainly another tool's error (kubectl to its API server, npm, git...).
         votes, hits = learned.votes_for(ex)
         if learned.registry_like(
-            votes, hits, mentions_registry="registry_mention" in ex.facts.signals
-        ) and not _another_tools_error(table, ex):
+            votes, hits, mentions_registry="registry_mention" in signals
+        ) and not _another_tools_error(table, ex, signals):
             ex = dataclasses.replace(ex, registry_context=True)
-    signals = frozenset(ex.facts.signals)
     candidates = set(table.unconditional)
     for name in signals:
         candidates.update(table.by_signal.get(name, ()))
@@ -449,9 +449,8 @@ def classify(
     return diagnosis
 
 
-def _another_tools_error(table: _RuleTable, ex: Extraction) -> bool:
+def _another_tools_error(table: _RuleTable, ex: Extraction, signals: frozenset[str]) -> bool:
     """One of the ``unrelated`` card's strong rules holds: the paste is another tool's error."""
-    signals = frozenset(ex.facts.signals)
     rules = table.rules
     return any(_holds(rules[position][2], ex, signals) for position in table.another_tool)
 
