@@ -59,7 +59,7 @@ from bot.engine.learned import (
     train_linear,
 )
 from bot.engine.models import Diagnosis
-from bot.engine.training import folds_by_source, learn_confusions
+from bot.engine.training import folds_by_source, train_learned
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 
@@ -182,11 +182,13 @@ def trainer(model: str, blend: float, k: int, runner_ups: bool = True) -> Callab
     """Build the learned layer from the training folds only."""
 
     def train(training: list[Item]) -> Learned:
-        index = CaseIndex.build(
-            [item.case.id for item in training],
-            [item.case.label for item in training],
+        layer = train_learned(
+            [item.case for item in training],
+            [item.extraction for item in training],
             [item.feats for item in training],
-            [item.extraction.text for item in training],
+            runner_ups=runner_ups and model != "linear",
+            blend=blend,
+            k=k,
         )
         if model == "linear":
             linear = train_linear(
@@ -195,19 +197,8 @@ def trainer(model: str, blend: float, k: int, runner_ups: bool = True) -> Callab
                 classes=sorted(default_knowledge().cards),
                 **TRAINING,
             )
-            return LinearLayer(linear, index, blend)
-        confusions = (
-            learn_confusions(
-                [item.case.id for item in training],
-                [item.case.label for item in training],
-                [item.case.source for item in training],
-                [item.extraction for item in training],
-                [item.feats for item in training],
-            )
-            if runner_ups
-            else {}
-        )
-        return Learned(index=index, blend=blend, k=k, confusions=confusions)
+            return LinearLayer(linear, layer.index, blend)
+        return layer
 
     return train
 

@@ -27,23 +27,18 @@ from bot.engine.learned import (
     BLEND,
     FEATURE_VERSION,
     KNN_K,
-    CaseIndex,
     artefact_path,
     features,
     training_digest,
 )
-from bot.engine.training import learn_confusions
+from bot.engine.training import train_learned
 
 
 def build() -> dict[str, object]:
     """Index every case of the library and return the artefact's content."""
     cases = load_cases(labels=set(default_knowledge().cards))
     extractions = [extract(case.text) for case in cases]
-    feats = [features(ex) for ex in extractions]
-    index = CaseIndex.build([c.id for c in cases], [c.label for c in cases], feats, [ex.text for ex in extractions])
-    confusions = learn_confusions(
-        [c.id for c in cases], [c.label for c in cases], [c.source for c in cases], extractions, feats
-    )
+    learned = train_learned(cases, extractions, [features(ex) for ex in extractions])
     return {
         "feature_version": FEATURE_VERSION,
         "library_sha256": training_digest(),
@@ -51,8 +46,8 @@ def build() -> dict[str, object]:
         "model": "knn",
         "k": KNN_K,
         "blend": BLEND,
-        "confusions": confusions,
-        "index": index.to_dict(),
+        "confusions": learned.confusions,
+        "index": learned.index.to_dict(),
     }
 
 

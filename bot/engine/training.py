@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.engine.classify import UNRELATED, classify
-from bot.engine.learned import CaseIndex, Learned
+from bot.engine.learned import BLEND, KNN_K, CaseIndex, Learned
 
 if TYPE_CHECKING:
+    from bot.engine.cases import Case
     from bot.engine.extract import Extraction
 
 #: Inner folds used to predict every training case without its own thread.
@@ -82,3 +83,23 @@ def learn_confusions(
         if count >= MIN_CONFUSIONS and truth != UNRELATED:
             confusions.setdefault(top, {})[truth] = round(count / predicted[top], 4)
     return confusions
+
+
+def train_learned(
+    cases: Sequence[Case],
+    extractions: Sequence[Extraction],
+    feats: Sequence[set[str]],
+    *,
+    runner_ups: bool = True,
+    blend: float = BLEND,
+    k: int = KNN_K,
+) -> Learned:
+    """The learned layer of ``cases`` (their extractions and features, in the same order): the
+    index of nearest cases and, unless ``runner_ups`` is off, the confusions learnt out of fold.
+    What ``scripts/train_cases.py`` packages, and what the benchmark retrains per fold."""
+    ids, labels = [c.id for c in cases], [c.label for c in cases]
+    index = CaseIndex.build(ids, labels, feats, [ex.text for ex in extractions])
+    confusions = (
+        learn_confusions(ids, labels, [c.source for c in cases], extractions, feats) if runner_ups else {}
+    )
+    return Learned(index=index, blend=blend, k=k, confusions=confusions)
