@@ -27,6 +27,7 @@ FAILURES = [
     'cd services/maven-orders && docker pull quay.io/acme/jdk:21\nError response from daemon: Get "https://quay.io/v2/": '
     "context deadline exceeded",
     "a6d503001157: Pushing [=======>   ]  1.4MB\ndial tcp 10.0.0.21:443: i/o timeout",
+    "GET https://registry.corp.example/v2/_catalog failed: dial tcp 192.0.2.10:443: i/o timeout",
     "curl -v https://contoso.azurecr.io/v2/ says curl: (28) Failed to connect to contoso.azurecr.io port 443 after 30001 ms: Timed out",
     "on the office network Docker Hub downloads end in x509: certificate signed by unknown authority",
     # Japanese
@@ -66,6 +67,9 @@ SILENT = [
     "Deploying the web app to Azure failed: The subscription is not registered to use namespace 'Microsoft.Web'.",
     "my function app cannot read the key vault secret: DefaultAzureCredential: failed to acquire a token",
     "镜像构建失败: Dockerfile 第三行语法错误",
+    # a /v2/ in a package mirror's path is not the registry API (no manifests, blobs, tags or catalog)
+    "Error: Failed to download metadata for repo 'appstream': Curl error (6): Couldn't resolve host name for "
+    "https://mirror.example.org/v2/rocky/9/AppStream/x86_64/os/repodata/repomd.xml [Could not resolve host: mirror.example.org]",
     "Error: request to https://management.azure.com/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Web/sites/app?api-version=2022-03-01 failed, reason: connect ETIMEDOUT 20.1.2.3:443",
 ]
 
@@ -133,4 +137,3 @@ def test_an_undecided_failure_names_candidates_and_the_deciding_check() -> None:
 )
 def test_a_host_named_like_a_registry_is_self_hosted(text: str, expected: bool) -> None:
     assert ("self_hosted_registry_host" in extract(text).facts.signals) is expected
-
