@@ -117,6 +117,17 @@ def test_self_hosted_registry_is_private() -> None:
     assert ex.derived["registry_class"] == {"private"}
 
 
+def test_a_single_label_host_in_a_registry_url_is_that_host_not_docker_hub() -> None:
+    """``https://registry/v2/`` names an intranet host; only an image reference without a host is Docker Hub's."""
+    ex = extract(
+        'Error response from daemon: Get "https://registry/v2/": dial tcp: lookup registry on 10.0.0.2:53: no such host'
+    )
+    assert ex.facts.registry_host == "registry"
+    assert ex.derived["registry_class"] == {"private"}
+    ex = extract("docker pull ubuntu:22.04\nError response from daemon: Get https://registry-1.docker.io/v2/: EOF")
+    assert ex.facts.registry_host == "registry-1.docker.io"
+
+
 def test_registry_name_from_az_arguments() -> None:
     ex = extract("az acr update --name prodregistry01 --public-network-enabled false\nFailed")
     assert ex.facts.registry == "prodregistry01"

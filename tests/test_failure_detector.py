@@ -26,6 +26,13 @@ FAILURES = [
     # another tool's words elsewhere (a maven module path) do not outweigh a failing /v2/ request
     'cd services/maven-orders && docker pull quay.io/acme/jdk:21\nError response from daemon: Get "https://quay.io/v2/": '
     "context deadline exceeded",
+    # "X works fine, but ..." describes the problem; it does not say it is solved
+    "The Harbor UI works fine, but docker login harbor.corp.example fails with: Error response from daemon: "
+    'Get "https://harbor.corp.example/v2/": dial tcp: lookup harbor.corp.example: no such host',
+    "昨日は解決しましたが、今日また docker pull が i/o timeout で失敗します",
+    # the image's own arguments name git; the failure is the daemon's request to the registry
+    "$ docker run --rm alpine/git clone https://github.com/acme/app.git\nUnable to find image 'alpine/git:latest' locally\n"
+    'docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": Service Unavailable.',
     "a6d503001157: Pushing [=======>   ]  1.4MB\ndial tcp 10.0.0.21:443: i/o timeout",
     "GET https://registry.corp.example/v2/_catalog failed: dial tcp 192.0.2.10:443: i/o timeout",
     "curl -v https://contoso.azurecr.io/v2/ says curl: (28) Failed to connect to contoso.azurecr.io port 443 after 30001 ms: Timed out",

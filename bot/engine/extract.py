@@ -105,6 +105,9 @@ _REGISTRY_POSITION = (
     # docker's "pull access denied for <reference>": a reference without a host is Docker Hub's
     re.compile(r"pull access denied for ([a-z0-9][\w./:-]{0,400})"),
 )
+#: Positions that capture a URL's host (a /v2/ URL, docker's "pinging registry ... Get https://X"):
+#: there a name without a dot is an intranet host (``https://harbor/v2/``), never Docker Hub.
+_POSITION_IS_HOST = (True, False, False, True, False, False)
 _TOOLS = ("docker", "podman", "nerdctl", "buildah", "crane", "oras", "helm registry", "ctr", "crictl")
 #: Cheap substring tests, each group of which must pass before each _REGISTRY_POSITION regex runs.
 _REGISTRY_GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
@@ -378,7 +381,7 @@ def _registry_of(reference: str) -> str:
 def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
     candidates: list[str] = []
-    for gates, pattern in zip(_REGISTRY_GATES, _REGISTRY_POSITION, strict=True):
+    for gates, pattern, is_host in zip(_REGISTRY_GATES, _REGISTRY_POSITION, _POSITION_IS_HOST, strict=True):
         if facts.login_server:
             break  # an ACR login server is the registry; positions only matter without one
         if not all(_has_any(lower, gate) for gate in gates):
@@ -386,7 +389,8 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
         for count, match in enumerate(pattern.finditer(lower)):
             if count > 20:
                 break
-            value = _registry_of(match.group(1).strip("[]\"'`,").lower())
+            found = match.group(1).strip("[]\"'`,").lower()
+            value = found if is_host else _registry_of(found)
             if value and not value.startswith("-"):
                 candidates.append(value)
     if facts.login_server:
