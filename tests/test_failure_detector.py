@@ -144,3 +144,15 @@ def test_an_undecided_failure_names_candidates_and_the_deciding_check() -> None:
 )
 def test_a_host_named_like_a_registry_is_self_hosted(text: str, expected: bool) -> None:
     assert ("self_hosted_registry_host" in extract(text).facts.signals) is expected
+
+
+def test_a_layers_pull_complete_is_not_a_successful_pull() -> None:
+    """docker prints "Pull complete" per layer: a pull that stops half-way still failed. Only the
+    lines docker prints once the whole image is there (digest, status) say the pull succeeded."""
+    half_way = (
+        "$ docker pull acme/trainer:3.1\n3.1: Pulling from acme/trainer\n9a1b2c3d4e5f: Pull complete\n"
+        "0f1e2d3c4b5a: Downloading [=====>      ]  338.3MB/3.327GB\nunauthorized: authentication required"
+    )
+    assert "pull_succeeded" not in extract(half_way).facts.signals
+    done = "9a1b2c3d4e5f: Pull complete\nDigest: sha256:0123abcd\nStatus: Downloaded newer image for acme/trainer:3.1"
+    assert "pull_succeeded" in extract(done).facts.signals
