@@ -56,7 +56,9 @@ def test_packaged_runner_ups_follow_a_timeout_without_changing_the_answer() -> N
     assert {"client-proxy", "registry-private-endpoint"} <= set(confused)
     for cause in ("client-proxy", "registry-private-endpoint"):
         assert raised[cause] > before.get(cause, 0.0), cause
-    assert {c.id for c in with_runner_ups.causes[:4]} >= {"client-proxy", "registry-private-endpoint"}
+    # The cause real timeouts most often turned out to be follows the top cause directly (how far
+    # down the others land moves with every batch of real cases added to the library).
+    assert with_runner_ups.causes[1].id == max(confused, key=lambda cause: confused[cause])
 
 
 def test_folds_keep_a_thread_together_and_are_balanced() -> None:
