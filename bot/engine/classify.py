@@ -550,11 +550,13 @@ def _weigh_ambiguity(
             card = kb.card(cause.id)
             tell = card.tell.get(lang) if card.tell else card.summary.get(lang)
             diagnosis.candidates.append(Candidate(cause.id, card.title.get(lang), cause.confidence, tell))
-        decider = kb.card(top).decide
+        top_card = kb.card(top)
+        elsewhere = not_azure(ex)
+        decider = (top_card.decide_elsewhere or top_card.decide) if elsewhere else top_card.decide
         if decider is not None:
             values = _Values(template_values(ex.facts) if known is None else known)
             command = _render(decider.command, values) if decider.command else None
-            if command and not_azure(ex) and azure_only_command(command):
+            if command and elsewhere and azure_only_command(command):
                 command = None  # Azure's CLI and acrcheck's live checks cannot look at another registry
             diagnosis.decisive_check = DecisiveCheck(_render(decider.text.get(lang), values), command)
     # The text shows a registry failure (its top cause beats "unrelated"): answer it.

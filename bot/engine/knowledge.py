@@ -203,6 +203,8 @@ class Card:
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
     decide: Decider | None = None
+    #: the deciding check for a registry that is not Azure's (None: ``decide``, minus Azure-only commands)
+    decide_elsewhere: Decider | None = None
     base_score: float = 0.0
     recognise: list[Rule] = field(default_factory=list)
     live: LiveRules = field(default_factory=LiveRules)
@@ -238,6 +240,10 @@ def _condition(data: dict[str, Any] | None) -> Condition | None:
     )
 
 
+def _decider(data: dict[str, Any] | None) -> Decider | None:
+    return Decider(_text(data["text"]), data["command"]) if data is not None else None
+
+
 def _fix_step(data: dict[str, Any]) -> FixStepTemplate:
     return FixStepTemplate(
         _text(data["text"]),
@@ -256,7 +262,8 @@ def card_from_data(data: dict[str, Any]) -> Card:
         title=_text(data["title"]),
         summary=_text(data["summary"]),
         tell=_text(data["tell"]) if data["tell"] is not None else None,
-        decide=Decider(_text(data["decide"]["text"]), data["decide"]["command"]) if data["decide"] is not None else None,
+        decide=_decider(data["decide"]),
+        decide_elsewhere=_decider(data.get("decide_elsewhere")),
         base_score=data["base_score"],
         recognise=[Rule(_condition(r["when"]), r["score"], _text(r["reason"])) for r in data["recognise"]],  # type: ignore[arg-type]
         live=LiveRules(
@@ -347,7 +354,7 @@ class KnowledgeBase:
 # --- Loading, through the compiled cache ---------------------------------------------------------
 
 #: Bump when the cache's layout changes (the schema module's own text is hashed too).
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 _SCHEMA_SOURCE = Path(__file__).with_name("knowledge_schema.py")
 
 

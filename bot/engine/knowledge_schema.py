@@ -120,6 +120,9 @@ class Card(BaseModel):
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
     decide: Decider | None = None
+    #: The deciding check when the failing registry is known not to be Azure's (``decide`` runs
+    #: acrcheck or ``az``, which cannot look at Docker Hub or a self-hosted registry). None: ``decide``.
+    decide_elsewhere: Decider | None = None
     base_score: float = 0.0
     recognise: list[Rule] = Field(default_factory=list)
     live: LiveRules = Field(default_factory=LiveRules)
@@ -199,6 +202,11 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
                 f"{path.name}: field 'fix_elsewhere.{i}.command': an Azure CLI or acrcheck command cannot fix "
                 "another registry"
             )
+    if card.decide_elsewhere and card.decide_elsewhere.command and azure_only_command(card.decide_elsewhere.command):
+        raise KnowledgeError(
+            f"{path.name}: field 'decide_elsewhere.command': an Azure CLI or acrcheck command cannot check "
+            "another registry"
+        )
     for name in card.live.context:
         if name not in known:
             raise KnowledgeError(f"{path.name}: field 'live.context': unknown signal '{name}'")
