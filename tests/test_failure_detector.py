@@ -30,6 +30,15 @@ FAILURES = [
     "The Harbor UI works fine, but docker login harbor.corp.example fails with: Error response from daemon: "
     'Get "https://harbor.corp.example/v2/": dial tcp: lookup harbor.corp.example: no such host',
     "昨日は解決しましたが、今日また docker pull が i/o timeout で失敗します",
+    # "works fine" beside an error describes what still works, not a solution
+    "The ECR credential helper works fine with docker pull. docker build --pull then fails with "
+    "`unauthorized: authentication required` for FROM 123456789012.dkr.ecr.us-east-1.amazonaws.com/base:1",
+    # AWS's own words for a failed pull, its registry permissions, Docker Hub's rate limit
+    "Stopped reason: CannotPullContainerError: context deadline exceeded",
+    "AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/batch-exec is not authorized to perform: "
+    "ecr:GetAuthorizationToken on resource: *",
+    "[ERROR] scanner job failed: You have reached your pull rate limit. You may increase the limit by authenticating.",
+    "unable to get digest: Got bad response from registry: 400 Bad Request",
     # the image's own arguments name git; the failure is the daemon's request to the registry
     "$ docker run --rm alpine/git clone https://github.com/acme/app.git\nUnable to find image 'alpine/git:latest' locally\n"
     'docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": Service Unavailable.',
@@ -74,6 +83,12 @@ SILENT = [
     "Deploying the web app to Azure failed: The subscription is not registered to use namespace 'Microsoft.Web'.",
     "my function app cannot read the key vault secret: DefaultAzureCredential: failed to acquire a token",
     "镜像构建失败: Dockerfile 第三行语法错误",
+    # a registry server's own backends and a build step's download are not registry pulls
+    "harbor-core | [ERROR] [/lib/cache/cache.go:114]: failed to ping redis://redis:6379/0, retry after 500ms: "
+    "dial tcp 172.18.0.5:6379: i/o timeout",
+    'Error: error building at STEP "ADD https://files.corp.example/tool.tar.gz /opt/": error reading '
+    'https://files.corp.example/tool.tar.gz: Get "https://files.corp.example/tool.tar.gz": x509: certificate signed by '
+    "unknown authority",
     # a /v2/ in a package mirror's path is not the registry API (no manifests, blobs, tags or catalog)
     "Error: Failed to download metadata for repo 'appstream': Curl error (6): Couldn't resolve host name for "
     "https://mirror.example.org/v2/rocky/9/AppStream/x86_64/os/repodata/repomd.xml [Could not resolve host: mirror.example.org]",

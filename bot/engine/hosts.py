@@ -28,10 +28,8 @@ PUBLIC_REGISTRIES = (
     "docker.com",
     "mcr.microsoft.com",
     "gcr.io",
-    "pkg.dev",
     "ghcr.io",
     "quay.io",
-    "amazonaws.com",
     "ecr.aws",
     "registry.k8s.io",
     "nvcr.io",
@@ -45,11 +43,21 @@ PUBLIC_REGISTRIES = (
     "ccr.ccs.tencentyun.com",
     "tencentcloudcr.com",
 )
-#: Public cloud registries named per region under a domain that also serves other things
-#: (Alibaba Cloud ``registry[-vpc|-intl].<region>.aliyuncs.com``, Huawei ``swr.<region>.myhuaweicloud.com``).
+#: Public cloud registries named per region under a domain that also serves other things: Amazon
+#: ECR (``<account>.dkr.ecr.<region>.amazonaws.com``, its ``api.ecr`` and ECR Public hosts; STS, SSM,
+#: EC2 or EKS endpoints under amazonaws.com are not registries), Google Artifact Registry's Docker
+#: hosts (``<region>-docker.pkg.dev``; other formats share pkg.dev), Alibaba Cloud
+#: ``registry[-vpc|-intl].<region>.aliyuncs.com`` and Huawei ``swr.<region>.myhuaweicloud.com``.
 _REGIONAL_PUBLIC = re.compile(
-    r"^(?:registry(?:-vpc|-intl)?\.[a-z0-9-]{2,40}\.aliyuncs\.com|swr\.[a-z0-9-]{2,40}\.myhuaweicloud\.com)$"
+    r"^(?:[^.]{1,64}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]{2,40}\.amazonaws\.com(?:\.cn)?"
+    r"|(?:api\.)?ecr(?:-public)?\.[a-z0-9-]{2,40}\.amazonaws\.com(?:\.cn)?"
+    r"|[a-z0-9-]{2,40}-docker\.pkg\.dev"
+    r"|registry(?:-vpc|-intl)?\.[a-z0-9-]{2,40}\.aliyuncs\.com|swr\.[a-z0-9-]{2,40}\.myhuaweicloud\.com)$"
 )
+#: ECR serves layers from its regional S3 buckets (the data endpoint of ECR).
+_REGIONAL_DATA = re.compile(r"^prod-[a-z0-9-]{2,40}-starport-layer-bucket\.s3[.-][a-z0-9.-]{0,40}amazonaws\.com$")
+#: Docker's web, docs and package hosts are not its registry (apt/yum fetch from download.docker.com).
+_NOT_REGISTRY = frozenset({"download.docker.com", "docs.docker.com", "desktop.docker.com", "forums.docker.com", "www.docker.com"})
 #: Hosts that serve image layers for public registries (the "data endpoint" of those registries).
 DATA_PATH_SUFFIXES = (
     "cloudflare.docker.com",
@@ -114,8 +122,10 @@ def classify_host(host: str) -> HostInfo:
         return HostInfo(host, "login_server", name, cloud)
     if _BLOB.search(host):
         return HostInfo(host, "blob")
-    if host in _DATA_PATH_SET or host.endswith(_DATA_PATH_DOTTED):
+    if host in _DATA_PATH_SET or host.endswith(_DATA_PATH_DOTTED) or _REGIONAL_DATA.match(host):
         return HostInfo(host, "data_cdn")
+    if host in _NOT_REGISTRY:
+        return HostInfo(host, "other")
     if host in _PUBLIC_SET or host.endswith(_PUBLIC_DOTTED) or _REGIONAL_PUBLIC.match(host):
         return HostInfo(host, "public_registry")
     labels = host.split(".")

@@ -1,0 +1,58 @@
+"""Which hosts are registries: a cloud's other API endpoints under the same domain are not.
+
+``amazonaws.com`` also serves STS, SSM, EC2 and EKS API servers, ``pkg.dev`` serves Python and
+npm repositories, and ``docker.com`` serves apt/yum packages; a timeout to one of them is not a
+registry failure, while ECR, Artifact Registry's Docker hosts and Docker Hub stay registries.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.diagnose import diagnose
+from bot.engine.hosts import classify_host
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com", "public_registry"),
+        ("xxxxxxxxxxxx.dkr.ecr-fips.us-gov-west-1.amazonaws.com", "public_registry"),
+        ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", "public_registry"),
+        ("api.ecr.eu-central-1.amazonaws.com", "public_registry"),
+        ("public.ecr.aws", "public_registry"),
+        ("europe-west4-docker.pkg.dev", "public_registry"),
+        ("registry-1.docker.io", "public_registry"),
+        ("prod-eu-west-1-starport-layer-bucket.s3.eu-west-1.amazonaws.com", "data_cdn"),
+        ("sts.eu-central-1.amazonaws.com", "other"),
+        ("ssm.us-west-2.amazonaws.com", "other"),
+        ("ec2.ap-south-1.amazonaws.com", "other"),
+        ("0123456789abcdef.gr7.eu-west-1.eks.amazonaws.com", "other"),
+        ("europe-python.pkg.dev", "other"),
+        ("download.docker.com", "other"),
+    ],
+)
+def test_host_kind(host: str, kind: str) -> None:
+    assert classify_host(host).kind == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'operator error: fetching credentials: RequestError: send request failed\ncaused by: Post "https://sts.eu-central-1.'
+        'amazonaws.com/": dial tcp 52.94.1.2:443: i/o timeout',
+        "Err:5 https://download.docker.com/linux/ubuntu jammy InRelease\n  Could not connect to download.docker.com:443 "
+        "(13.33.1.2), connection timed out",
+    ],
+)
+def test_another_cloud_endpoint_is_not_a_registry_failure(text: str) -> None:
+    d = diagnose(text)
+    assert not d.reply, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_an_ecr_timeout_is_still_a_registry_failure() -> None:
+    d = diagnose(
+        'Error response from daemon: Get "https://123456789012.dkr.ecr.eu-central-1.amazonaws.com/v2/": '
+        "dial tcp 52.94.1.2:443: i/o timeout"
+    )
+    assert d.reply and d.cause != "unrelated"
