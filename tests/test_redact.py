@@ -146,3 +146,20 @@ def test_both_ways_of_finding_gates_agree() -> None:
         by_automaton = _present_gates(text)
         assert by_automaton == {g for g in _GATE_CHARS if g in text}
         assert by_automaton == _present_gates_by_substring(text) & set(_GATE_CHARS)
+
+
+def test_a_cut_private_key_does_not_swallow_the_next_lines_header_name() -> None:
+    """Found by the canary property test: a private key pasted without its END line, a blank line,
+    then ``Authorization: NTLM <token>``. The key's body used to take the word "Authorization"
+    as a last base64 line, and the NTLM token, no longer after its header name, stayed in clear."""
+    token = "TlRMTVNTUAAB7tX5J3DQCHUL5vKeX/TXiZ0uGBF3u/LYtRmCUvOMjgA2/Do74316Sk3WtT/4=="
+    key = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nyjPdmdiunsYjZG7CwCY3=="
+    out, kinds = redact(f"-----BEGIN PRIVATE KEY-----\n{key}\n\nAuthorization: NTLM {token}\n")
+    assert token[8:40] not in out and "yjPdmdiunsYjZG7" not in out
+    assert {"private-key", "authorization-header"} <= set(kinds)
+    # the same with a full-width colon and a password that is not all base64
+    out, _ = redact(f"-----BEGIN PRIVATE KEY-----\n{key}\n\npassword：oeAOF%39gIir.ZIy\n")
+    assert "oeAOF" not in out and "39gIir" not in out
+    # a key cut inside a JSON string is still masked to its last character
+    out, _ = redact('{"key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "x": 1}')
+    assert "MIIEvQ" not in out and "BAQEFAASC" not in out

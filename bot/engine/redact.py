@@ -467,9 +467,13 @@ def _present_gates_by_substring(lowered: str) -> set[str]:
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
 #: What follows a header when the paste was cut before the END line: base64 lines, PEM headers.
+#: The last, unfinished line (a paste cut mid-key, or a key in a JSON string) is masked too when the
+#: base64 run ends there: at the end, before a quote, a backslash or a space. Followed by anything
+#: else (``Authorization: NTLM``, ``password：``, ``password=ab%9``) it is the start of the next
+#: line's own secret, and swallowing it would leave that secret without the words that mark it.
 _PEM_BODY = re.compile(
     r"(?:(?:[A-Za-z0-9+/=]{1,100}|Proc-Type:[^\n\\]{0,80}|DEK-Info:[^\n\\]{0,120})?[ \t]{0,4}(?:\r?\n|\\n)){0,300}"
-    r"[A-Za-z0-9+/=]{0,100}"
+    r"(?:[A-Za-z0-9+/=]{1,100}(?=$|[\s\"'`\\]))?"
 )
 _PEM_REACH = 16_384
 #: A header and the body after it (no END line follows; the body may run past ``_PEM_REACH``).
