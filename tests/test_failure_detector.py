@@ -39,6 +39,9 @@ FAILURES = [
     "ecr:GetAuthorizationToken on resource: *",
     "[ERROR] scanner job failed: You have reached your pull rate limit. You may increase the limit by authenticating.",
     "unable to get digest: Got bad response from registry: 400 Bad Request",
+    # Jib pushes images from Maven: its "Failed to execute goal" is a registry failure
+    "[ERROR] Failed to execute goal com.google.cloud.tools:jib-maven-plugin:3.4.0:build (default-cli) on project api: "
+    "Build image failed: Connect to contosoacr.azurecr.io:443 [contosoacr.azurecr.io/20.1.2.3] failed: Connect timed out",
     # the image's own arguments name git; the failure is the daemon's request to the registry
     "$ docker run --rm alpine/git clone https://github.com/acme/app.git\nUnable to find image 'alpine/git:latest' locally\n"
     'docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": Service Unavailable.',
