@@ -136,3 +136,36 @@ def test_an_azure_command_in_decide_elsewhere_is_refused(tmp_path: Path) -> None
     (tmp_path / "client-dns.yaml").write_text(yaml.safe_dump(card, allow_unicode=True), encoding="utf-8")
     with pytest.raises(KnowledgeError, match="decide_elsewhere"):
         validate_knowledge(tmp_path)
+
+
+AZURE_ONLY_WORDS = ("azurecr", "ARM", "AcrPull", "az aks", "az acr", "ABAC", "admin user", "for the bot")
+
+
+def test_a_reply_about_another_registry_explains_it_without_azure_specifics() -> None:
+    """The summary and every candidate's "what tells it apart" fit a Harbor or GHCR failure too."""
+    for paste in (
+        'docker login harbor.internal.example\nError response from daemon: Get "https://harbor.internal.example/v2/": '
+        "dial tcp: lookup harbor.internal.example on 10.0.0.2:53: no such host",
+        'Error response from daemon: Head "https://ghcr.io/v2/acme/api/manifests/1.2": unauthorized',
+    ):
+        d = diagnose(paste)
+        texts = [d.summary or ""] + [c.tell or "" for c in d.candidates]
+        assert d.candidates, paste
+        assert not [w for w in AZURE_ONLY_WORDS for t in texts if w in t], texts
+
+
+def test_an_azure_reply_keeps_the_azure_explanation() -> None:
+    d = diagnose(
+        'Error response from daemon: Get "https://contosoacr.azurecr.io/v2/": dial tcp: lookup contosoacr.azurecr.io: no such host'
+    )
+    assert ".azurecr.us" in (d.summary or "")
+
+
+def test_texts_for_other_registries_name_nothing_azure_only() -> None:
+    kb = load_knowledge()
+    for card in kb.cards.values():
+        for text in (card.summary_elsewhere, card.tell_elsewhere):
+            if text is None:
+                continue
+            for lang_text in (text.en, text.ja):
+                assert not [w for w in AZURE_ONLY_WORDS if w in lang_text], (card.id, lang_text)

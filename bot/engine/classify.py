@@ -546,12 +546,14 @@ def _weigh_ambiguity(
         or candidates[0].confidence >= AMBIGUITY_RATIO * diagnosis.confidence
     ):
         diagnosis.ambiguous = True
+        elsewhere = not_azure(ex)
         for cause in [diagnosis.causes[0], *candidates]:
             card = kb.card(cause.id)
-            tell = card.tell.get(lang) if card.tell else card.summary.get(lang)
+            told = (card.tell_elsewhere or card.summary_elsewhere) if elsewhere else None
+            told = told or card.tell or card.summary
+            tell = told.get(lang)
             diagnosis.candidates.append(Candidate(cause.id, card.title.get(lang), cause.confidence, tell))
         top_card = kb.card(top)
-        elsewhere = not_azure(ex)
         decider = (top_card.decide_elsewhere or top_card.decide) if elsewhere else top_card.decide
         if decider is not None:
             values = _Values(template_values(ex.facts) if known is None else known)
@@ -617,7 +619,8 @@ def _build(
     if top in kb.cards:
         card = kb.card(top)
         diagnosis.title = card.title.get(lang)
-        diagnosis.summary = card.summary.get(lang)
+        summary = card.summary_elsewhere if card.summary_elsewhere and not_azure(ex) else card.summary
+        diagnosis.summary = summary.get(lang)
         diagnosis.fix = render_fix(card, ex, facts, lang, live_facts, known=known)
         diagnosis.docs = list(card.docs)
     elif top == HEALTHY:

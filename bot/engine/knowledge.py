@@ -202,6 +202,9 @@ class Card:
     title: LocalText
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
+    #: ``summary`` / ``tell`` when the failing registry is not Azure's (None: the Azure texts)
+    summary_elsewhere: LocalText | None = None
+    tell_elsewhere: LocalText | None = None
     decide: Decider | None = None
     #: the deciding check for a registry that is not Azure's (None: ``decide``, minus Azure-only commands)
     decide_elsewhere: Decider | None = None
@@ -262,6 +265,8 @@ def card_from_data(data: dict[str, Any]) -> Card:
         title=_text(data["title"]),
         summary=_text(data["summary"]),
         tell=_text(data["tell"]) if data["tell"] is not None else None,
+        summary_elsewhere=_text(data["summary_elsewhere"]) if data.get("summary_elsewhere") else None,
+        tell_elsewhere=_text(data["tell_elsewhere"]) if data.get("tell_elsewhere") else None,
         decide=_decider(data["decide"]),
         decide_elsewhere=_decider(data.get("decide_elsewhere")),
         base_score=data["base_score"],
@@ -354,7 +359,7 @@ class KnowledgeBase:
 # --- Loading, through the compiled cache ---------------------------------------------------------
 
 #: Bump when the cache's layout changes (the schema module's own text is hashed too).
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
 _SCHEMA_SOURCE = Path(__file__).with_name("knowledge_schema.py")
 
 

@@ -119,6 +119,9 @@ class Card(BaseModel):
     title: LocalText
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
+    #: ``summary`` and ``tell`` for a registry that is not Azure's (no ACR suffixes, ARM or AcrPull)
+    summary_elsewhere: LocalText | None = None
+    tell_elsewhere: LocalText | None = None
     decide: Decider | None = None
     #: The deciding check when the failing registry is known not to be Azure's (``decide`` runs
     #: acrcheck or ``az``, which cannot look at Docker Hub or a self-hosted registry). None: ``decide``.
