@@ -163,3 +163,13 @@ def test_a_cut_private_key_does_not_swallow_the_next_lines_header_name() -> None
     # a key cut inside a JSON string is still masked to its last character
     out, _ = redact('{"key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "x": 1}')
     assert "MIIEvQ" not in out and "BAQEFAASC" not in out
+
+
+def test_an_aws_secret_key_with_slashes_is_not_taken_for_a_path() -> None:
+    """Found by a random canary mix: ``Yc/QV67...91YA/t/UgjSq`` has three short word-like pieces
+    around one long random run, and was judged a path (3 of 4 segments "wordy") and left in clear."""
+    secret = "Yc/QV67CyCFwRukp9zf5FVYiDRey91YA/t/UgjSq"
+    out, kinds = redact(f"\taws_secret_access_key = {secret}")
+    assert "QV67CyCF" not in out and "secret-setting" in kinds
+    path = "api_key_file=/usr/lib/python3.11/site-packages/requests/certs.py"
+    assert redact(path) == (path, [])  # a real path still is one

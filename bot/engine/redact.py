@@ -110,8 +110,10 @@ def _looks_like_path(value: str) -> bool:
     segments = [part for part in value.split("/") if part]
     if value.count("/") < 2 or len(segments) < 2 or "//" in value.strip("/") or "+" in value or "=" in value:
         return False
-    wordy = sum(1 for part in segments if _WORDY_SEGMENT.fullmatch(part))
-    return wordy * 4 >= len(segments) * 3
+    # Counted in characters, not segments: an AWS secret key (``Yc/QV67CyCFwRukp9zf5FVYiDRey91YA/t/Ugj``)
+    # has short word-like pieces around one long random run, a path is words all along.
+    wordy = sum(len(part) for part in segments if _WORDY_SEGMENT.fullmatch(part))
+    return wordy * 4 >= sum(len(part) for part in segments) * 3
 
 
 _GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
