@@ -68,6 +68,11 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "paste_note": "Diagnosed from the text only. Run `/acrcheck {name}` for a live check from {vantage}.",
         "self_check": "From the failing machine (nothing to install): `{command}` — or run `acrcheck probe {name}` there and paste its report here.",
+        "paste_note_elsewhere": (
+            "Diagnosed from the text only. {name} is not an Azure registry, so acrcheck does not check it live; "
+            "the command above checks it from the failing machine."
+        ),
+        "self_check_elsewhere": "From the failing machine (nothing to install): `{command}`",
         "healthy": "{name} looks healthy from {vantage}",
         "checking": "Checking `{name}` from {vantage}… (this can take up to {secs} s)",
         "diagnosing": "Diagnosing…",
@@ -121,6 +126,11 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "paste_note": "貼り付けられたテキストのみから診断しました。{vantage} からのライブチェックは `/acrcheck {name}` で実行できます。",
         "self_check": "失敗しているマシンから確認 (インストール不要): `{command}` — または そのマシンで `acrcheck probe {name}` を実行し、結果をここに貼り付けてください。",
+        "paste_note_elsewhere": (
+            "貼り付けられたテキストのみから診断しました。{name} は Azure のレジストリではないため、acrcheck はライブチェックしません。"
+            "失敗しているマシンで上のコマンドを実行して確認してください。"
+        ),
+        "self_check_elsewhere": "失敗しているマシンから確認 (インストール不要): `{command}`",
         "healthy": "{name} は {vantage} から見て正常です",
         "checking": "{vantage} から `{name}` をチェックしています…（最大 {secs} 秒）",
         "diagnosing": "診断しています…",
@@ -329,7 +339,11 @@ def diagnosis_message(
     ``explicit`` is True when a person asked (mention, command, shortcut): then an
     unsure or unrelated result is still answered, saying so and suggesting a live check.
     """
-    name = diagnosis.facts.registry or diagnosis.facts.login_server or "REGISTRY"
+    facts = diagnosis.facts
+    # A paste about Docker Hub, GHCR or a self-hosted registry: acrcheck's live checks and probe
+    # refuse such hosts, so the reply must not offer them.
+    elsewhere = bool(facts.registry_host) and not (facts.login_server or facts.data_endpoints)
+    name = facts.registry or facts.login_server or (facts.registry_host if elsewhere else None) or "REGISTRY"
     pct = f"{round(diagnosis.confidence * 100)}%"
     vantage = localize_vantage(vantage, lang)
     blocks: list[dict[str, Any]] = []
@@ -397,11 +411,13 @@ def diagnosis_message(
             add(_context(f"{t(lang, 'docs')}: {docs}"), 5)
     check_command = self_check_command(diagnosis)
     if check_command and not unrelated and not healthy:
-        add(_context(t(lang, "self_check", command=escape(check_command), name=escape(name))), 3)
+        key = "self_check_elsewhere" if elsewhere and not live else "self_check"
+        add(_context(t(lang, key, command=escape(check_command), name=escape(name))), 3)
     if live:
         add(_context(t(lang, "vantage_note", vantage=escape(vantage), name=escape(name))), 3)
     elif not unrelated:
-        add(_context(t(lang, "paste_note", vantage=escape(vantage), name=escape(name))), 3)
+        key = "paste_note_elsewhere" if elsewhere else "paste_note"
+        add(_context(t(lang, key, vantage=escape(vantage), name=escape(name))), 3)
 
     add(
         {
@@ -465,9 +481,7 @@ def overflow_messages(lines: list[str], lang: str, *, max_messages: int = 3) -> 
     return messages
 
 
-def evidence_message(
-    evidence: list[dict[str, Any]], lang: str, similar: list[SimilarCase] | None = None
-) -> Rendered:
+def evidence_message(evidence: list[dict[str, Any]], lang: str, similar: list[SimilarCase] | None = None) -> Rendered:
     """Ephemeral "Show evidence": every line, within one message's limits, then similar solved cases."""
     if not evidence and not similar:
         return Rendered(text=t(lang, "no_evidence"), blocks=[_section(t(lang, "no_evidence"))])

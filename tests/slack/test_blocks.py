@@ -98,8 +98,27 @@ def test_reply_offers_a_no_install_self_check() -> None:
     from bot.diagnose import diagnose
     from handlers.blocks import diagnosis_message
 
-    d = diagnose("Error response from daemon: Get https://contosoacr.azurecr.io/v2/: dial tcp 20.1.2.3:443: i/o timeout")
+    d = diagnose(
+        "Error response from daemon: Get https://contosoacr.azurecr.io/v2/: dial tcp 20.1.2.3:443: i/o timeout"
+    )
     rendered = diagnosis_message(d, diag_id="d9", lang="en", vantage="the bot's network", live=False)
     contexts = " ".join(e["text"] for b in rendered.blocks if b["type"] == "context" for e in b["elements"])
-    assert "nslookup contosoacr.azurecr.io &amp;&amp; curl -sv --max-time 10 https://contosoacr.azurecr.io/v2/" in contexts
+    assert (
+        "nslookup contosoacr.azurecr.io &amp;&amp; curl -sv --max-time 10 https://contosoacr.azurecr.io/v2/" in contexts
+    )
     assert "acrcheck probe contosoacr" in contexts
+
+
+def test_a_reply_about_another_registry_offers_no_live_check_acrcheck_would_refuse() -> None:
+    """acrcheck's live checks and probe refuse Docker Hub, GHCR and self-hosted hosts: a reply
+    about one offers the no-install command for that host instead of `/acrcheck` or the probe."""
+    from bot.diagnose import diagnose
+    from handlers.blocks import diagnosis_message
+
+    d = diagnose('Error response from daemon: Get "https://ghcr.io/v2/": dial tcp 140.82.121.33:443: i/o timeout')
+    for lang, words in (("en", "not an Azure registry"), ("ja", "Azure のレジストリではない")):
+        rendered = diagnosis_message(d, diag_id="d10", lang=lang, vantage="the bot's network", live=False)
+        contexts = " ".join(e["text"] for b in rendered.blocks if b["type"] == "context" for e in b["elements"])
+        assert "curl -sv --max-time 10 https://ghcr.io" in contexts
+        assert "acrcheck probe" not in contexts and "/acrcheck" not in contexts
+        assert words in contexts and "ghcr.io" in contexts
