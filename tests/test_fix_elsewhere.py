@@ -151,6 +151,7 @@ def test_a_reply_about_another_registry_explains_it_without_azure_specifics() ->
         d = diagnose(paste)
         texts = [d.summary or ""] + [c.tell or "" for c in d.candidates]
         assert d.candidates, paste
+        assert not d.docs  # the cards' documents are Azure's
         assert not [w for w in AZURE_ONLY_WORDS for t in texts if w in t], texts
 
 
@@ -159,6 +160,7 @@ def test_an_azure_reply_keeps_the_azure_explanation() -> None:
         'Error response from daemon: Get "https://contosoacr.azurecr.io/v2/": dial tcp: lookup contosoacr.azurecr.io: no such host'
     )
     assert ".azurecr.us" in (d.summary or "")
+    assert d.docs and all(doc.startswith("https://learn.microsoft.com/") for doc in d.docs)
 
 
 def test_texts_for_other_registries_name_nothing_azure_only() -> None:

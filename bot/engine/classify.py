@@ -622,7 +622,8 @@ def _build(
         summary = card.summary_elsewhere if card.summary_elsewhere and not_azure(ex) else card.summary
         diagnosis.summary = summary.get(lang)
         diagnosis.fix = render_fix(card, ex, facts, lang, live_facts, known=known)
-        diagnosis.docs = list(card.docs)
+        # The cards' documents are Azure's: noise for a Docker Hub, GHCR or self-hosted failure.
+        diagnosis.docs = [] if not_azure(ex) else list(card.docs)
     elif top == HEALTHY:
         diagnosis.title = "No problem found" if lang != "ja" else "問題は見つかりませんでした"
         diagnosis.summary = (
