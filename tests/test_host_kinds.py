@@ -56,3 +56,33 @@ def test_an_ecr_timeout_is_still_a_registry_failure() -> None:
         "dial tcp 52.94.1.2:443: i/o timeout"
     )
     assert d.reply and d.cause != "unrelated"
+
+
+@pytest.mark.parametrize(
+    ("host", "intended"),
+    [
+        ("ghrc.io", "ghcr.io"),
+        ("registry-1.dokcer.io", "docker.io"),
+        ("quya.io", "quay.io"),
+        ("grc.io", "gcr.io"),
+        ("mcr.microsfot.com", "mcr.microsoft.com"),
+        ("registry.k8.io", "registry.k8s.io"),
+    ],
+)
+def test_a_misspelt_public_registry_is_recognised(host: str, intended: str) -> None:
+    info = classify_host(host)
+    assert (info.kind, info.registry) == ("public_lookalike", intended)
+
+
+@pytest.mark.parametrize("host", ["ghcr.io", "gcr.io", "acr.io", "ocr.io", "gcr.ie", "ghcr.com", "harbor.corp.example"])
+def test_real_and_unrelated_names_are_not_taken_for_typos(host: str) -> None:
+    assert classify_host(host).kind != "public_lookalike"
+
+
+def test_a_typo_of_ghcr_is_answered_as_a_name_that_does_not_exist() -> None:
+    d = diagnose(
+        '$ docker pull ghrc.io/acme/api:1.2\nError response from daemon: Get "https://ghrc.io/v2/": read tcp '
+        "10.0.0.5:51234->185.199.108.153:443: read: connection reset by peer"
+    )
+    assert d.cause == "registry-not-found" and d.reply
+    assert any("ghcr.io" in step.text for step in d.fix)

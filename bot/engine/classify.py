@@ -268,6 +268,9 @@ def template_values(facts: Facts) -> dict[str, str]:
     )
     if data_host:
         values["data_host"] = data_host
+    intended = next((h.registry for h in facts.hosts if h.kind == "public_lookalike" and h.registry), None)
+    if intended:  # the well-known registry a misspelt host stands for (ghrc.io -> ghcr.io)
+        values["intended"] = intended
     if facts.target_ip and ":" in facts.target_ip:  # IPv6 needs brackets next to a port
         values["target"] = f"[{facts.target_ip}]:{values['target_port']}"
     return {k: v for k, v in values.items() if _safe_value(k, v)}

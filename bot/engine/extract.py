@@ -347,7 +347,7 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
             facts.cloud = facts.cloud or info.cloud
         elif info.kind == "blob":
             _add_unique(facts.blob_hosts, host)
-        elif info.kind in ("public_registry", "malformed", "lookalike", "data_cdn"):
+        elif info.kind in ("public_registry", "malformed", "lookalike", "public_lookalike", "data_cdn"):
             _add_unique(facts.other_registry_hosts, host)
     if facts.registry is None:
         for gate, pattern, source in zip(_ACR_NAME_GATES, _ACR_NAME_ARG, (text, lower, text), strict=True):
@@ -621,7 +621,7 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
         or bool(facts.login_server or facts.data_endpoints or facts.privatelink_hosts)
         or bool(facts.checkhealth_codes)
         or bool(derived["canipull"])
-        or bool(derived["host_kinds"] & {"public_registry", "malformed", "lookalike"})
+        or bool(derived["host_kinds"] & {"public_registry", "malformed", "lookalike", "public_lookalike"})
     )
     return Extraction(
         facts=facts, text=text, derived=derived, registry_context=context, secret_values=redaction.values

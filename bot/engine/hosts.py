@@ -78,7 +78,7 @@ _PRIVATE_TLDS = (".local", ".lan", ".internal", ".corp", ".home", ".testing", ".
 @dataclass(frozen=True, slots=True)
 class HostInfo:
     host: str
-    kind: str  # login_server | data_endpoint | geo | privatelink | blob | data_cdn | public_registry | malformed | lookalike | other
+    kind: str  # login_server | data_endpoint | geo | privatelink | blob | data_cdn | public_registry | malformed | lookalike | public_lookalike | other
     registry: str | None = None
     cloud: str | None = None
     region: str | None = None
@@ -97,6 +97,46 @@ def _edit_distance(a: str, b: str, limit: int = 3) -> int:
             return limit + 1
         previous = current
     return previous[-1]
+
+
+#: Public registries whose misspellings people paste (``ghrc.io``, ``dokcer.io``, ``qauy.io``).
+_WELL_KNOWN = ("ghcr.io", "docker.io", "quay.io", "gcr.io", "nvcr.io", "mcr.microsoft.com", "registry.k8s.io")
+
+
+def _one_slip(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with one typing slip: a swapped pair, one letter wrong, missing or extra."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def public_lookalike(host: str) -> str | None:
+    """The well-known public registry that ``host`` misspells (same top-level domain), if any.
+
+    Compared on the registrable part (``registry-1.dokcer.io`` -> ``dokcer.io``); names of three
+    letters or fewer before the TLD (``gcr``) only match a swapped pair, which keeps ``acr.io`` or
+    ``ocr.io`` from passing for typos.
+    """
+    if host in _WELL_KNOWN:
+        return None
+    for known in _WELL_KNOWN:
+        tail = known.count(".") + 1
+        labels = host.split(".")
+        if len(labels) < tail or labels[-1] != known.rsplit(".", 1)[1]:
+            continue
+        candidate = ".".join(labels[-tail:])
+        if not _one_slip(candidate, known):
+            continue
+        if len(known.split(".")[0]) <= 3 and (len(candidate) != len(known) or sorted(candidate) != sorted(known)):
+            continue
+        return known
+    return None
 
 
 def classify_host(host: str) -> HostInfo:
@@ -128,6 +168,9 @@ def classify_host(host: str) -> HostInfo:
         return HostInfo(host, "other")
     if host in _PUBLIC_SET or host.endswith(_PUBLIC_DOTTED) or _REGIONAL_PUBLIC.match(host):
         return HostInfo(host, "public_registry")
+    intended = public_lookalike(host)
+    if intended is not None:
+        return HostInfo(host, "public_lookalike", intended)
     labels = host.split(".")
     if len(labels) >= 2:
         tail = ".".join(labels[-2:])
