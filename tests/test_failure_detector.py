@@ -42,6 +42,10 @@ FAILURES = [
     # Jib pushes images from Maven: its "Failed to execute goal" is a registry failure
     "[ERROR] Failed to execute goal com.google.cloud.tools:jib-maven-plugin:3.4.0:build (default-cli) on project api: "
     "Build image failed: Connect to contosoacr.azurecr.io:443 [contosoacr.azurecr.io/20.1.2.3] failed: Connect timed out",
+    # a pod table whose only error is the pull status; docker-compose v1's daemon message
+    "$ kubectl get pods -n shop\nNAME                      READY   STATUS             RESTARTS   AGE\n"
+    "cart-7d9f8b6c5d-x2x9q     0/1     ImagePullBackOff   0          4m",
+    "ERROR: Couldn't connect to Docker daemon at http+docker://localhost - is it running?",
     # the image's own arguments name git; the failure is the daemon's request to the registry
     "$ docker run --rm alpine/git clone https://github.com/acme/app.git\nUnable to find image 'alpine/git:latest' locally\n"
     'docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": Service Unavailable.',
