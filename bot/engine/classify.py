@@ -502,7 +502,7 @@ SPLIT_VOTE = 0.2
 SPLIT_RATIO = 0.15
 #: ... and when the nearest real cases are scattered (the top cause holds under half of their vote)
 #: while the top cause's confidence is under this.
-SCATTERED_BELOW = 0.7
+SCATTERED_BELOW = 0.75
 
 
 def _weigh_ambiguity(
