@@ -137,3 +137,19 @@ def test_plain_chat_has_no_registry_context() -> None:
     ex = extract("lunch at 12?")
     assert not ex.registry_context
     assert ex.facts.to_dict().get("hosts") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "scope"),
+    [
+        ("Get https://myreg.azurecr.io/v2/: dial tcp <private-ip>:443: i/o timeout", {"private"}),
+        (
+            "Head https://myreg.azurecr.io/v2/a/manifests/1: dial tcp \\<acr private IP address\\>:443: i/o timeout",
+            {"private"},
+        ),
+        ("Get https://myreg.azurecr.io/v2/: dial tcp <public-ip>:443: i/o timeout", set()),
+    ],
+)
+def test_a_dial_target_redacted_as_a_private_address_is_private(line: str, scope: set[str]) -> None:
+    """Docs and careful posters redact the address as ``<private-ip>``: still a private target."""
+    assert extract(line).derived["target_ip_scope"] == scope

@@ -37,6 +37,9 @@ _DNS_UDP = re.compile(r"(?:read|write|dial) udp\s{1,3}[^\s>]{0,60}->\[?([0-9a-f.
 _DIAL = re.compile(
     r"dial tcp\s{1,3}(?:\[([0-9a-f:.%]{2,45})\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})"
 )
+#: A dial target redacted to a name that says it is private (``dial tcp <acr-private-ip>:443``,
+#: ``<private IP address>``): documentation and careful posters write the failure this way.
+_DIAL_PRIVATE_PLACEHOLDER = re.compile(r"dial tcp\s{1,3}\\?<[^<>\n]{0,40}private[^<>\n]{0,40}\\?>:\d{1,5}")
 _CONNECT = re.compile(r"(?:connect|ETIMEDOUT|ECONNREFUSED|ECONNRESET)\s{1,3}([\d.]{7,15}):(\d{1,5})")  # on text
 _CONNECT_WORDS = ("connect", "ETIMEDOUT", "ECONNRE")
 _PROXYCONNECT = re.compile(
@@ -487,6 +490,8 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
         facts.ips.append(IpFact(facts.client_ip, _ip_scope(facts.client_ip), "client"))
     if facts.target_ip:
         derived["target_ip_scope"].add(_ip_scope(facts.target_ip))
+    elif "private" in lower and "dial tcp" in lower and _DIAL_PRIVATE_PLACEHOLDER.search(lower):
+        derived["target_ip_scope"].add("private")
     if facts.dns_server:
         derived["dns_server_scope"].add(_ip_scope(facts.dns_server.rsplit(":", 1)[0].strip("[]")))
     for host in facts.hosts:
