@@ -178,3 +178,15 @@ def test_a_layers_pull_complete_is_not_a_successful_pull() -> None:
     assert "pull_succeeded" not in extract(half_way).facts.signals
     done = "9a1b2c3d4e5f: Pull complete\nDigest: sha256:0123abcd\nStatus: Downloaded newer image for acme/trainer:3.1"
     assert "pull_succeeded" in extract(done).facts.signals
+
+
+def test_a_bare_pull_status_first_asks_for_the_pods_events() -> None:
+    """`ImagePullBackOff` alone names no registry and no error: the reply is undecided between the
+    pull causes, and its first step is the command that shows the real error, with the paste's
+    namespace filled in."""
+    d = diagnose(
+        "$ kubectl get pods -n shop\nNAME                      READY   STATUS             RESTARTS   AGE\n"
+        "cart-7d9f8b6c5d-x2x9q     0/1     ImagePullBackOff   0          4m"
+    )
+    assert d.reply and d.cause == "aks-pull", [(c.id, c.confidence) for c in d.causes]
+    assert d.fix[0].command == "kubectl describe pod <pod> --namespace shop"

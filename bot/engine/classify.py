@@ -176,6 +176,7 @@ _VALUE_SHAPE = {
     "resource_group": "host",
     "node": "k8s",
     "namespace": "k8s",
+    "pod": "k8s",
     # live facts (bot.engine.live_facts)
     "subscription": "name",
     "registry_id": "id",
@@ -251,6 +252,7 @@ def template_values(facts: Facts) -> dict[str, str]:
         "privatelink_host": facts.privatelink_hosts[0] if facts.privatelink_hosts else None,
         "blob_host": facts.blob_hosts[0] if facts.blob_hosts else None,
         "node": facts.kubernetes.get("node"),
+        "pod": facts.kubernetes.get("pod"),
         "namespace": facts.kubernetes.get("namespace"),
         "resource_group": facts.resource_group,
     }
