@@ -42,7 +42,7 @@ FACT_KEYS = {
     "tool",
     "has",  # fact names that must be present
     "lacks",  # fact names that must be absent
-    "host_kinds",  # login_server | data_endpoint | privatelink | blob | data_cdn | malformed | lookalike | ...
+    "host_kinds",  # login_server | data_endpoint | privatelink | blob | data_cdn | malformed | lookalike | public_lookalike | ...
     "lookup_kinds",  # kinds of the host a DNS lookup failed for (+ "single_label")
     "checkhealth",  # check-health error codes
     "canipull",  # canipull outcomes: dns_failed | identity_failed | pull_denied | ok
