@@ -19,6 +19,7 @@ FAILURES = [
     "pulling the image from our registry failed again, no idea why",
     "the push to our registry keeps failing since this morning",
     "we are unable to pull from the registry in the new subscription",
+    "since yesterday we are not able to pull docker images from Docker Hub",
     # tool output with a transport, TLS or HTTP failure
     "docker push myreg.azurecr.io/app:1 keeps failing with connection refused",
     "helm pull oci://myreg.azurecr.io/charts/app fails: 401 unauthorized",
@@ -122,6 +123,7 @@ def test_other_messages_stay_silent(text: str) -> None:
         ("pulling the image from our registry failed", "registry_failure_phrase"),
         ("docker login: cannot log in to myreg.azurecr.io", "registry_failure_phrase_verb"),
         ("the job failed while trying to pull", "registry_failure_phrase_verb"),
+        ("we aren't able to push to the registry", "registry_failure_phrase_verb"),
         ("イメージのプルに失敗しました", "registry_failure_phrase_ja"),
         ("ACR のエラーが出ます", "registry_failure_phrase_ja"),
     ],
