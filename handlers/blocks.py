@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.engine.hosts import classify_host, registry_class_of
 from bot.engine.lang import localize_detail, localize_vantage
 from bot.engine.models import Diagnosis, Evidence, SimilarCase
 from bot.engine.render_text import self_check_command
@@ -341,8 +342,10 @@ def diagnosis_message(
     """
     facts = diagnosis.facts
     # A paste about Docker Hub, GHCR or a self-hosted registry: acrcheck's live checks and probe
-    # refuse such hosts, so the reply must not offer them.
-    elsewhere = bool(facts.registry_host) and not (facts.login_server or facts.data_endpoints)
+    # refuse such hosts, so the reply must not offer them. The engine's own test (a look-alike or
+    # malformed ACR name is still about ACR: /acrcheck checks the registry it meant).
+    host = (facts.registry_host or "").split(":")[0]
+    elsewhere = bool(host) and registry_class_of(classify_host(host).kind) != "acr"
     name = facts.registry or facts.login_server or (facts.registry_host if elsewhere else None) or "REGISTRY"
     pct = f"{round(diagnosis.confidence * 100)}%"
     vantage = localize_vantage(vantage, lang)

@@ -17,7 +17,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from bot.engine.hosts import classify_host
+from bot.engine.hosts import classify_host, registry_class_of
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
 from bot.engine.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
@@ -406,15 +406,9 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
         name = facts.registry_host.split(":")[0]
         known = next((h for h in facts.hosts if h.host == name), None)  # classified already by _hosts
         kind = known.kind if known is not None else classify_host(name).kind
-        if kind in ("login_server", "data_endpoint", "privatelink", "geo"):
-            derived["registry_class"].add("acr")
-        elif kind in ("public_registry", "data_cdn", "blob"):
-            derived["registry_class"].add("public")
-        elif kind in ("malformed", "lookalike"):
-            derived["registry_class"].add("acr")
+        derived["registry_class"].add(registry_class_of(kind))
+        if kind in ("malformed", "lookalike"):
             derived["host_kinds"].add(kind)
-        else:  # self-hosted (intranet name, IP, custom port) or unknown: both count as private
-            derived["registry_class"].add("private")
     elif "azurecr" in lower:
         derived["registry_class"].add("acr")
     if not derived["registry_class"]:

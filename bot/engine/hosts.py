@@ -57,7 +57,9 @@ _REGIONAL_PUBLIC = re.compile(
 #: ECR serves layers from its regional S3 buckets (the data endpoint of ECR).
 _REGIONAL_DATA = re.compile(r"^prod-[a-z0-9-]{2,40}-starport-layer-bucket\.s3[.-][a-z0-9.-]{0,40}amazonaws\.com$")
 #: Docker's web, docs and package hosts are not its registry (apt/yum fetch from download.docker.com).
-_NOT_REGISTRY = frozenset({"download.docker.com", "docs.docker.com", "desktop.docker.com", "forums.docker.com", "www.docker.com"})
+_NOT_REGISTRY = frozenset(
+    {"download.docker.com", "docs.docker.com", "desktop.docker.com", "forums.docker.com", "www.docker.com"}
+)
 #: Hosts that serve image layers for public registries (the "data endpoint" of those registries).
 DATA_PATH_SUFFIXES = (
     "cloudflare.docker.com",
@@ -180,6 +182,19 @@ def classify_host(host: str) -> HostInfo:
         if "azurecr" in host or "azureacr" in host:
             return HostInfo(host, "lookalike", labels[0])
     return HostInfo(host, "other")
+
+
+#: Host kinds of an Azure registry's names (a malformed or look-alike ACR name is still about ACR).
+_ACR_KINDS = frozenset({"login_server", "data_endpoint", "privatelink", "geo", "malformed", "lookalike"})
+_PUBLIC_KINDS = frozenset({"public_registry", "data_cdn", "blob"})
+
+
+def registry_class_of(kind: str) -> str:
+    """The class of the failing registry from its host's kind: ``acr``, ``public`` or ``private``
+    (self-hosted: an intranet name, an IP, a custom port, or anything unknown)."""
+    if kind in _ACR_KINDS:
+        return "acr"
+    return "public" if kind in _PUBLIC_KINDS else "private"
 
 
 def is_private_registry_name(host: str) -> bool:

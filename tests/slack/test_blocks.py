@@ -122,3 +122,17 @@ def test_a_reply_about_another_registry_offers_no_live_check_acrcheck_would_refu
         assert "curl -sv --max-time 10 https://ghcr.io" in contexts
         assert "acrcheck probe" not in contexts and "/acrcheck" not in contexts
         assert words in contexts and "ghcr.io" in contexts
+
+
+def test_a_misspelt_acr_name_is_still_treated_as_azure() -> None:
+    """`contosoacr.azurecr.com` is a look-alike of an ACR name: the engine answers with Azure's fix,
+    so the reply must not say it is "not an Azure registry" (one test for both, hosts.registry_class_of)."""
+    from bot.diagnose import diagnose
+    from handlers.blocks import diagnosis_message
+
+    d = diagnose(
+        'Error response from daemon: Get "https://contosoacr.azurecr.com/v2/": dial tcp: lookup contosoacr.azurecr.com: no such host'
+    )
+    rendered = diagnosis_message(d, diag_id="d11", lang="en", vantage="the bot's network", live=False)
+    contexts = " ".join(e["text"] for b in rendered.blocks if b["type"] == "context" for e in b["elements"])
+    assert "not an Azure registry" not in contexts and "/acrcheck" in contexts
