@@ -624,11 +624,12 @@ def _build(
     if top in kb.cards:
         card = kb.card(top)
         diagnosis.title = card.title.get(lang)
-        summary = card.summary_elsewhere if card.summary_elsewhere and not_azure(ex) else card.summary
+        elsewhere = not_azure(ex)
+        summary = card.summary_elsewhere if card.summary_elsewhere and elsewhere else card.summary
         diagnosis.summary = summary.get(lang)
         diagnosis.fix = render_fix(card, ex, facts, lang, live_facts, known=known)
         # The cards' documents are Azure's: noise for a Docker Hub, GHCR or self-hosted failure.
-        diagnosis.docs = [] if not_azure(ex) else list(card.docs)
+        diagnosis.docs = [] if elsewhere else list(card.docs)
     elif top == HEALTHY:
         diagnosis.title = "No problem found" if lang != "ja" else "問題は見つかりませんでした"
         diagnosis.summary = (

@@ -243,6 +243,10 @@ def _condition(data: dict[str, Any] | None) -> Condition | None:
     )
 
 
+def _optional_text(data: dict[str, Any] | None) -> LocalText | None:
+    return _text(data) if data else None
+
+
 def _decider(data: dict[str, Any] | None) -> Decider | None:
     return Decider(_text(data["text"]), data["command"]) if data is not None else None
 
@@ -264,9 +268,9 @@ def card_from_data(data: dict[str, Any]) -> Card:
         id=data["id"],
         title=_text(data["title"]),
         summary=_text(data["summary"]),
-        tell=_text(data["tell"]) if data["tell"] is not None else None,
-        summary_elsewhere=_text(data["summary_elsewhere"]) if data.get("summary_elsewhere") else None,
-        tell_elsewhere=_text(data["tell_elsewhere"]) if data.get("tell_elsewhere") else None,
+        tell=_optional_text(data["tell"]),
+        summary_elsewhere=_optional_text(data.get("summary_elsewhere")),
+        tell_elsewhere=_optional_text(data.get("tell_elsewhere")),
         decide=_decider(data["decide"]),
         decide_elsewhere=_decider(data.get("decide_elsewhere")),
         base_score=data["base_score"],
