@@ -127,9 +127,9 @@ def public_lookalike(host: str) -> str | None:
     """
     if host in _WELL_KNOWN:
         return None
+    labels = host.split(".")
     for known in _WELL_KNOWN:
         tail = known.count(".") + 1
-        labels = host.split(".")
         if len(labels) < tail or labels[-1] != known.rsplit(".", 1)[1]:
             continue
         candidate = ".".join(labels[-tail:])
