@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.cases import CaseError, case_dict, cases_dir, default_cases, library_digest, load_cases
+from bot.engine.cases import (
+    _ID_KEY,
+    CaseError,
+    case_dict,
+    cases_dir,
+    default_cases,
+    library_digest,
+    load_cases,
+    packaged_case,
+)
 from bot.engine.knowledge import default_knowledge
 
 LABELS = set(default_knowledge().cards)
@@ -100,3 +109,15 @@ def test_case_dict_for_replies() -> None:
     case = load_cases(cases_dir(), labels=LABELS)[0]
     cited = case_dict(case, 0.41234)
     assert cited["url"] == case.source and cited["title"] == case.title and cited["similarity"] == 0.412
+
+
+def test_a_cited_case_is_found_without_parsing_the_whole_library() -> None:
+    """``packaged_case`` (what a reply cites) returns exactly the library's case for every id."""
+    for case in default_cases():
+        assert packaged_case(case.id) == case
+    assert packaged_case("no-such-case") is None
+
+
+def test_the_id_locator_ignores_ids_inside_a_pasted_text() -> None:
+    line = json.dumps({"id": "en-0001", "text": 'body {"id": "evil", "x": 1}', "label": "auth", "source": "https://x"})
+    assert _ID_KEY.findall(line) == ["en-0001"]

@@ -118,6 +118,29 @@ def test_index_round_trips_through_json() -> None:
     assert again.search(query) == index.search(query)
 
 
+def test_the_packaged_artefact_loads_in_rank_order_without_sorting() -> None:
+    """The artefact's postings are written rarest first, so loading trusts their order; the ranks
+    must be exactly those a sort would give (a wrong order would silently change every search)."""
+    learned = default_learned()
+    assert learned is not None and learned.index.rank_ordered
+    index = learned.index
+    unsorted = CaseIndex(
+        postings=dict(sorted(index.postings.items())), norms=index.norms, case_ids=index.case_ids, labels=index.labels
+    )
+    assert not unsorted.rank_ordered
+    assert (unsorted.rank, unsorted.word_rank, unsorted.pair_rank) == (index.rank, index.word_rank, index.pair_rank)
+    assert unsorted.ranked == index.ranked and unsorted.weights == index.weights
+
+
+def test_an_index_without_the_order_mark_is_sorted_on_load() -> None:
+    data = _index().to_dict()
+    data.pop("postings_order")
+    data["postings"] = dict(reversed(list(data["postings"].items())))
+    again = CaseIndex.from_dict(data)
+    assert not again.rank_ordered
+    assert again.ranked == _index().ranked
+
+
 def test_common_features_are_not_indexed() -> None:
     samples = [{"ctx", f"w:{i}"} for i in range(40)]
     index = CaseIndex.build([str(i) for i in range(40)], ["auth"] * 40, samples)

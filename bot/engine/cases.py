@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -98,16 +100,20 @@ def parse_case(raw: str, *, where: str, labels: frozenset[str] | set[str] | None
     )
 
 
+def _read_file(path: Path, labels: frozenset[str] | set[str] | None) -> Iterator[tuple[str, Case]]:
+    """Each case of one library file with its ``file:line``, validated."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            where = f"{path.name}:{number}"
+            yield where, parse_case(line, where=where, labels=labels)
+
+
 def load_cases(directory: Path | None = None, *, labels: frozenset[str] | set[str] | None = None) -> list[Case]:
     """Every case of every library file, validated; ids must be unique across the library."""
     cases: list[Case] = []
     seen: dict[str, str] = {}
     for path in library_files(directory):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            case = parse_case(line, where=where, labels=labels)
+        for where, case in _read_file(path, labels):
             if case.id in seen:
                 raise CaseError(f"{where}: duplicate id '{case.id}' (first at {seen[case.id]})")
             seen[case.id] = where
@@ -129,6 +135,40 @@ def library_digest(directory: Path | None = None, *, extra: tuple[Path, ...] = (
 def default_cases() -> tuple[Case, ...]:
     """The packaged library, loaded once per process (labels are checked by the tests)."""
     return tuple(load_cases())
+
+
+#: Where a line's ``id`` is (a JSON key, not an escaped quote inside a pasted text).
+_ID_KEY = re.compile(r'(?<!\\)"id"\s*:\s*"([^"\\\n]{1,100})"')
+
+
+@lru_cache(maxsize=1)
+def _case_files_by_id() -> dict[str, Path]:
+    """Which packaged library file holds each id, found without parsing the files."""
+    found: dict[str, Path] = {}
+    for path in library_files():
+        for case_id in _ID_KEY.findall(path.read_text(encoding="utf-8")):
+            found.setdefault(case_id, path)
+    return found
+
+
+@lru_cache(maxsize=64)
+def _packaged_file_cases(path: Path) -> dict[str, Case]:
+    return {case.id: case for _, case in _read_file(path, None)}
+
+
+def packaged_case(case_id: str) -> Case | None:
+    """One case of the packaged library, parsing only the file that holds it.
+
+    A reply cites two cases; parsing the whole library (1,500+ lines) for them was most of a
+    one-shot ``acrcheck diagnose``'s first answer. Falls back to the whole library when the id
+    is not where the locator says (a file formatted unusually).
+    """
+    path = _case_files_by_id().get(case_id)
+    if path is not None:
+        case = _packaged_file_cases(path).get(case_id)
+        if case is not None:
+            return case
+    return next((case for case in default_cases() if case.id == case_id), None)
 
 
 def case_dict(case: Case, similarity: float | None = None) -> dict[str, Any]:

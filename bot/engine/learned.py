@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.engine.cases import Case, default_cases
+from bot.engine.cases import packaged_case
 from bot.engine.models import SimilarCase
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ RUNNER_UP_WEIGHT = 8.0
 RUNNER_UP_GAP = 2.0
 #: Settings of the logistic-regression alternative (``benchmarks/accuracy.py --model linear``).
 TRAINING: dict[str, Any] = {"epochs": 25, "rate": 0.3, "l2": 1e-2, "min_count": 2, "prune": 0.02}
+#: How ``CaseIndex.to_dict`` orders the postings: by document frequency, then name (the ranks).
+RANK_ORDER = "rarest-first"
 #: A search looks up at most this many of a paste's features (its rarest).
 QUERY_FEATURES = 25
 #: ... of which at most this many Japanese character pairs (the rarest): a Japanese sentence has
@@ -306,14 +308,17 @@ class CaseIndex:
     pair_rank: dict[str, int] = field(default_factory=dict)
     #: by rank: the feature's cases and its squared IDF
     ranked: list[tuple[list[int], float]] = field(default_factory=list)
+    #: ``postings`` are already in rank order (an artefact written by ``to_dict``): loading skips
+    #: sorting 25,000+ names, a fifth of a one-shot CLI answer's start-up.
+    rank_ordered: bool = False
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
         n = len(self.case_ids)
-        longest = max((len(p) for p in self.postings.values()), default=0)
-        self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
         postings = self.postings
-        order = sorted(postings, key=lambda name: (len(postings[name]), name))
+        order = list(postings) if self.rank_ordered else sorted(postings, key=self._rank_key)
+        longest = len(postings[order[-1]]) if order else 0
+        self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
         by_kind: dict[str, dict[str, int]] = {"w:": self.word_rank, "b:": self.pair_rank}
         for r, name in enumerate(order):
             table = by_kind.get(name[:2])
@@ -477,8 +482,12 @@ class CaseIndex:
             "labels": self.labels,
             "norms": self.norms,
             "text_hashes": self.text_hashes,
-            "postings": dict(sorted(self.postings.items())),
+            "postings_order": RANK_ORDER,
+            "postings": {name: self.postings[name] for name in sorted(self.postings, key=self._rank_key)},
         }
+
+    def _rank_key(self, name: str) -> tuple[int, str]:
+        return len(self.postings[name]), name
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseIndex:
@@ -488,6 +497,7 @@ class CaseIndex:
             case_ids=data["case_ids"],
             labels=data["labels"],
             text_hashes=data.get("text_hashes", []),
+            rank_ordered=data.get("postings_order") == RANK_ORDER,
         )
 
 
@@ -592,7 +602,6 @@ class Learned:
         """
         index = self.index
         own = text_hash(text)
-        library = _library_by_id()
         found: list[SimilarCase] = []
         sources: set[str] = set()
         for rank, cause in enumerate(causes):
@@ -605,7 +614,7 @@ class Learned:
                     break
                 if index.text_hashes and index.text_hashes[position] == own:
                     continue
-                case = library.get(index.case_ids[position])
+                case = packaged_case(index.case_ids[position])
                 if case is None or case.source in sources or not (case.fix or case.evidence):
                     continue
                 sources.add(case.source)
@@ -615,11 +624,6 @@ class Learned:
                 if len(found) == limit:
                     return found
         return found
-
-
-@lru_cache(maxsize=1)
-def _library_by_id() -> dict[str, Case]:
-    return {case.id: case for case in default_cases()}
 
 
 def artefact_path() -> Path:
