@@ -70,6 +70,11 @@ FAILURES = [
     # other tools that pull from registries
     "OCIRepository podinfo: reconciliation failed: DefaultAzureCredential: failed to acquire a token",
     "push to contoso.azurecr.io rejected: the operation is disallowed on this registry, repository or image",
+    # docker push's layer lines make a bare refusal a registry failure
+    "3f1c2a9b7d10: Preparing\n8e2b4c6d1f00: Preparing\nunauthorized: access to the requested resource is not authorized",
+    # a platform the image was not built for; a pod that names a pull secret the cluster lacks
+    "[+] Running 0/1\n ⠿ api Pulling   0.9s\nno matching manifest for linux/arm64/v8 in the manifest list entries",
+    "Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed.",
 ]
 
 SILENT = [
@@ -101,6 +106,14 @@ SILENT = [
     "Error: Failed to download metadata for repo 'appstream': Curl error (6): Couldn't resolve host name for "
     "https://mirror.example.org/v2/rocky/9/AppStream/x86_64/os/repodata/repomd.xml [Could not resolve host: mirror.example.org]",
     "Error: request to https://management.azure.com/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Web/sites/app?api-version=2022-03-01 failed, reason: connect ETIMEDOUT 20.1.2.3:443",
+    # a classic Helm chart repository (index.yaml), not an OCI registry
+    'Error: looks like "https://charts.corp.example/stable" is not a valid chart repository or cannot be reached: '
+    'Get "https://charts.corp.example/stable/index.yaml": x509: certificate signed by unknown authority',
+    # a kubelet watching its own API server through a proxy
+    "E0301 10:00:00.000000 1 reflector.go:138] Failed to list *v1.Node: Get "
+    '"https://control-plane.corp.example:6443/api/v1/nodes?limit=500": Proxy Authentication Required',
+    # an npm mirror's certificate (a package registry, not a container registry)
+    "npm ERR! request to https://registry.npm.example-mirror.org/lodash failed, reason: certificate has expired",
 ]
 
 
@@ -164,6 +177,7 @@ def test_an_undecided_failure_names_candidates_and_the_deciding_check() -> None:
         ("myregistry.azurecr.io and myregistry.privatelink.azurecr.io", False),
         ("could not connect to registry.terraform.io", False),
         ("see registry.go:123 for details", False),
+        ("request to https://registry.npm.example-mirror.org/lodash failed", False),
     ],
 )
 def test_a_host_named_like_a_registry_is_self_hosted(text: str, expected: bool) -> None:
@@ -192,3 +206,40 @@ def test_a_bare_pull_status_first_asks_for_the_pods_events() -> None:
     )
     assert d.reply and d.cause == "aks-pull", [(c.id, c.confidence) for c in d.causes]
     assert d.fix[0].command == "kubectl describe pod <pod> --namespace shop"
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        (
+            "Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed.",
+            "aks-pull",
+        ),
+        ("[+] Running 0/1\n ⠿ api Pulling   0.9s\nno matching manifest for linux/arm64/v8 in the manifest list entries", "other-acr"),
+    ],
+)
+def test_cluster_credentials_and_platforms_name_their_cause(text: str, cause: str) -> None:
+    d = diagnose(text)
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        (
+            "argocd: failed to generate manifest for source 1 of 1: helm repo add https://charts.corp.example/stable "
+            'failed: Get "https://charts.corp.example/stable/index.yaml": x509: certificate signed by unknown authority',
+            "helm_chart_repo",
+        ),
+        (
+            'E0301 10:00:00.000000 1 reflector.go:138] Failed to list *v1.Node: Get "https://cp.corp.example:6443/api/v1/'
+            'nodes?limit=500": Proxy Authentication Required',
+            "kubectl_api_server",
+        ),
+    ],
+)
+def test_another_services_failure_is_said_to_be_unrelated(text: str, signal: str) -> None:
+    """Silent, and for the reason that it is another service's error (not merely for lack of a rule)."""
+    d = diagnose(text)
+    assert signal in d.facts.signals
+    assert not d.reply and d.cause == "unrelated" and d.confidence >= 0.8, [(c.id, c.confidence) for c in d.causes]
