@@ -13,8 +13,8 @@ Runs, with the runtime dependencies only:
 * ``serve_ready.py``: ``acrcheck serve`` ready (``/readyz`` 200, fake Slack) after start (≤ 2 s);
 * ``slack_load.py``: slash-command acknowledgement under a burst (its own output, printed as is).
 
-Wall-clock figures depend on what else the machine is doing: the load average is printed
-with the results, and the throughput line also gives pastes per CPU-second of the process.
+Wall-clock figures depend on the machine and on what else it is doing: the load average and the
+time of a fixed Python loop are printed with the results, and the throughput line also gives pastes per CPU-second of the process.
 """
 
 from __future__ import annotations
@@ -39,6 +39,24 @@ def _mark(ok: bool) -> str:
     return "ok  " if ok else "MISS"
 
 
+def python_speed_ms(repeat: int = 5) -> float:
+    """Best wall time of a fixed pure-Python loop (10 million additions), in ms.
+
+    The same code gives quite different figures on different machines of the same size (the
+    figures of two sessions differed by half); this number lets a reader compare runs.
+    """
+    import time
+
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (a rough look, not the figures to report)")
@@ -50,7 +68,10 @@ def main() -> int:
     lines = min(args.lines, 5_000) if args.quick else args.lines
     cpu = None if args.cpu < 0 else args.cpu
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"10 million Python additions take {python_speed_ms():.0f} ms (the machine's speed, to compare runs)\n"
+    )
 
     rows: list[tuple[str, str, str, bool]] = []
     start = startup.measure(runs)
