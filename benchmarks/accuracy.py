@@ -211,6 +211,34 @@ def print_tables(tallies: dict[str, dict[str, Tally]], slices: list[str]) -> Non
                 print(f"{name:22} {system:7} {tallies[system][name].row()}")
 
 
+#: Confidence buckets of the reliability table (lower bounds).
+RELIABILITY_BUCKETS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def print_reliability(results: list[tuple[Item, Diagnosis]]) -> None:
+    """How often a reply is right at the confidence it shows (answered real registry errors, all
+    variants): a decided reply's top cause at its confidence, an undecided reply's candidates at
+    its ``answer_confidence``. A well-calibrated engine's "84 %" is right about 84 % of the time."""
+    rows: dict[tuple[str, float], list[tuple[float, bool]]] = defaultdict(list)
+    for item, d in results:
+        if item.case.label == UNRELATED or not d.reply or d.cause == UNRELATED:
+            continue
+        if d.ambiguous and d.candidates:
+            kind, right = "undecided", item.case.label in {c.id for c in d.candidates}
+        else:
+            kind, right = "decided", d.cause == item.case.label
+        shown = d.answer_confidence
+        bucket = max(b for b in RELIABILITY_BUCKETS if shown >= b)
+        rows[(kind, bucket)].append((shown, right))
+    print("reliability (answered registry errors, final): confidence shown vs. share right")
+    print(f"  {'reply':10} {'shown':>11} {'n':>6} {'mean shown':>10} {'right':>7}")
+    for (kind, bucket), values in sorted(rows.items()):
+        upper = next((b for b in RELIABILITY_BUCKETS if b > bucket), 1.0)
+        mean = sum(v for v, _ in values) / len(values)
+        right = sum(r for _, r in values) / len(values)
+        print(f"  {kind:10} {bucket:4.0%}-{upper:4.0%} {len(values):6} {mean:10.1%} {right:7.1%}")
+
+
 def extra_sets(paths: list[str], learned: Learned | None) -> None:
     """Sets outside the library scored without cross-validation, by ``learned`` (the packaged
     artefact, or one trained on ``--cases``): new real pastes scored blind, or written sets."""
@@ -309,6 +337,8 @@ def main() -> int:
     print("main confusions (label -> predicted, verbatim, final):")
     for (label, predicted), count in confusions.most_common(12):
         print(f"  {count:3}  {label} -> {predicted}")
+    print()
+    print_reliability(results)
     if args.show_misses:
         print()
         print("misses (verbatim, final):")
