@@ -75,6 +75,8 @@ FAILURES = [
     # a platform the image was not built for; a pod that names a pull secret the cluster lacks
     "[+] Running 0/1\n ⠿ api Pulling   0.9s\nno matching manifest for linux/arm64/v8 in the manifest list entries",
     "Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed.",
+    # curl 8's words for a connection that never opened (a database's "could not connect to server:" differs)
+    "curl: (28) Failed to connect to quay.io port 443 after 75002 ms: Could not connect to server",
 ]
 
 SILENT = [
@@ -243,3 +245,34 @@ def test_another_services_failure_is_said_to_be_unrelated(text: str, signal: str
     d = diagnose(text)
     assert signal in d.facts.signals
     assert not d.reply and d.cause == "unrelated" and d.confidence >= 0.8, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        # docker-py (docker compose v1, mlflow, molecule) when no daemon answers
+        (
+            "docker.errors.DockerException: Error while fetching server API version: "
+            "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))",
+            "client-docker-daemon",
+        ),
+        # Azure refused an action on the registry itself
+        (
+            "(AuthorizationFailed) The client 'dev@contoso.com' with object id '0000' does not have authorization to "
+            "perform action 'Microsoft.ContainerRegistry/registries/listCredentials/action' over scope '/subscriptions/x'",
+            "auth",
+        ),
+    ],
+)
+def test_daemon_and_azure_authorization_failures(text: str, cause: str) -> None:
+    d = diagnose(text)
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_an_authorization_failure_on_another_azure_service_is_not_the_registry() -> None:
+    d = diagnose(
+        "(AuthorizationFailed) The client 'dev@contoso.com' with object id '0000' does not have authorization to "
+        "perform action 'Microsoft.KeyVault/vaults/read' over scope '/subscriptions/x'"
+    )
+    assert "arm_other_provider" in d.facts.signals
+    assert not d.reply and d.cause == "unrelated"
