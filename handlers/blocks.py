@@ -96,8 +96,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "ambiguous": "The text alone cannot decide between these causes:",
         "decisive": "The check that decides",
         "similar": "Similar solved cases",
-        "fixed_by": "fixed by",
-        "cause_was": "cause",
+        "fixed_by": "fix:",
+        "cause_was": "cause:",
     },
     "ja": {
         "likely_cause": "考えられる原因",
@@ -154,8 +154,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "ambiguous": "テキストだけではこれらの原因を判別できません:",
         "decisive": "判別するためのチェック",
         "similar": "似た解決済みの事例",
-        "fixed_by": "解決方法",
-        "cause_was": "原因",
+        "fixed_by": "解決方法:",
+        "cause_was": "原因:",
     },
 }
 
@@ -462,12 +462,12 @@ def ambiguity_text(diagnosis: Diagnosis, lang: str) -> str:
 
 
 def similar_case_line(case: SimilarCase, lang: str) -> str:
-    """'<link|title>: fixed by …' for the "Show evidence" view."""
+    """'<link|title> — fix: …' for the "Show evidence" view."""
     title = escape(truncate(case.title, 150)).replace("|", "¦")
     link = f"<{case.url}|{title}>" if case.url.startswith("https://") and not set(case.url) & set("<>| ") else title
     if case.fix:
-        return f"• {link}: {t(lang, 'fixed_by')} {escape(truncate(case.fix, 300))}"
-    return f"• {link}: {t(lang, 'cause_was')} {escape(truncate(case.evidence or case.cause, 300))}"
+        return f"• {link} — {t(lang, 'fixed_by')} {escape(truncate(case.fix, 300))}"
+    return f"• {link} — {t(lang, 'cause_was')} {escape(truncate(case.evidence or case.cause, 300))}"
 
 
 def overflow_messages(lines: list[str], lang: str, *, max_messages: int = 3) -> list[Rendered]:

@@ -101,10 +101,10 @@ def test_show_evidence_lists_similar_solved_cases() -> None:
     text = rendered.blocks[0]["text"]["text"]
     assert "Similar solved cases" in text
     assert "<https://github.com/o/r/issues/1|Pulls &lt;time out&gt; ¦ behind proxy>" in text
-    assert "fixed by Set HTTPS_PROXY for the daemon &amp; restart" in text
-    assert "javascript:" not in text and "cause proxy ate the CONNECT" in text
+    assert "— fix: Set HTTPS_PROXY for the daemon &amp; restart" in text
+    assert "javascript:" not in text and "— cause: proxy ate the CONNECT" in text
     ja = blocks.evidence_message([], "ja", cases[:1]).blocks[0]["text"]["text"]
-    assert "似た解決済みの事例" in ja and "解決方法" in ja
+    assert "似た解決済みの事例" in ja and "— 解決方法:" in ja
 
 
 def test_show_evidence_in_japanese_localises_paste_lines() -> None:

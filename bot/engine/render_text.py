@@ -24,8 +24,8 @@ _LABELS = {
         "ambiguous": "The text alone cannot decide between these causes",
         "decisive": "The check that decides",
         "similar": "Similar solved cases",
-        "fixed_by": "fixed by",
-        "cause_was": "cause",
+        "fixed_by": "fix:",
+        "cause_was": "cause:",
     },
     "ja": {
         "cause": "考えられる原因",
@@ -39,8 +39,8 @@ _LABELS = {
         "ambiguous": "テキストだけではこれらの原因を判別できません",
         "decisive": "判別するためのチェック",
         "similar": "似た解決済みの事例",
-        "fixed_by": "解決方法",
-        "cause_was": "原因",
+        "fixed_by": "解決方法:",
+        "cause_was": "原因:",
     },
 }
 
@@ -115,11 +115,12 @@ def render_text(diagnosis: Diagnosis) -> str:
 
 
 def similar_line(case: SimilarCase, lang: str) -> str:
-    """'<title>: fixed by <fix> (<url>)' — or the cause the thread found when it names no fix."""
+    """'<title> — fix: <fix> (<url>)', or the cause the thread found when it names no fix (the
+    library's fixes are sentences of their own: "Upgrade …", so no "fixed by" before them)."""
     labels = _LABELS.get(lang, _LABELS["en"])
     if case.fix:
-        return f"{case.title}: {labels['fixed_by']} {case.fix} ({case.url})"
-    return f"{case.title}: {labels['cause_was']} {case.evidence or case.cause} ({case.url})"
+        return f"{case.title} — {labels['fixed_by']} {case.fix} ({case.url})"
+    return f"{case.title} — {labels['cause_was']} {case.evidence or case.cause} ({case.url})"
 
 
 def fix_list(diagnosis: Diagnosis) -> list[str]:
