@@ -114,6 +114,9 @@ SILENT = [
     # a kubelet watching its own API server through a proxy
     "E0301 10:00:00.000000 1 reflector.go:138] Failed to list *v1.Node: Get "
     '"https://control-plane.corp.example:6443/api/v1/nodes?limit=500": Proxy Authentication Required',
+    # every layer downloaded; the daemon's own storage failed to register one
+    "latest: Pulling from acme/api\n6ec7b7d162b2: Already exists\n2d04da85e485: Download complete\n"
+    "failed to register layer: lstat /var/lib/docker/overlay2/abc: no such file or directory",
     # an npm mirror's certificate (a package registry, not a container registry)
     "npm ERR! request to https://registry.npm.example-mirror.org/lodash failed, reason: certificate has expired",
 ]
