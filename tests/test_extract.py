@@ -133,6 +133,25 @@ def test_registry_name_from_az_arguments() -> None:
     assert ex.facts.registry == "prodregistry01"
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "az aks update -n aks1 -g rg --attach-acr contosoacr",
+        "az aks create -g rg -n aks1 --acr contosoacr",
+        "az aks update -n aks1 -g rg --attach-acr=contosoacr",
+    ],
+)
+def test_registry_name_from_the_aks_attach_options(line: str) -> None:
+    ex = extract(line + "\nERROR: Could not create a role assignment for ACR. Are you an Owner on this subscription?")
+    assert ex.facts.registry == "contosoacr" and ex.facts.login_server == "contosoacr.azurecr.io"
+
+
+def test_a_name_argument_after_many_nameless_az_commands_is_not_searched_for_ever() -> None:
+    """The name is looked for at the first occurrences of ``az acr`` only (bounded work)."""
+    assert extract("az acr login -n \n" * 10 + "az acr login -n contosoreg").facts.registry == "contosoreg"
+    assert extract("az acr login -n \n" * 3000 + "az acr login -n contosoreg").facts.registry is None
+
+
 def test_plain_chat_has_no_registry_context() -> None:
     ex = extract("lunch at 12?")
     assert not ex.registry_context

@@ -32,6 +32,7 @@ CASES = {
     "here-string-values": "password-stdin <<< x ",
     "docker-login-p-attached": "docker login -pAb1 ",
     "escaped-newlines": "\\n",
+    "az-acr-without-names": "az acr login -n ",
 }
 
 

@@ -126,10 +126,13 @@ _ACR_NAME_ARG = (
         r"\baz acr\s{1,3}[a-z-]{2,30}(?:\s{1,3}[a-z-]{2,30})?\s{1,3}(?:[^\n]{0,200}?\s)?(?:-n|--name|-r|--registry|--registry-name)[ =]([A-Za-z0-9]{5,50})\b"
     ),
     re.compile(r"\bregistry\s{1,3}['\"‘’]([a-z0-9]{5,50})['\"‘’]"),  # on the lowercased text
-    re.compile(r"\b(?:--acr|--attach-acr)[ =]([A-Za-z0-9]{5,50})\b"),
+    re.compile(r"(?<![\w-])(?:--acr|--attach-acr)[ =]([A-Za-z0-9]{5,50})\b"),  # "\b--" never matched after a space
 )
-#: A substring each _ACR_NAME_ARG pattern needs (in the text, the lowercased text, the text).
-_ACR_NAME_GATES = ("az acr", "registry", "-acr")
+#: Where each _ACR_NAME_ARG pattern starts (in the text, the lowercased text, the text): it is
+#: matched at the first ``_ACR_NAME_TRIES`` occurrences only, so a paste of thousands of
+#: ``az acr login -n`` without a name costs a bounded number of tries, not a scan from each.
+_ACR_NAME_GATES = ("az acr", "registry", "--a")
+_ACR_NAME_TRIES = 50
 _AZURE_REGIONS = frozenset(
     [
         "eastus",
@@ -354,11 +357,9 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
             _add_unique(facts.other_registry_hosts, host)
     if facts.registry is None:
         for gate, pattern, source in zip(_ACR_NAME_GATES, _ACR_NAME_ARG, (text, lower, text), strict=True):
-            if gate not in source:
-                continue
-            m = pattern.search(source)
-            if m and m.group(1).lower() not in ("redacted", "registry", "xxxxx"):
-                facts.registry = m.group(1).lower()
+            name = _acr_name_argument(pattern, source, gate)
+            if name is not None:
+                facts.registry = name
                 derived["host_kinds"].add("acr_name")
                 break
     if facts.registry and facts.login_server is None:
@@ -366,6 +367,19 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
             facts.cloud or "", "azurecr.io"
         )
         facts.login_server = f"{facts.registry}.{suffix}"
+
+
+def _acr_name_argument(pattern: re.Pattern[str], source: str, gate: str) -> str | None:
+    """The registry name ``pattern`` finds where ``gate`` occurs (its first occurrences only)."""
+    index = source.find(gate)
+    for _ in range(_ACR_NAME_TRIES):
+        if index < 0:
+            return None
+        m = pattern.match(source, index)
+        if m and m.group(1).lower() not in ("redacted", "registry", "xxxxx"):
+            return m.group(1).lower()
+        index = source.find(gate, index + 1)
+    return None
 
 
 def _registry_of(reference: str) -> str:
