@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine.cases import (
-    _ID_KEY,
+    _ID_HEAD,
     CaseError,
     case_dict,
     cases_dir,
@@ -118,6 +118,8 @@ def test_a_cited_case_is_found_without_parsing_the_whole_library() -> None:
     assert packaged_case("no-such-case") is None
 
 
-def test_the_id_locator_ignores_ids_inside_a_pasted_text() -> None:
+def test_the_id_locator_reads_the_lines_head_only() -> None:
     line = json.dumps({"id": "en-0001", "text": 'body {"id": "evil", "x": 1}', "label": "auth", "source": "https://x"})
-    assert _ID_KEY.findall(line) == ["en-0001"]
+    head = _ID_HEAD.match(line)
+    assert head is not None and head.group(1) == "en-0001"
+    assert _ID_HEAD.match(json.dumps({"text": '{"id": "evil"}', "id": "en-0002"})) is None  # found by the fallback

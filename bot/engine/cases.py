@@ -137,8 +137,9 @@ def default_cases() -> tuple[Case, ...]:
     return tuple(load_cases())
 
 
-#: Where a line's ``id`` is (a JSON key, not an escaped quote inside a pasted text).
-_ID_KEY = re.compile(r'(?<!\\)"id"\s*:\s*"([^"\\\n]{1,100})"')
+#: A line that starts with its ``id`` (as the library's files are written): the id is read
+#: from the line's head without parsing it. A line written otherwise is found by the fallback.
+_ID_HEAD = re.compile(r'\{\s*"id"\s*:\s*"([^"\\\n]{1,100})"')
 
 
 @lru_cache(maxsize=1)
@@ -146,8 +147,10 @@ def _case_files_by_id() -> dict[str, Path]:
     """Which packaged library file holds each id, found without parsing the files."""
     found: dict[str, Path] = {}
     for path in library_files():
-        for case_id in _ID_KEY.findall(path.read_text(encoding="utf-8")):
-            found.setdefault(case_id, path)
+        for line in path.read_text(encoding="utf-8").splitlines():
+            head = _ID_HEAD.match(line)
+            if head is not None:
+                found.setdefault(head.group(1), path)
     return found
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bot.engine.keywords import KeywordScanner
 
@@ -39,11 +40,21 @@ class _Rule:
 
     kind: str
     triggers: tuple[str, ...]
-    pattern: re.Pattern[str]
+    pattern: str  # the regex's source; ``regex`` compiles it
     group: int = 0  # the group holding the secret; 0 = the whole match (or the last group that matched)
     accept: Callable[[str], bool] | None = None  # a further test of the value (e.g. "looks random")
     also: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """The compiled pattern, compiled the first time a text holds one of the rule's triggers:
+        most rules never run in a process that diagnoses one paste, and compiling all of them at
+        import was a twentieth of a one-shot ``acrcheck diagnose``."""
+        return _compiled(self.pattern)
+
+
+_compiled = lru_cache(maxsize=None)(re.compile)
 
 
 @dataclass(slots=True)
@@ -171,7 +182,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "authorization-header",
         ("authorization",),
-        re.compile(
+        (
             r"(?i)[\"']?" + _SEP + r"[\"']?"
             r"(?:(?:bearer|basic|token|negotiate|ntlm|digest|sharedaccesssignature)[ \t]{1,4})?([^\s\"',;]{6,8192})"
         ),
@@ -179,14 +190,14 @@ _RULES: tuple[_Rule, ...] = (
         _random_looking,  # "may require authorization: server message" is prose
         keys=("authorization",),
     ),
-    _Rule("bearer-token", ("bearer",), re.compile(r"(?i)\bbearer[ \t]{1,4}([A-Za-z0-9._~+/=-]{16,8192})"), 1),
+    _Rule("bearer-token", ("bearer",), (r"(?i)\bbearer[ \t]{1,4}([A-Za-z0-9._~+/=-]{16,8192})"), 1),
     _Rule(  # the signature is optional: a log line or a chat message may cut the token short
-        "jwt", ("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}(?:\.[A-Za-z0-9_-]{0,4096})?")
+        "jwt", ("eyj",), (r"\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}(?:\.[A-Za-z0-9_-]{0,4096})?")
     ),
     _Rule(
         "docker-config-auth",  # .dockerconfigjson / .dockercfg values are base64 of the whole config
         ("dockerconfigjson", "dockercfg", "eyjhdxrocyi6"),
-        re.compile(
+        (
             r"(?i)(?:\.docker(?:configjson|cfg)[\"']?[ \t]{0,4}:[ \t]{0,4}[\"']?([A-Za-z0-9+/=]{16,16384})"
             r"|\b(eyJhdXRocyI6[A-Za-z0-9+/=]{8,16384}))"
         ),
@@ -194,7 +205,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "password-stdin",  # echo -n "pw" | docker login --password-stdin, and here-strings
         ("echo", "printf", "write-output", "<<<"),
-        re.compile(
+        (
             r"(?i)(?:\b(?:echo|printf|write-output)(?:[ \t]{1,4}-[neE]{1,3}){0,3}(?:[ \t]{1,4}[\"']%s(?:\\n)?[\"'])?"
             r"[ \t]{1,4}" + _VALUE + r"[ \t]{0,4}\|[^\n|]{0,200}?(?:login|password-stdin|passwd|chpasswd)"
             r"|password-stdin" + _gap_before(r"password-stdin", r"[^\n]", 80) + r"<<<[ \t]{0,4}" + _VALUE + r")"
@@ -206,7 +217,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "password-stdin",  # a heredoc: ``login --password-stdin <<EOF``, its first line is the password; one
         ("<<",),  # attempt per ``password-stdin``, never a ``<<<`` here-string, no backtracking (possessive)
-        re.compile(r"password-stdin[^\n<]{0,80}+<<(?!<)" + _HEREDOC + r"[ \t]{0,4}+\r?\n[ \t]{0,8}(\S[^\n]{0,511})"),
+        (r"password-stdin[^\n<]{0,80}+<<(?!<)" + _HEREDOC + r"[ \t]{0,4}+\r?\n[ \t]{0,8}(\S[^\n]{0,511})"),
         1,
         _real,
         also=("password-stdin",),
@@ -216,7 +227,7 @@ _RULES: tuple[_Rule, ...] = (
         ("login", "sshpass"),
         # -p VALUE, -p=VALUE, -p"VALUE", and -pVALUE attached (lowercase -p only; a word or a number, such
         # as a later ``ssh -p2222`` on an sshpass line, is no password)
-        re.compile(
+        (
             r"(?i)\b(?:login|sshpass)\b" + _gap_before(r"\b(?:login|sshpass)\b", r"[^\n]", 300)
             + r"[ \t]-p(?:[ =]|(?=[\"'])|" + _ATTACHED + ")" + _VALUE
         ),
@@ -227,7 +238,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "password-securestring",  # PowerShell: ConvertTo-SecureString "pw" -AsPlainText -Force
         ("convertto-securestring",),
-        re.compile(
+        (
             r"(?i)ConvertTo-SecureString(?:[ \t]{1,4}-(?:AsPlainText|Force)\b){0,2}[ \t]{1,4}(?:-String[ \t]{1,4})?"
             r"(\"[^\"\n]{1,512}\"|'[^'\n]{1,512}'|[^\s\"'$(-][^\s\"']{0,511})"
         ),
@@ -238,14 +249,14 @@ _RULES: tuple[_Rule, ...] = (
         "password-option",  # --password X, --docker-password=X, --http-password=X, -Password X
         ("-password", "-passwd"),
         # "WARNING! Using --password via the CLI is insecure" is Docker's own warning, not a password
-        re.compile(r"(?i)(?:^|[ \t])-{1,2}(?:[a-z]{1,12}-)?(?:password|passwd)(?:[ =]|(?=[\"']))(?!via the )" + _VALUE),
+        (r"(?i)(?:^|[ \t])-{1,2}(?:[a-z]{1,12}-)?(?:password|passwd)(?:[ =]|(?=[\"']))(?!via the )" + _VALUE),
         1,
         _real,
     ),
     _Rule(
         "registry-credential",  # az acr credential show / token create: {"name": "password1", "value": "..."}
         ('"value"',),
-        re.compile(
+        (
             r"(?i)(?:\"name\"[ \t]{0,4}:[ \t]{0,4}\"password[12]?\"[ \t]{0,4},[ \t\r\n]{0,40}"
             r"|password\"[ \t]{0,4}:[ \t]{0,4}\{[ \t\r\n]{0,40})"
             r"\"value\"[ \t]{0,4}:[ \t]{0,4}\"([^\"\n]{1,512})\"?"
@@ -257,23 +268,23 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "secret-value",  # az … keys list / credential answers: "value": "<long random string>"
         ('"value"',),
-        re.compile(r"(?i)\"value\"[ \t]{0,4}:[ \t]{0,4}\"([^\"\s]{20,512})"),
+        (r"(?i)\"value\"[ \t]{0,4}:[ \t]{0,4}\"([^\"\s]{20,512})"),
         1,
         _random_looking,
     ),
     _Rule(
         "password-field",  # password: x, "passwd": "x", Password=x; ACR_PASSWORD=x, "adminPassword": "x"
         _PASSWORD_KEYS,
-        re.compile(r"s?[\"']?" + _SEP + _VALUE),
+        (r"s?[\"']?" + _SEP + _VALUE),
         1,
         _password,
         keys=_PASSWORD_KEYS,
     ),
-    _Rule("password-field", ("pass:",), re.compile(r"(?i)\bpass:([^\s\"']{1,512})"), 1, _real),  # openssl -passin pass:x
+    _Rule("password-field", ("pass:",), (r"(?i)\bpass:([^\s\"']{1,512})"), 1, _real),  # openssl -passin pass:x
     _Rule(
         "secret-setting",  # <password>x</password>, <add key="ClearTextPassword" value="x" />
         ("<pass", "<secret", "<token", "<privatekey", "<apikey", "password\"", "secret\"", "token\"", "apikey\""),
-        re.compile(
+        (
             r"(?i)(?:<(password|passphrase|secret|token|privateKey|apiKey)>([^<\n]{1,512})</\1>"
             r"|key=\"[A-Za-z0-9_.-]{0,40}(?:password|secret|token|apikey)\"[ \t]{1,4}value=\"([^\"\n]{1,512})\")"
         ),
@@ -281,23 +292,23 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "client-secret",  # client_secret=x, "aadClientSecret": "x", SLACK_SIGNING_SECRET=x (any value of 8+)
         ("secret",),
-        re.compile(r"s?" + _KEY_SEP + r"[\"']?([^\s\"',;&]{8,512})"),
+        (r"s?" + _KEY_SEP + r"[\"']?([^\s\"',;&]{8,512})"),
         1,
         _real,
         keys=("secret",),
     ),
-    _Rule("client-secret", ("--client-secret",), re.compile(r"--client-secret[ =][\"']?([^\s\"',;]{8,512})"), 1, _real),
+    _Rule("client-secret", ("--client-secret",), (r"--client-secret[ =][\"']?([^\s\"',;]{8,512})"), 1, _real),
     _Rule(
         "token-field",  # "accessToken": "...", refresh_token=..., identitytoken
         ("token",),
-        re.compile(r"[\"']?" + _SEP + r"[\"']?([A-Za-z0-9._~+/=%-]{20,8192})"),  # % : URL-encoded tokens
+        (r"[\"']?" + _SEP + r"[\"']?([A-Za-z0-9._~+/=%-]{20,8192})"),  # % : URL-encoded tokens
         1,
         keys=("token",),
     ),
     _Rule(
         "secret-setting",  # GITHUB_TOKEN=x, DD_API_KEY=x, _authToken=x, "auth": x (values that look random)
         _SECRET_KEYS,
-        re.compile(r"s?" + _KEY_SEP + r"[\"']?([^\s\"',;&<>]{1,8192})"),
+        (r"s?" + _KEY_SEP + r"[\"']?([^\s\"',;&<>]{1,8192})"),
         1,
         _random_looking,
         keys=_SECRET_KEYS,
@@ -305,74 +316,74 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "docker-config-auth",  # ~/.docker/config.json: "auth": "<base64 user:password>"
         ('"auth"',),
-        re.compile(r'(?i)"auth"[ \t]{0,4}:[ \t]{0,4}"([A-Za-z0-9+/=]{8,2048})"'),
+        (r'(?i)"auth"[ \t]{0,4}:[ \t]{0,4}"([A-Za-z0-9+/=]{8,2048})"'),
         1,
     ),
     _Rule(
         "curl-user",  # curl -u user:pw, --user, --proxy-user, skopeo --creds/--src-creds/--dest-creds
         ("-u", "--user", "--proxy-user", "creds"),
-        re.compile(
+        (
             r"(?:^|[ \t])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-|registry-)?creds)[ =][\"']?[^\s:\"']{1,128}:([^\s\"']{1,256})"
         ),
         1,
         _real,
     ),
-    _Rule("sas-signature", ("sig=",), re.compile(r"(?i)(?<=[?&])sig=([A-Za-z0-9%+/=_-]{8,512})"), 1),
+    _Rule("sas-signature", ("sig=",), (r"(?i)(?<=[?&])sig=([A-Za-z0-9%+/=_-]{8,512})"), 1),
     _Rule(
         "signed-url",
         ("signature=", "code="),
-        re.compile(r"(?i)(?<=[?&])(?:(?:X-Amz-Signature|Signature)=([A-Za-z0-9%+/=_~.-]{8,2048})|code=([A-Za-z0-9%+/=_~.-]{16,2048}))"),
+        (r"(?i)(?<=[?&])(?:(?:X-Amz-Signature|Signature)=([A-Za-z0-9%+/=_~.-]{8,2048})|code=([A-Za-z0-9%+/=_~.-]{16,2048}))"),
         0,
         _real,
     ),
     _Rule(
         "connection-string",
         ("accountkey=", "sharedaccesskey="),
-        re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/=]{8,512})"),
+        (r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/=]{8,512})"),
         1,
     ),
-    _Rule("slack-token", ("xox",), re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{8,256}")),
-    _Rule("slack-app-token", ("xapp-",), re.compile(r"\bxapp-[A-Za-z0-9-]{8,256}")),
+    _Rule("slack-token", ("xox",), (r"\bxox[abposre]-[A-Za-z0-9-]{8,256}")),
+    _Rule("slack-app-token", ("xapp-",), (r"\bxapp-[A-Za-z0-9-]{8,256}")),
     _Rule(
         "slack-webhook",
         ("hooks.slack.com",),
-        re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{0,60}/([A-Za-z0-9]{16,64})"),
+        (r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{0,60}/([A-Za-z0-9]{16,64})"),
         1,
     ),
     _Rule(
         "github-token",
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{30,255})"),
+        (r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{30,255})"),
     ),
     _Rule(
         "gitlab-token",
         ("glpat-", "glrt-", "gldt-", "glptt-", "glcbt-", "gloas-", "glsoat-"),
-        re.compile(r"\bgl(?:pat|rt|dt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,64}"),
+        (r"\bgl(?:pat|rt|dt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,64}"),
     ),
-    _Rule("npm-token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    _Rule("aws-key", ("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    _Rule("google-api-key", ("aiza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    _Rule("npm-token", ("npm_",), (r"\bnpm_[A-Za-z0-9]{36}\b")),
+    _Rule("aws-key", ("akia", "asia"), (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    _Rule("google-api-key", ("aiza",), (r"\bAIza[0-9A-Za-z_-]{35}")),
     _Rule(
         "api-key",
         ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "sk-", "sg."),
-        re.compile(r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}|sk-[A-Za-z0-9_-]{20,256}|SG\.[\w-]{16,32}\.[\w-]{16,64})"),
+        (r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}|sk-[A-Za-z0-9_-]{20,256}|SG\.[\w-]{16,32}\.[\w-]{16,64})"),
     ),
-    _Rule("client-secret", ("q~",), re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.~-]{3}\dQ~[A-Za-z0-9_.~-]{20,40}")),
+    _Rule("client-secret", ("q~",), (r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.~-]{3}\dQ~[A-Za-z0-9_.~-]{20,40}")),
     _Rule(
         "storage-key",  # an 88-character base64 account key on its own (az storage account keys list)
         ("==",),
-        re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"),
+        (r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"),
     ),
     _Rule(  # a Cookie header, on its own line or inside curl -H "...": name=value pairs
         "cookie",
         ("cookie",),
-        re.compile(r"(?i)(?<![\w-])(?:set-)?cookie[ \t]{0,4}:[ \t]{0,4}([^\s=;\"']{1,128}=[^\n\"']{1,4096})"),
+        (r"(?i)(?<![\w-])(?:set-)?cookie[ \t]{0,4}:[ \t]{0,4}([^\s=;\"']{1,128}=[^\n\"']{1,4096})"),
         1,
     ),
     _Rule(
         "password-label",  # パスワード：x, パスワードは x です, アクセストークン: x (the value is ASCII)
         ("パスワード", "ﾊﾟｽﾜｰﾄﾞ", "暗証番号", "シークレット", "トークン", "アクセスキー", "秘密鍵"),
-        re.compile(
+        (
             r"(?:パスワード|ﾊﾟｽﾜｰﾄﾞ|暗証番号|シークレット|トークン|アクセスキー|秘密鍵)(?:キー|値)?[ \t　]{0,4}"
             r"(?:(?:は|[:：=＝])[ \t　]{0,4}[\"'「]?|[\"'「])([!-~]{4,512}?)(?=[\"'」]|[\s　]|[^!-~]|$)"
         ),
@@ -385,7 +396,7 @@ _RULES: tuple[_Rule, ...] = (
         # (no real one does: a URL's user part never holds '/').
         "basic-auth-url",
         ("://",),
-        re.compile(
+        (
             r"(?i)" + _URL_USERINFO + r"(" + _gap_before(_URL_USERINFO, r"[^\s\"'<>]", 256, 1) + r")@"
             + _URL_HOST_AHEAD
         ),
@@ -395,7 +406,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "url-token",  # https://<token>@github.com: a user part that is a token, not a name
         ("://",),
-        re.compile(r"(?i)" + _URL_SCHEME + r"([A-Za-z0-9_.~%-]{16,256})@" + _URL_HOST_AHEAD),
+        (r"(?i)" + _URL_SCHEME + r"([A-Za-z0-9_.~%-]{16,256})@" + _URL_HOST_AHEAD),
         1,
         lambda value: _random_looking(value) and any(c.isdigit() for c in value),
         also=("@",),
@@ -566,7 +577,7 @@ def _accepted(rule: _Rule, value: str | None) -> bool:
 
 
 def _apply(rule: _Rule, text: str, values: list[str]) -> str:
-    """``rule.pattern.sub``, masking the secret group of every accepted match.
+    """``rule.regex.sub``, masking the secret group of every accepted match.
 
     A paste (or a log line) may repeat one match tens of thousands of times: the
     replacement of a match text already seen is reused when its secret sits at the same
@@ -588,7 +599,7 @@ def _apply(rule: _Rule, text: str, values: list[str]) -> str:
             seen[whole] = (group, match.start(group) - offset, match.end(group) - offset, replacement)
         return replacement
 
-    return rule.pattern.sub(substitute, text)
+    return rule.regex.sub(substitute, text)
 
 
 _MAX_SEEN = 4096
@@ -610,7 +621,7 @@ def _replacement(rule: _Rule, match: re.Match[str], group: int, values: list[str
 
 
 def _apply_keyed(rule: _Rule, text: str, lowered: str, present: set[str], values: list[str]) -> str:
-    """Match ``rule.pattern`` right after each occurrence of each key (found with ``str.find``).
+    """Match ``rule.regex`` right after each occurrence of each key (found with ``str.find``).
 
     After a match, accepted or not, the search goes on after its end, as ``re.sub`` does: a
     value that was turned down is never rescanned for keys inside it, which keeps this linear.
@@ -624,7 +635,7 @@ def _apply_keyed(rule: _Rule, text: str, lowered: str, present: set[str], values
             index = lowered.find(key, start)
             if index < 0:
                 break
-            match = rule.pattern.match(text, index + len(key))
+            match = rule.regex.match(text, index + len(key))
             if match is None:
                 start = index + len(key)
                 continue
