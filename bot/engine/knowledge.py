@@ -311,16 +311,27 @@ def _compile_for_lowercase(pattern: str) -> re.Pattern[str]:
 class CompiledSignal:
     """A signal ready for matching: keywords first (cheap), then the optional regex."""
 
-    __slots__ = ("all", "all_set", "any", "id", "pattern", "registry_context", "tool")
+    __slots__ = ("_pattern", "all", "all_set", "any", "id", "pattern_source", "registry_context", "tool")
 
     def __init__(self, signal: Signal) -> None:
         self.id = signal.id
         self.any = tuple(signal.any)
         self.all = tuple(signal.all)
         self.all_set = frozenset(signal.all)
-        self.pattern = _compile_for_lowercase(signal.pattern) if signal.pattern else None
+        self.pattern_source = signal.pattern or None
+        self._pattern: re.Pattern[str] | None = None
         self.tool = signal.tool
         self.registry_context = signal.registry_context
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """The regex, compiled the first time one of the signal's keywords is in a paste: most
+        signals never get that far in a one-shot process, and compiling every pattern at load
+        was a twentieth of a one-shot ``acrcheck diagnose``. (The YAML's validation compiled it
+        once already, so it is known to compile.)"""
+        if self._pattern is None and self.pattern_source:
+            self._pattern = _compile_for_lowercase(self.pattern_source)
+        return self._pattern
 
 
 #: Commands that only work against an Azure registry: Azure's CLI and acrcheck's own live checks.
