@@ -221,9 +221,21 @@ def test_a_bare_pull_status_first_asks_for_the_pods_events() -> None:
             "aks-pull",
         ),
         ("[+] Running 0/1\n ⠿ api Pulling   0.9s\nno matching manifest for linux/arm64/v8 in the manifest list entries", "other-acr"),
+        # docker-py (docker compose v1, mlflow, molecule) when no daemon answers
+        (
+            "docker.errors.DockerException: Error while fetching server API version: "
+            "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))",
+            "client-docker-daemon",
+        ),
+        # Azure refused an action on the registry itself
+        (
+            "(AuthorizationFailed) The client 'dev@contoso.com' with object id '0000' does not have authorization to "
+            "perform action 'Microsoft.ContainerRegistry/registries/listCredentials/action' over scope '/subscriptions/x'",
+            "auth",
+        ),
     ],
 )
-def test_cluster_credentials_and_platforms_name_their_cause(text: str, cause: str) -> None:
+def test_a_failure_names_its_cause(text: str, cause: str) -> None:
     d = diagnose(text)
     assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
 
@@ -248,28 +260,6 @@ def test_another_services_failure_is_said_to_be_unrelated(text: str, signal: str
     d = diagnose(text)
     assert signal in d.facts.signals
     assert not d.reply and d.cause == "unrelated" and d.confidence >= 0.8, [(c.id, c.confidence) for c in d.causes]
-
-
-@pytest.mark.parametrize(
-    ("text", "cause"),
-    [
-        # docker-py (docker compose v1, mlflow, molecule) when no daemon answers
-        (
-            "docker.errors.DockerException: Error while fetching server API version: "
-            "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))",
-            "client-docker-daemon",
-        ),
-        # Azure refused an action on the registry itself
-        (
-            "(AuthorizationFailed) The client 'dev@contoso.com' with object id '0000' does not have authorization to "
-            "perform action 'Microsoft.ContainerRegistry/registries/listCredentials/action' over scope '/subscriptions/x'",
-            "auth",
-        ),
-    ],
-)
-def test_daemon_and_azure_authorization_failures(text: str, cause: str) -> None:
-    d = diagnose(text)
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
 
 
 def test_an_authorization_failure_on_another_azure_service_is_not_the_registry() -> None:
