@@ -75,6 +75,12 @@ FAILURES = [
     # a platform the image was not built for; a pod that names a pull secret the cluster lacks
     "[+] Running 0/1\n ⠿ api Pulling   0.9s\nno matching manifest for linux/arm64/v8 in the manifest list entries",
     "Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed.",
+    # Go's client could not reach its proxy: in a paste, a pull through a proxy (the library: 27 of 31)
+    "proxyconnect tcp: EOF",
+    "proxyconnect tcp: tls: first record does not look like a TLS handshake",
+    # the registry part of the image reference is empty; AWS's CLI cannot reach a registry endpoint
+    'The push refers to repository [/team/api]\nGet "https:/v2/": http: no Host in request URL',
+    'Could not connect to the endpoint URL: "https://api.ecr.eu-west-9.amazonaws.com/"',
     # curl 8's words for a connection that never opened (a database's "could not connect to server:" differs)
     "curl: (28) Failed to connect to quay.io port 443 after 75002 ms: Could not connect to server",
 ]
@@ -108,6 +114,11 @@ SILENT = [
     "Error: Failed to download metadata for repo 'appstream': Curl error (6): Couldn't resolve host name for "
     "https://mirror.example.org/v2/rocky/9/AppStream/x86_64/os/repodata/repomd.xml [Could not resolve host: mirror.example.org]",
     "Error: request to https://management.azure.com/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Web/sites/app?api-version=2022-03-01 failed, reason: connect ETIMEDOUT 20.1.2.3:443",
+    # Python's requests through a proxy (pip, az login), and a chart repository through one
+    "Retrying (Retry(total=4)) after connection broken by 'ProxyError('Cannot connect to proxy.', "
+    "OSError('Tunnel connection failed: 407 Proxy Authentication Required'))': /simple/requests/",
+    'Error: looks like "https://charts.corp.example/stable" is not a valid chart repository or cannot be reached: '
+    'Get "https://charts.corp.example/stable/index.yaml": proxyconnect tcp: net/http: TLS handshake timeout',
     # a classic Helm chart repository (index.yaml), not an OCI registry
     'Error: looks like "https://charts.corp.example/stable" is not a valid chart repository or cannot be reached: '
     'Get "https://charts.corp.example/stable/index.yaml": x509: certificate signed by unknown authority',
@@ -221,6 +232,8 @@ def test_a_bare_pull_status_first_asks_for_the_pods_events() -> None:
             "aks-pull",
         ),
         ("[+] Running 0/1\n ⠿ api Pulling   0.9s\nno matching manifest for linux/arm64/v8 in the manifest list entries", "other-acr"),
+        ('The push refers to repository [/team/api]\nGet "https:/v2/": http: no Host in request URL', "registry-not-found"),
+        ("proxyconnect tcp: EOF", "client-proxy"),
         # docker-py (docker compose v1, mlflow, molecule) when no daemon answers
         (
             "docker.errors.DockerException: Error while fetching server API version: "
