@@ -82,8 +82,8 @@ FAILURES = [
     'The push refers to repository [/team/api]\nGet "https:/v2/": http: no Host in request URL',
     'Could not connect to the endpoint URL: "https://api.ecr.eu-west-9.amazonaws.com/"',
     # docker's registry client got an HTML page (a proxy's, a firewall's, the registry front end's)
-    "error parsing HTTP 403 response body: invalid character '<' looking for beginning of value: "
-    '"<html><body><h1>403 Forbidden</h1>Request forbidden by administrative rules.</body></html>"',
+    "error parsing HTTP 408 response body: invalid character '<' looking for beginning of value: "
+    '"<html><head><title>408</title></head><body>The gateway closed an idle request.</body></html>"',
     # curl 8's words for a connection that never opened (a database's "could not connect to server:" differs)
     "curl: (28) Failed to connect to quay.io port 443 after 75002 ms: Could not connect to server",
 ]
