@@ -81,9 +81,6 @@ FAILURES = [
     # the registry part of the image reference is empty; AWS's CLI cannot reach a registry endpoint
     'The push refers to repository [/team/api]\nGet "https:/v2/": http: no Host in request URL',
     'Could not connect to the endpoint URL: "https://api.ecr.eu-west-9.amazonaws.com/"',
-    # docker's registry client got an HTML page (a proxy's, a firewall's, the registry front end's)
-    "error parsing HTTP 408 response body: invalid character '<' looking for beginning of value: "
-    '"<html><head><title>408</title></head><body>The gateway closed an idle request.</body></html>"',
     # curl 8's words for a connection that never opened (a database's "could not connect to server:" differs)
     "curl: (28) Failed to connect to quay.io port 443 after 75002 ms: Could not connect to server",
 ]
@@ -285,3 +282,16 @@ def test_an_authorization_failure_on_another_azure_service_is_not_the_registry()
     )
     assert "arm_other_provider" in d.facts.signals
     assert not d.reply and d.cause == "unrelated"
+
+
+def test_an_html_page_read_by_dockers_registry_client_is_a_registry_failure() -> None:
+    """docker's "error parsing HTTP <code> response body" means its registry client got a page it
+    cannot read (from a proxy, a firewall or the registry's front end): registry context by rule,
+    not only because real cases of it happen to be near."""
+    text = (
+        "error parsing HTTP 408 response body: invalid character '<' looking for beginning of value: "
+        '"<html><head><title>408</title></head><body>The gateway closed an idle request.</body></html>"'
+    )
+    ex = extract(text)
+    assert "registry_response_unparsable" in ex.facts.signals and ex.registry_context
+    assert diagnose(text).reply
