@@ -262,3 +262,15 @@ def test_runtime_classes_carry_every_field_of_the_schema() -> None:
         schema = set(getattr(knowledge_schema, name).model_fields)
         runtime = {f.name for f in dataclasses.fields(getattr(knowledge, name))}
         assert schema == runtime, name
+
+
+def test_warming_compiles_every_lazily_compiled_signal_pattern(cards: Path) -> None:
+    """``acrcheck serve`` warms the knowledge base before it reports ready: no signal regex may be
+    left to compile on the first request."""
+    from bot.engine.knowledge import load_knowledge
+
+    kb = load_knowledge(cards)
+    with_pattern = [s for s in kb.signals if s.pattern_source]
+    assert with_pattern and all(s._pattern is None for s in with_pattern)  # lazy until needed
+    kb.warm()
+    assert all(s._pattern is not None for s in with_pattern)

@@ -16,7 +16,8 @@ to be writable: without a usable cache the knowledge is validated and compiled i
 cache can never be stale, since any change to a card or to the schema changes its name (and
 writing a new one deletes that folder's caches of earlier contents); a
 cache that cannot be read or does not hold what it should is ignored and rebuilt. Trust: a
-cache file is trusted like the installed code next to it (it holds the fix commands).
+cache file is trusted like the installed code next to it (it holds the fix commands, and its
+signal patterns, validated when it was written, are compiled only when first needed).
 """
 
 from __future__ import annotations
@@ -368,6 +369,8 @@ class KnowledgeBase:
     def warm(self) -> KnowledgeBase:
         """Compile everything compiled lazily (a server does it before it reports ready)."""
         self.scanner.automaton()
+        for signal in self.signals:
+            _ = signal.pattern
         return self
 
 
@@ -497,7 +500,7 @@ def load_knowledge(
     if data is not None:
         try:
             kb = _from_cache_data(data)
-        except (KeyError, TypeError, ValueError, re.error):
+        except (KeyError, TypeError, ValueError):
             kb = None  # a cache that does not hold what it should: rebuild it
     if kb is None:
         data = {"format": CACHE_FORMAT, "digest": digest, **compile_knowledge(directory)}
