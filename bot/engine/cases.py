@@ -100,12 +100,11 @@ def parse_case(raw: str, *, where: str, labels: frozenset[str] | set[str] | None
     )
 
 
-def _read_file(path: Path, labels: frozenset[str] | set[str] | None) -> Iterator[tuple[str, Case]]:
-    """Each case of one library file with its ``file:line``, validated."""
+def _numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
+    """Each non-blank line of one library file with its ``file:line``."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
-            where = f"{path.name}:{number}"
-            yield where, parse_case(line, where=where, labels=labels)
+            yield f"{path.name}:{number}", line
 
 
 def load_cases(directory: Path | None = None, *, labels: frozenset[str] | set[str] | None = None) -> list[Case]:
@@ -113,7 +112,8 @@ def load_cases(directory: Path | None = None, *, labels: frozenset[str] | set[st
     cases: list[Case] = []
     seen: dict[str, str] = {}
     for path in library_files(directory):
-        for where, case in _read_file(path, labels):
+        for where, line in _numbered_lines(path):
+            case = parse_case(line, where=where, labels=labels)
             if case.id in seen:
                 raise CaseError(f"{where}: duplicate id '{case.id}' (first at {seen[case.id]})")
             seen[case.id] = where
@@ -143,33 +143,30 @@ _ID_HEAD = re.compile(r'\{\s*"id"\s*:\s*"([^"\\\n]{1,100})"')
 
 
 @lru_cache(maxsize=1)
-def _case_files_by_id() -> dict[str, Path]:
-    """Which packaged library file holds each id, found without parsing the files."""
-    found: dict[str, Path] = {}
+def _packaged_lines_by_id() -> dict[str, tuple[str, str]]:
+    """Each packaged case's line and its ``file:line``, by id, found without parsing the lines."""
+    found: dict[str, tuple[str, str]] = {}
     for path in library_files():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for where, line in _numbered_lines(path):
             head = _ID_HEAD.match(line)
             if head is not None:
-                found.setdefault(head.group(1), path)
+                found.setdefault(head.group(1), (where, line))
     return found
 
 
-@lru_cache(maxsize=64)
-def _packaged_file_cases(path: Path) -> dict[str, Case]:
-    return {case.id: case for _, case in _read_file(path, None)}
-
-
+@lru_cache(maxsize=256)
 def packaged_case(case_id: str) -> Case | None:
-    """One case of the packaged library, parsing only the file that holds it.
+    """One case of the packaged library, parsing only its own line.
 
-    A reply cites two cases; parsing the whole library (1,500+ lines) for them was most of a
+    A reply cites two cases; parsing the whole library (1,900+ lines) for them was most of a
     one-shot ``acrcheck diagnose``'s first answer. Falls back to the whole library when the id
-    is not where the locator says (a file formatted unusually).
+    is not where the locator says (a line written in another key order).
     """
-    path = _case_files_by_id().get(case_id)
-    if path is not None:
-        case = _packaged_file_cases(path).get(case_id)
-        if case is not None:
+    located = _packaged_lines_by_id().get(case_id)
+    if located is not None:
+        where, line = located
+        case = parse_case(line, where=where)
+        if case.id == case_id:
             return case
     return next((case for case in default_cases() if case.id == case_id), None)
 
