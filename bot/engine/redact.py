@@ -190,9 +190,9 @@ _RULES: tuple[_Rule, ...] = (
         _random_looking,  # "may require authorization: server message" is prose
         keys=("authorization",),
     ),
-    _Rule("bearer-token", ("bearer",), (r"(?i)\bbearer[ \t]{1,4}([A-Za-z0-9._~+/=-]{16,8192})"), 1),
+    _Rule("bearer-token", ("bearer",), r"(?i)\bbearer[ \t]{1,4}([A-Za-z0-9._~+/=-]{16,8192})", 1),
     _Rule(  # the signature is optional: a log line or a chat message may cut the token short
-        "jwt", ("eyj",), (r"\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}(?:\.[A-Za-z0-9_-]{0,4096})?")
+        "jwt", ("eyj",), r"\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}(?:\.[A-Za-z0-9_-]{0,4096})?"
     ),
     _Rule(
         "docker-config-auth",  # .dockerconfigjson / .dockercfg values are base64 of the whole config
@@ -268,7 +268,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "secret-value",  # az … keys list / credential answers: "value": "<long random string>"
         ('"value"',),
-        (r"(?i)\"value\"[ \t]{0,4}:[ \t]{0,4}\"([^\"\s]{20,512})"),
+        r"(?i)\"value\"[ \t]{0,4}:[ \t]{0,4}\"([^\"\s]{20,512})",
         1,
         _random_looking,
     ),
@@ -280,7 +280,7 @@ _RULES: tuple[_Rule, ...] = (
         _password,
         keys=_PASSWORD_KEYS,
     ),
-    _Rule("password-field", ("pass:",), (r"(?i)\bpass:([^\s\"']{1,512})"), 1, _real),  # openssl -passin pass:x
+    _Rule("password-field", ("pass:",), r"(?i)\bpass:([^\s\"']{1,512})", 1, _real),  # openssl -passin pass:x
     _Rule(
         "secret-setting",  # <password>x</password>, <add key="ClearTextPassword" value="x" />
         ("<pass", "<secret", "<token", "<privatekey", "<apikey", "password\"", "secret\"", "token\"", "apikey\""),
@@ -297,7 +297,7 @@ _RULES: tuple[_Rule, ...] = (
         _real,
         keys=("secret",),
     ),
-    _Rule("client-secret", ("--client-secret",), (r"--client-secret[ =][\"']?([^\s\"',;]{8,512})"), 1, _real),
+    _Rule("client-secret", ("--client-secret",), r"--client-secret[ =][\"']?([^\s\"',;]{8,512})", 1, _real),
     _Rule(
         "token-field",  # "accessToken": "...", refresh_token=..., identitytoken
         ("token",),
@@ -316,7 +316,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "docker-config-auth",  # ~/.docker/config.json: "auth": "<base64 user:password>"
         ('"auth"',),
-        (r'(?i)"auth"[ \t]{0,4}:[ \t]{0,4}"([A-Za-z0-9+/=]{8,2048})"'),
+        r'(?i)"auth"[ \t]{0,4}:[ \t]{0,4}"([A-Za-z0-9+/=]{8,2048})"',
         1,
     ),
     _Rule(
@@ -328,56 +328,56 @@ _RULES: tuple[_Rule, ...] = (
         1,
         _real,
     ),
-    _Rule("sas-signature", ("sig=",), (r"(?i)(?<=[?&])sig=([A-Za-z0-9%+/=_-]{8,512})"), 1),
+    _Rule("sas-signature", ("sig=",), r"(?i)(?<=[?&])sig=([A-Za-z0-9%+/=_-]{8,512})", 1),
     _Rule(
         "signed-url",
         ("signature=", "code="),
-        (r"(?i)(?<=[?&])(?:(?:X-Amz-Signature|Signature)=([A-Za-z0-9%+/=_~.-]{8,2048})|code=([A-Za-z0-9%+/=_~.-]{16,2048}))"),
+        r"(?i)(?<=[?&])(?:(?:X-Amz-Signature|Signature)=([A-Za-z0-9%+/=_~.-]{8,2048})|code=([A-Za-z0-9%+/=_~.-]{16,2048}))",
         0,
         _real,
     ),
     _Rule(
         "connection-string",
         ("accountkey=", "sharedaccesskey="),
-        (r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/=]{8,512})"),
+        r"(?i)\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/=]{8,512})",
         1,
     ),
-    _Rule("slack-token", ("xox",), (r"\bxox[abposre]-[A-Za-z0-9-]{8,256}")),
-    _Rule("slack-app-token", ("xapp-",), (r"\bxapp-[A-Za-z0-9-]{8,256}")),
+    _Rule("slack-token", ("xox",), r"\bxox[abposre]-[A-Za-z0-9-]{8,256}"),
+    _Rule("slack-app-token", ("xapp-",), r"\bxapp-[A-Za-z0-9-]{8,256}"),
     _Rule(
         "slack-webhook",
         ("hooks.slack.com",),
-        (r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{0,60}/([A-Za-z0-9]{16,64})"),
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{0,60}/([A-Za-z0-9]{16,64})",
         1,
     ),
     _Rule(
         "github-token",
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        (r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{30,255})"),
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{30,255})",
     ),
     _Rule(
         "gitlab-token",
         ("glpat-", "glrt-", "gldt-", "glptt-", "glcbt-", "gloas-", "glsoat-"),
-        (r"\bgl(?:pat|rt|dt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,64}"),
+        r"\bgl(?:pat|rt|dt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,64}",
     ),
-    _Rule("npm-token", ("npm_",), (r"\bnpm_[A-Za-z0-9]{36}\b")),
-    _Rule("aws-key", ("akia", "asia"), (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    _Rule("google-api-key", ("aiza",), (r"\bAIza[0-9A-Za-z_-]{35}")),
+    _Rule("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b"),
+    _Rule("aws-key", ("akia", "asia"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    _Rule("google-api-key", ("aiza",), r"\bAIza[0-9A-Za-z_-]{35}"),
     _Rule(
         "api-key",
         ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "sk-", "sg."),
-        (r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}|sk-[A-Za-z0-9_-]{20,256}|SG\.[\w-]{16,32}\.[\w-]{16,64})"),
+        r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{16,247}|sk-[A-Za-z0-9_-]{20,256}|SG\.[\w-]{16,32}\.[\w-]{16,64})",
     ),
-    _Rule("client-secret", ("q~",), (r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.~-]{3}\dQ~[A-Za-z0-9_.~-]{20,40}")),
+    _Rule("client-secret", ("q~",), r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.~-]{3}\dQ~[A-Za-z0-9_.~-]{20,40}"),
     _Rule(
         "storage-key",  # an 88-character base64 account key on its own (az storage account keys list)
         ("==",),
-        (r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"),
+        r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])",
     ),
     _Rule(  # a Cookie header, on its own line or inside curl -H "...": name=value pairs
         "cookie",
         ("cookie",),
-        (r"(?i)(?<![\w-])(?:set-)?cookie[ \t]{0,4}:[ \t]{0,4}([^\s=;\"']{1,128}=[^\n\"']{1,4096})"),
+        r"(?i)(?<![\w-])(?:set-)?cookie[ \t]{0,4}:[ \t]{0,4}([^\s=;\"']{1,128}=[^\n\"']{1,4096})",
         1,
     ),
     _Rule(
