@@ -266,6 +266,17 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             'nodes?limit=500": Proxy Authentication Required',
             "kubectl_api_server",
         ),
+        (  # the Go toolchain fetching a module through a proxy (its module proxy protocol: /@v/)
+            "go: downloading golang.org/x/net v0.17.0\ngo: golang.org/x/net@v0.17.0: Get "
+            '"https://proxy.golang.org/golang.org/x/net/@v/v0.17.0.zip": proxyconnect tcp: dial tcp '
+            "proxy.corp.example:3128: connect: connection refused",
+            "go_module_error",
+        ),
+        (
+            "RUN go mod download\ngo: example.com/acme/lib@v1.4.0: reading https://goproxy.cn/example.com/acme/lib/@v/"
+            "v1.4.0.mod: proxyconnect tcp: EOF",
+            "go_module_error",
+        ),
     ],
 )
 def test_another_services_failure_is_said_to_be_unrelated(text: str, signal: str) -> None:
