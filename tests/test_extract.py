@@ -172,3 +172,13 @@ def test_plain_chat_has_no_registry_context() -> None:
 def test_a_dial_target_redacted_as_a_private_address_is_private(line: str, scope: set[str]) -> None:
     """Docs and careful posters redact the address as ``<private-ip>``: still a private target."""
     assert extract(line).derived["target_ip_scope"] == scope
+
+
+@pytest.mark.parametrize(
+    ("name", "single_label"),
+    [("registry", True), ("myacr", True), ("XXXX", False), ("xxxxxxxx", False), ("REDACTED", False), ("****", False)],
+)
+def test_a_name_the_user_blanked_out_is_not_a_bare_host_name(name: str, single_label: bool) -> None:
+    """``lookup XXXX``: the user hid the name before pasting; it says nothing about the name's form."""
+    ex = extract(f'Head "https://{name}/v2/team/api/manifests/1.0": dial tcp: lookup {name} on 169.254.10.10:53: server misbehaving')
+    assert ("single_label" in ex.derived["lookup_kinds"]) is single_label

@@ -246,10 +246,87 @@ def test_a_bare_pull_status_first_asks_for_the_pods_events() -> None:
             "perform action 'Microsoft.ContainerRegistry/registries/listCredentials/action' over scope '/subscriptions/x'",
             "auth",
         ),
+        # Testcontainers and docker compose v2 when no engine answers
+        ("java.lang.IllegalStateException: Could not find a valid Docker environment. Please see logs and check configuration", "client-docker-daemon"),
+        ("failed to connect to the docker API at unix:///var/run/docker.sock; check if the path is correct and if the daemon is running", "client-docker-daemon"),
+        # an image reference whose registry part is an unset variable
+        ('docker login "https:///v2/acme" -u ci\nError response from daemon: Get "https://registry-1.docker.io/v2/": unauthorized: incorrect username or password', "registry-not-found"),
+        # docker-py wraps the daemon's error in its own 500: the inner error (a timeout) decides
+        (
+            '500 Server Error for http+docker://localhost/v1.43/images/create?tag=1.2&fromImage=ghcr.io%2Facme%2Fapi: '
+            'Internal Server Error ("Get "https://ghcr.io/v2/acme/api/manifests/1.2": dial tcp 140.82.112.33:443: i/o timeout")',
+            "client-firewall",
+        ),
+        # ingress-nginx's built-in certificate in front of a self-hosted registry
+        ("Error response from daemon: Get https://registry.acme.example/v2/: x509: certificate is valid for ingress.local, not registry.acme.example", "registry-tls-config"),
+        # Docker Hub's website is not its registry
+        ("Error response from daemon: login attempt to https://hub.docker.com/v2/ failed with status: 404 Not Found", "registry-not-found"),
+        # ACR's answer to a user name it does not know
+        ('Error response from daemon: Get "https://contosoreg.azurecr.io/v2/": unauthorized: Application not registered with AAD.', "auth"),
+        # ARM: the registry a role assignment targets does not exist
+        (
+            "Role assignment failed: The resource with name 'contosoreg' and type 'Microsoft.ContainerRegistry/registries' "
+            "could not be found in subscription 'Pay-As-You-Go (0000)'. To add the AcrPull role assignment manually, run az role assignment create",
+            "registry-not-found",
+        ),
+        # the image has no variant for the node's platform; the 401 after it is a side effect
+        (
+            'Failed to pull image "contosoreg.azurecr.io/tools/busybox:2.0": rpc error: code = NotFound desc = failed to pull and unpack image: '
+            "no match for platform in manifest: not found; failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+            "other-acr",
+        ),
+        ("(ExportPolicyDisabled) Enabling public network access is not supported because the registry 'contosoreg' has exports disabled.", "other-acr"),
+        # the registry's own distribution-API error body is a registry answer
+        ('GET https://contosoreg.azurecr.io/v2/_catalog returned 404 - "{\\"errors\\":[{\\"code\\":\\"NAME_UNKNOWN\\",\\"message\\":\\"repository name not known to registry\\"}]}"', "other-acr"),
+        # a public registry's own certificate expired (a provider incident), not interception
+        (
+            'failed to copy: httpReadSeeker: failed open: failed to do request: Get "https://westus.data.mcr.microsoft.com/abc/blobs/sha256:1f": '
+            "tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
+            "other-acr",
+        ),
+        # a firewall and the layers' separate host, in prose
+        (
+            "We allowed contosoreg.azurecr.io on port 443 in the firewall but the pull still fails: the layers come from "
+            "contosoreg.blob.core.windows.net which the firewall blocks",
+            "client-firewall-data-endpoint",
+        ),
+        # Chinese: the daemon's Client.Timeout in machine-translated compose output; DNS pollution; no permission to pull
+        ("✘ api 错误获取“https://registry-1.docker.io/v2/”：net/http：等待连接时请求已取消（等待连接时超出 Client.Timeout）", "client-firewall"),
+        ("docker pull 一直失败，registry-1.docker.io 的域名解析结果被污染了，返回的不是 docker 的地址", "client-dns"),
+        ("K8s 集群沒權限拉 contosoreg.azurecr.io 的 image", "aks-pull"),
+        # Japanese: "authentication is needed" to pull
+        ("ghcr.io のイメージを docker pull しようとすると認証が必要と言われて pull できません", "auth"),
     ],
 )
 def test_a_failure_names_its_cause(text: str, cause: str) -> None:
     d = diagnose(text)
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        ("failed to connect to the docker API at npipe:////./pipe/dockerDesktopLinuxEngine: the system cannot find the file", "client-docker-daemon", "docker_daemon_unreachable"),
+        ("Error response from daemon: Get https://registry.acme.example/v2/: x509: certificate is valid for ingress.local, not registry.acme.example", "registry-tls-config", "default_server_certificate"),
+        ('Error response from daemon: Get "https://contosoreg.azurecr.io/v2/": unauthorized: Application not registered with AAD.', "auth", "acr_unknown_application"),
+        (
+            "The resource with name 'contosoreg' and type 'Microsoft.ContainerRegistry/registries' could not be found in subscription 'dev'.",
+            "registry-not-found",
+            "arm_registry_not_found",
+        ),
+        ('HEAD /v2/team/api/manifests/v9 -> 404 {"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}', "other-acr", "distribution_error_json"),
+        (
+            "The firewall allows contosoreg.azurecr.io on port 443, yet docker pull hangs: the layers come from the data endpoint contosoreg.westeurope.data.azurecr.io",
+            "client-firewall-data-endpoint",
+            "data_path_words",
+        ),
+        ("ghcr.io のイメージを docker pull しようとすると認証が必要と言われて pull できません", "auth", "unauthorized"),
+    ],
+)
+def test_the_rule_that_knows_the_phrase_decides(text: str, cause: str, signal: str) -> None:
+    """The cause comes from the phrase's own signal (not only from similar cases in the library)."""
+    d = diagnose(text)
+    assert signal in d.facts.signals
     assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
 
 
@@ -265,6 +342,15 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             'E0301 10:00:00.000000 1 reflector.go:138] Failed to list *v1.Node: Get "https://cp.corp.example:6443/api/v1/'
             'nodes?limit=500": Proxy Authentication Required',
             "kubectl_api_server",
+        ),
+        (  # a classic chart repository's archive download (OCI registries never serve .tgz URLs)
+            "helm pull stable/nginx --version 1.2.3\nError: Get https://charts.corp.example/stable/nginx-1.2.3.tgz: x509: "
+            "certificate signed by unknown authority",
+            "archive_download_url",
+        ),
+        (  # the client rejected the image name's syntax before contacting any registry
+            "docker: invalid reference format: repository name (Acme/Api) must be lowercase.",
+            "invalid_reference",
         ),
         (  # the Go toolchain fetching a module through a proxy (its module proxy protocol: /@v/)
             "go: downloading golang.org/x/net v0.17.0\ngo: golang.org/x/net@v0.17.0: Get "

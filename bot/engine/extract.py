@@ -429,6 +429,10 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
         derived["registry_class"].add("none")
 
 
+#: A name the user blanked out before pasting (XXXX, ***, REDACTED): not a bare host name.
+_PLACEHOLDER = re.compile(r"(?:x{3,}|\*{3,}|redacted|hidden|masked|removed|censored)\Z")
+
+
 def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     roles: dict[str, tuple[str, int | None]] = {}
     m = _CLIENT_IP.search(lower) if "client with ip" in lower else None
@@ -442,7 +446,7 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
         name = m.group(1).lower().rstrip(".")
         if name in ("tcp", "udp"):
             continue
-        if "." not in name:
+        if "." not in name and not _PLACEHOLDER.match(name):  # "lookup XXXX": the user hid the name
             lookup_kinds.add("single_label")
         lookup_kinds.add(classify_host(name).kind)
         derived["lookup_hosts"].add(name)
