@@ -182,3 +182,18 @@ def test_a_name_the_user_blanked_out_is_not_a_bare_host_name(name: str, single_l
     """``lookup XXXX``: the user hid the name before pasting; it says nothing about the name's form."""
     ex = extract(f'Head "https://{name}/v2/team/api/manifests/1.0": dial tcp: lookup {name} on 169.254.10.10:53: server misbehaving')
     assert ("single_label" in ex.derived["lookup_kinds"]) is single_label
+
+
+@pytest.mark.parametrize(
+    ("text", "marked"),
+    [
+        ("本番でこのエラーが出ます。\n```FYI the registry move is scheduled for Friday```", False),
+        ("I get this error:\n```the build agents' IPs are added on Friday```", False),
+        ("本番でこのエラーが出ます。\n```docker pull failed: i/o timeout```", True),  # "failed", "timeout"
+        ("I get this error: Error response from daemon: manifest unknown", True),  # a second "error"
+        ("このエラーとは別に、ログにエラーが出ています", True),  # エラー outside the reference
+    ],
+)
+def test_words_pointing_at_an_error_are_not_an_error(text: str, marked: bool) -> None:
+    """The chat around a paste ("I get this error", 「このエラーが出ます」) does not make it an error."""
+    assert ("error_marker" in extract(text).facts.signals) is marked

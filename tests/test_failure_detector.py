@@ -321,6 +321,42 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "data_path_words",
         ),
         ("ghcr.io のイメージを docker pull しようとすると認証が必要と言われて pull できません", "auth", "unauthorized"),
+        # Microsoft's Chinese documentation says 容器注册表 (container registry) and 映像 (image)
+        ("部署失败：无法从 Azure 容器注册表拉取映像 contosoreg.azurecr.io/web:1.4，连接超时", "client-firewall", "registry_failure_phrase_ja"),
+        # a registry's token service (its realm) pointing at an address the client cannot reach
+        (
+            'Error response from daemon: Head "https://git.acme.example/v2/team/web/manifests/1.0": Get '
+            '"http://localhost:3000/v2/token?account=ci&scope=repository%3Ateam%2Fweb%3Apull&service=container_registry": '
+            "dial tcp [::1]:3000: connect: connection refused",
+            "other-acr",
+            "registry_token_request",
+        ),
+        ("Error response from daemon: missing signature key", "other-acr", "manifest_invalid"),
+        # a public registry (Ollama's) whose certificate the client does not trust: something re-signs it
+        (
+            'Error: pull model manifest: Get "https://registry.ollama.ai/v2/library/llama3/manifests/latest": tls: failed to verify '
+            "certificate: x509: certificate signed by unknown authority",
+            "tls-interception",
+            "registry_words",
+        ),
+        ('PUT https://contosoreg.azurecr.io/v2/web/manifests/1.0 -> 403 {"errors":[{"code":"DENIED","message":"the principal lacks permission to push to repository web"}]}', "auth", "denied_permission"),
+        (
+            'Deployment failed. {"error": {"code": "InvalidImageRegistryIdentity", "message": "The identity in the '
+            "'imageRegistryCredentials' of container group 'web' not found in container group identity list.\"}}",
+            "auth",
+            "aci_registry_identity",
+        ),
+        (
+            "VMExtensionProvisioningError: Enable failed: command terminated with exit status=211. Bootstrap Container Registry is not reachable.",
+            "registry-private-endpoint",
+            "aks_bootstrap_registry",
+        ),
+        ("could not read CA certificate \"/home/dev/.docker/machine/certs/ca.pem\": open /home/dev/.docker/machine/certs/ca.pem: no such file or directory", "client-docker-daemon", "docker_daemon_unreachable"),
+        (
+            "Error code: RegistryErrorResponse. An error response is received from the docker registry 'index.docker.io'. Please retry later.",
+            "other-acr",
+            "registry_answered_service_error",
+        ),
     ],
 )
 def test_the_rule_that_knows_the_phrase_decides(text: str, cause: str, signal: str) -> None:
@@ -351,6 +387,11 @@ def test_the_rule_that_knows_the_phrase_decides(text: str, cause: str, signal: s
         (  # the client rejected the image name's syntax before contacting any registry
             "docker: invalid reference format: repository name (Acme/Api) must be lowercase.",
             "invalid_reference",
+        ),
+        (  # docker compose rejecting its own file, before any pull
+            "Pulling images for app web...\nThe Compose file './docker-compose.yml' is invalid because:\n"
+            "services.db.depends_on contains unsupported option: 'restart'",
+            "docker_local_error",
         ),
         (  # the Go toolchain fetching a module through a proxy (its module proxy protocol: /@v/)
             "go: downloading golang.org/x/net v0.17.0\ngo: golang.org/x/net@v0.17.0: Get "

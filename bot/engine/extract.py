@@ -306,7 +306,25 @@ def _find_signals(kb: KnowledgeBase, flat: str) -> tuple[list[str], str | None, 
             tool = sig.tool
         if sig.registry_context:
             context = True
+    if "error_reference" in found and "error_marker" in found and _errors_only_referred_to(kb, flat, present):
+        found.remove("error_marker")
     return found, tool, context
+
+
+def _errors_only_referred_to(kb: KnowledgeBase, flat: str, present: set[str]) -> bool:
+    """Every error word of the text sits inside words that point at an error ("this error", 「このエラー」).
+
+    「本番でこのエラーが出ます」 wrapped around a message that holds no error must not turn it into
+    one: the chat around a paste does not change the answer. An error word outside such words
+    ("failed", a second "error") keeps the marker.
+    """
+    references = [r for r in kb.signal_by_id["error_reference"].any if r in present]
+    for word in kb.signal_by_id["error_marker"].any:
+        if word in present:
+            inside = sum(flat.count(r) * r.count(word) for r in references if word in r)
+            if flat.count(word) > inside:
+                return False
+    return True
 
 
 def _pattern_hits(pattern: re.Pattern[str], flat: str, keyword: str) -> bool:

@@ -356,6 +356,7 @@ class KnowledgeBase:
         self.cards = cards
         self.signals = [CompiledSignal(s) for s in signals]
         self.signal_ids = {s.id for s in signals}
+        self.signal_by_id = {s.id: s for s in self.signals}
         self.scanner = KeywordScanner(_keywords(signals))
         # keyword -> positions of the signals it can trigger, so a scan touches only candidates
         self.by_keyword: dict[str, list[int]] = {}
