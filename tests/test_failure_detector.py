@@ -352,6 +352,15 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "aks_bootstrap_registry",
         ),
         ("could not read CA certificate \"/home/dev/.docker/machine/certs/ca.pem\": open /home/dev/.docker/machine/certs/ca.pem: no such file or directory", "client-docker-daemon", "docker_daemon_unreachable"),
+        ("registry.cn-hangzhou.aliyuncs.com/acme/web:2.1 是公开镜像吗？docker pull 后报错没有拉取权限", "auth", "no_permission_prose"),
+        (
+            "Job for docker.service failed because the control process exited with error code.\n"
+            'See "systemctl status docker.service" for details. (I had just added registry-mirrors to /etc/docker/daemon.json)',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        # Baidu's public registry re-signed on the way: a public registry's certificates are public
+        ("Error response from daemon: Get https://registry.baidubce.com/v2/: x509: certificate signed by unknown authority", "tls-interception", "x509_unknown_authority"),
         (
             "Error code: RegistryErrorResponse. An error response is received from the docker registry 'index.docker.io'. Please retry later.",
             "other-acr",

@@ -30,7 +30,9 @@ from bot.engine.hosts import classify_host
         ("0123456789abcdef.gr7.eu-west-1.eks.amazonaws.com", "other"),
         ("europe-python.pkg.dev", "other"),
         ("download.docker.com", "other"),
-        ("registry.ollama.ai", "public_registry"),  # Ollama's model registry speaks the registry API
+        ("registry.ollama.ai", "public_registry"),
+        ("registry.baidubce.com", "public_registry"),
+        ("openkruise-registry.cn-shanghai.cr.aliyuncs.com", "public_registry"),  # Ollama's model registry speaks the registry API
     ],
 )
 def test_host_kind(host: str, kind: str) -> None:
