@@ -197,3 +197,15 @@ def test_a_name_the_user_blanked_out_is_not_a_bare_host_name(name: str, single_l
 def test_words_pointing_at_an_error_are_not_an_error(text: str, marked: bool) -> None:
     """The chat around a paste ("I get this error", 「このエラーが出ます」) does not make it an error."""
     assert ("error_marker" in extract(text).facts.signals) is marked
+
+
+def test_a_proxys_407_is_not_the_registry_asking_for_credentials() -> None:
+    """"Proxy Authentication Required" holds the words "authentication required" but is the proxy's."""
+    signals = extract('Error response from daemon: Head "https://contosoreg.azurecr.io/v2/web/manifests/1": Proxy Authentication Required (407)').facts.signals
+    assert "proxy_auth_required" in signals and "unauthorized" not in signals
+    assert "unauthorized" in extract("Error response from daemon: unauthorized: authentication required").facts.signals
+
+
+@pytest.mark.parametrize("text", ["docker pull hangs at the first layer", "the pull is stuck at Waiting for an hour"])
+def test_a_stalled_pull_is_an_error(text: str) -> None:
+    assert "error_marker" in extract(text).facts.signals

@@ -354,6 +354,19 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
         ("could not read CA certificate \"/home/dev/.docker/machine/certs/ca.pem\": open /home/dev/.docker/machine/certs/ca.pem: no such file or directory", "client-docker-daemon", "docker_daemon_unreachable"),
         ("registry.cn-hangzhou.aliyuncs.com/acme/web:2.1 是公开镜像吗？docker pull 后报错没有拉取权限", "auth", "no_permission_prose"),
         (
+            "Error response from daemon: invalid registry endpoint https://10.20.30.40:5000/v0/: unable to ping registry endpoint. "
+            "If this private registry supports only HTTP or HTTPS with an unknown CA certificate, please add `--insecure-registry 10.20.30.40:5000`",
+            "registry-tls-config",
+            "insecure_registry_needed",
+        ),
+        (
+            "$ openssl s_client -connect quay.io:443\ndepth=1 C = US, O = Netskope Inc, CN = ca.corp.goskope.com\n"
+            "verify error:num=20:unable to get local issuer certificate",
+            "tls-interception",
+            "interception_ca_seen",
+        ),
+        ("Revision failed: Unable to fetch image \"contosoreg.azurecr.io/web:1.0\": unsupported status code 401", "auth", "unauthorized"),
+        (
             "Job for docker.service failed because the control process exited with error code.\n"
             'See "systemctl status docker.service" for details. (I had just added registry-mirrors to /etc/docker/daemon.json)',
             "client-docker-daemon",

@@ -32,6 +32,7 @@ from bot.engine.hosts import classify_host
         ("download.docker.com", "other"),
         ("registry.ollama.ai", "public_registry"),
         ("registry.baidubce.com", "public_registry"),
+        ("registry.redhat.io", "public_registry"),
         ("openkruise-registry.cn-shanghai.cr.aliyuncs.com", "public_registry"),  # Ollama's model registry speaks the registry API
     ],
 )

@@ -44,6 +44,8 @@ PUBLIC_REGISTRIES = (
     "tencentcloudcr.com",
     "registry.ollama.ai",
     "registry.baidubce.com",
+    "registry.redhat.io",
+    "registry.access.redhat.com",
     "hub.baidubce.com",  # Ollama's model registry speaks the same /v2/ API
 )
 #: Public cloud registries named per region under a domain that also serves other things: Amazon
