@@ -59,15 +59,10 @@ def test_fix_carries_the_users_values(item: dict[str, Any]) -> None:
     ids=["fenced", "slack-escaped", "japanese", "crlf"],
 )
 def test_chat_wrapping_does_not_change_the_answer(item: dict[str, Any], wrap: Any) -> None:
-    """The reply (or the silence) is the same however the paste is wrapped in chat.
-
-    A silence is the same answer whichever cause ranked first under "unrelated": a question
-    wrapped in 「このエラーが出ます」 ("I get this error") gains an error word from the wrapper.
-    """
+    """The reply (or the silence) and its cause are the same however the paste is wrapped in chat
+    (a wrapper's 「このエラーが出ます」, "I get this error", is not an error itself: ``error_reference``)."""
     plain, wrapped = diagnose(item["text"]), diagnose(wrap(item["text"]))
     assert wrapped.reply == plain.reply
-    if not plain.reply:
-        return
     if "also" in item and plain.ambiguous and wrapped.ambiguous:
         # real cases of this message are split between two causes: both replies are undecided and
         # name both; which of the two comes first is a near tie that a wrapping may tip
