@@ -209,3 +209,12 @@ def test_a_proxys_407_is_not_the_registry_asking_for_credentials() -> None:
 @pytest.mark.parametrize("text", ["docker pull hangs at the first layer", "the pull is stuck at Waiting for an hour"])
 def test_a_stalled_pull_is_an_error(text: str) -> None:
     assert "error_marker" in extract(text).facts.signals
+
+
+def test_a_registry_on_localhost_is_still_a_registry() -> None:
+    """A /v2/ request to localhost is a local registry (kind, oras, a dev registry), not another local service."""
+    from bot.diagnose import diagnose
+
+    d = diagnose('oras push localhost:5000/web:1 ./a.txt\nError: Head "http://localhost:5000/v2/web/manifests/1": dial tcp [::1]:5000: connect: connection refused')
+    assert "v2_endpoint" in d.facts.signals and "local_service_error" in d.facts.signals
+    assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]

@@ -366,6 +366,13 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "interception_ca_seen",
         ),
         ("Revision failed: Unable to fetch image \"contosoreg.azurecr.io/web:1.0\": unsupported status code 401", "auth", "unauthorized"),
+        ("ERROR: failed to initialize docker client: unable to parse docker host `/var/run/docker.sock`", "client-docker-daemon", "docker_daemon_unreachable"),
+        (
+            "crane push ./web.tar registry.acme.example/team/web:1.0\nError: PUT https://registry.acme.example/v2/team/web/blobs/uploads/: "
+            "400 No required SSL certificate was sent",
+            "registry-tls-config",
+            "client_cert_required",
+        ),
         (
             "Job for docker.service failed because the control process exited with error code.\n"
             'See "systemctl status docker.service" for details. (I had just added registry-mirrors to /etc/docker/daemon.json)',
@@ -413,6 +420,11 @@ def test_the_rule_that_knows_the_phrase_decides(text: str, cause: str, signal: s
         (  # docker compose rejecting its own file, before any pull
             "Pulling images for app web...\nThe Compose file './docker-compose.yml' is invalid because:\n"
             "services.db.depends_on contains unsupported option: 'restart'",
+            "docker_local_error",
+        ),
+        (  # a Windows container that the host's OS build cannot start: the image was pulled fine
+            "docker: Error response from daemon: container 1f2e encountered an error during hcs::System::Start: "
+            "failure in a Windows system call: The virtual machine or container exited unexpectedly. (0xc0370106).",
             "docker_local_error",
         ),
         (  # the Go toolchain fetching a module through a proxy (its module proxy protocol: /@v/)
