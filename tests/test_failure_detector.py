@@ -367,6 +367,8 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
         ),
         ("Revision failed: Unable to fetch image \"contosoreg.azurecr.io/web:1.0\": unsupported status code 401", "auth", "unauthorized"),
         ("ERROR: failed to initialize docker client: unable to parse docker host `/var/run/docker.sock`", "client-docker-daemon", "docker_daemon_unreachable"),
+        # a TCP timeout (Node's ETIMEDOUT) to the registry while a proxy is on the path: the client bypasses it
+        ("az acr login --name contosoreg runs behind the corporate proxy and fails: Error: connect ETIMEDOUT 20.1.2.3:443", "client-proxy", "proxy_mention"),
         (
             "crane push ./web.tar registry.acme.example/team/web:1.0\nError: PUT https://registry.acme.example/v2/team/web/blobs/uploads/: "
             "400 No required SSL certificate was sent",
