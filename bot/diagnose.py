@@ -6,6 +6,7 @@ stays ignorant of where the text came from or where the answer goes.
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,23 @@ if TYPE_CHECKING:  # settings (pydantic-settings) are imported only by the live 
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+def preload() -> None:
+    """Load the knowledge base and the learned layer now, and keep the garbage collector off them.
+
+    A process that answers (a CLI call, ``--jsonl``, the server) keeps both for its whole life:
+    some 40,000 lists and dicts that the cyclic collector would otherwise scan again and again
+    (measured: a one-line CLI answer 233 -> 183 ms). ``gc.freeze()`` moves everything allocated so
+    far into the permanent generation. Only the entry points call this, once, before answering:
+    freezing is a decision for the process, not for a library call.
+    """
+    from bot.engine.knowledge import default_knowledge
+    from bot.engine.learned import default_learned
+
+    default_knowledge()
+    default_learned()
+    gc.freeze()
 
 
 def diagnose(text: str, *, lang: str | None = None, cite: bool = True) -> Diagnosis:

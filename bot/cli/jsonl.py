@@ -137,9 +137,15 @@ def run_jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
     """Stream ``{"id", "text"}`` lines to one answer line each (see the module docstring)."""
     pending: list[str] = []  # answers not yet written: one write per batch, even with PYTHONUNBUFFERED
     size = 0
+    loaded = False
     for number, (raw, more) in enumerate(input_lines(stdin), 1):
         line = raw.strip(JSON_WHITESPACE)
         if line:
+            if not loaded:  # the engine is loaded when the first line arrives, then kept out of the collector
+                from bot.diagnose import preload
+
+                preload()
+                loaded = True
             encoded = encode_answer(answer(line, number, lang), number) + "\n"
             pending.append(encoded)
             size += len(encoded)

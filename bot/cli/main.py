@@ -81,8 +81,9 @@ def _cmd_diagnose(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> in
 
         diagnosis = diagnose_live_sync(text, lang=args.lang)
     else:
-        from bot.diagnose import diagnose
+        from bot.diagnose import diagnose, preload
 
+        preload()
         diagnosis = diagnose(text, lang=args.lang)
     if args.json:
         import json

@@ -85,6 +85,9 @@ def run_serve_command(args: argparse.Namespace) -> int:
 
     try:  # the knowledge base is loaded (and compiled) once, here, before the server can report ready
         default_knowledge().warm()
+        from bot.diagnose import preload
+
+        preload()
     except KnowledgeError as exc:
         print(f"acrcheck serve: knowledge base is invalid: {exc}", file=sys.stderr)
         return 1
