@@ -42,11 +42,11 @@ PUBLIC_REGISTRIES = (
     "cr.aliyuncs.com",
     "ccr.ccs.tencentyun.com",
     "tencentcloudcr.com",
-    "registry.ollama.ai",
+    "registry.ollama.ai",  # Ollama's model registry speaks the same /v2/ API
     "registry.baidubce.com",
+    "hub.baidubce.com",
     "registry.redhat.io",
     "registry.access.redhat.com",
-    "hub.baidubce.com",  # Ollama's model registry speaks the same /v2/ API
 )
 #: Public cloud registries named per region under a domain that also serves other things: Amazon
 #: ECR (``<account>.dkr.ecr.<region>.amazonaws.com``, its ``api.ecr`` and ECR Public hosts; STS, SSM,
