@@ -218,3 +218,20 @@ def test_a_registry_on_localhost_is_still_a_registry() -> None:
     d = diagnose('oras push localhost:5000/web:1 ./a.txt\nError: Head "http://localhost:5000/v2/web/manifests/1": dial tcp [::1]:5000: connect: connection refused')
     assert "v2_endpoint" in d.facts.signals and "local_service_error" in d.facts.signals
     assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize("name", ["XXXXXXX", "xxx", "hidden", "MASKED", "registry"])
+def test_a_blanked_out_registry_name_is_not_a_registry(name: str) -> None:
+    """``az acr login --name XXXXXXX`` is a name the user hid, not a registry to check or fill into a fix."""
+    facts = extract(f"$ az acr login --name {name}\nunauthorized: authentication required").facts
+    assert facts.registry is None
+    assert facts.login_server is None
+
+
+def test_every_public_registry_is_not_self_hosted() -> None:
+    """The self-hosted signal's regex keeps its own list of public registries: it must cover them all."""
+    from bot.engine.hosts import PUBLIC_REGISTRIES
+
+    for host in PUBLIC_REGISTRIES:
+        signals = extract(f"docker pull {host}/team/app:1\nError response from daemon: EOF").facts.signals
+        assert "self_hosted_registry_host" not in signals, host

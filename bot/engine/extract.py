@@ -387,6 +387,10 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
         facts.login_server = f"{facts.registry}.{suffix}"
 
 
+#: A name the user blanked out before pasting (XXXX, ***, REDACTED): not a bare host name, not a registry name.
+_PLACEHOLDER = re.compile(r"(?:x{3,}|\*{3,}|redacted|hidden|masked|removed|censored)\Z")
+
+
 def _acr_name_argument(pattern: re.Pattern[str], source: str, gate: str) -> str | None:
     """The registry name ``pattern`` finds where ``gate`` occurs (its first occurrences only)."""
     index = source.find(gate)
@@ -394,8 +398,10 @@ def _acr_name_argument(pattern: re.Pattern[str], source: str, gate: str) -> str 
         if index < 0:
             return None
         m = pattern.match(source, index)
-        if m and m.group(1).lower() not in ("redacted", "registry", "xxxxx"):
-            return m.group(1).lower()
+        if m:
+            name = m.group(1).lower()
+            if name != "registry" and not _PLACEHOLDER.match(name):  # "--name registry" is a placeholder too
+                return name
         index = source.find(gate, index + 1)
     return None
 
@@ -445,10 +451,6 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
         derived["registry_class"].add("acr")
     if not derived["registry_class"]:
         derived["registry_class"].add("none")
-
-
-#: A name the user blanked out before pasting (XXXX, ***, REDACTED): not a bare host name.
-_PLACEHOLDER = re.compile(r"(?:x{3,}|\*{3,}|redacted|hidden|masked|removed|censored)\Z")
 
 
 def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
