@@ -388,6 +388,9 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "other-acr",
             "registry_answered_service_error",
         ),
+        # prose: a pull said to fail, with a private endpoint in the picture
+        ("Since we added a private endpoint to the registry, the build agents cannot pull from contosoreg.azurecr.io", "registry-private-endpoint", "private_endpoint_words"),
+        ("プライベート エンドポイントを作ってから、社内の VM で ACR からプルできない状態です", "registry-private-endpoint", "private_endpoint_words"),
     ],
 )
 def test_the_rule_that_knows_the_phrase_decides(text: str, cause: str, signal: str) -> None:
@@ -469,3 +472,22 @@ def test_an_html_page_read_by_dockers_registry_client_is_a_registry_failure() ->
     ex = extract(text)
     assert "registry_response_unparsable" in ex.facts.signals and ex.registry_context
     assert diagnose(text).reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our release pipeline can no longer push to the registry; the push just times out after a few minutes",
+        "Since Monday the nodes are no longer able to pull images from our registry",
+        "docker pull of our base image keeps timing out on the build servers",
+    ],
+)
+def test_a_registry_operation_that_no_longer_works_or_times_out_is_answered(text: str) -> None:
+    """"can no longer push", "no longer able to pull", "times out": a registry failure in a person's words."""
+    d = diagnose(text)
+    assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize("text", ["the nightly build times out again, can someone look", "we can no longer deploy on fridays"])
+def test_a_timeout_or_no_longer_without_a_registry_stays_silent(text: str) -> None:
+    assert not diagnose(text).reply
