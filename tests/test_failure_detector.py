@@ -491,3 +491,108 @@ def test_a_registry_operation_that_no_longer_works_or_times_out_is_answered(text
 @pytest.mark.parametrize("text", ["the nightly build times out again, can someone look", "we can no longer deploy on fridays"])
 def test_a_timeout_or_no_longer_without_a_registry_stays_silent(text: str) -> None:
     assert not diagnose(text).reply
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # a blob the registry does not have is the registry's content, not a blocked data endpoint
+        ("latest: Pulling from team/api\nerror pulling image configuration: unknown blob", "other-acr", "manifest_unknown"),
+        # the client spoke plain HTTP to the registry's HTTPS port (nginx's own page)
+        (
+            "Error: pushing image failed: GET http://registry.corp.example/v2/: unexpected status code 400 Bad Request: "
+            "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title></head></html>",
+            "registry-tls-config",
+            "http_response_to_https",
+        ),
+        # nothing listens on 443 of a self-hosted registry named without a port
+        (
+            'Error response from daemon: Get "https://registry.corp.example/v2/": dial tcp 192.0.2.10:443: connect: connection refused',
+            "registry-tls-config",
+            "https_default_port_refused",
+        ),
+        ("Error response from daemon: pull does not exist or no pull access for team/api", "auth", "access_denied_resource"),
+        (
+            "failed to resolve: GET https://ghcr.io/token?scope=repository:acme/web:pull&service=ghcr.io: DENIED: denied",
+            "auth",
+            "registry_token_request",
+        ),
+        ("Our AKS cluster gets 401 Unauthorized from the Azure container registry since this morning", "aks-pull", "aks_specific"),
+        ('the tool reports "cannot resolve contosoreg.azurecr.io" from time to time, a retry works', "client-dns", "dns_temporary_failure"),
+        (
+            "dockerd fails to start: unable to configure the Docker daemon with file /etc/docker/daemon.json: "
+            'invalid mirror: path, query, or fragment at end of the URI "http://nexus.corp:8081/repository/docker/"',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        ("docker compose up\nError response from daemon: denied", "auth", "bare_denied"),
+        (
+            'Error response from daemon: Get "https://ghcr.io/v2/": proxyconnect tcp: dial tcp 127.0.0.1:10809: connect: connection refused',
+            "client-proxy",
+            "connection_refused",
+        ),
+        (
+            'Error response from daemon: Get "https://quay.io/v2/": writing response to quay.io:443: connecting to 127.0.0.1:1080: '
+            "dial tcp 127.0.0.1:1080: connect: connection refused",
+            "client-proxy",
+            "connection_refused",
+        ),
+    ],
+)
+def test_registry_failures_read_from_the_batch_misses(text: str, cause: str, signal: str) -> None:
+    """General rules read from blind misses (each stated for its class of error, not for one paste)."""
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the kubelet's own API (10250), not a registry
+        'the wait container (kubelet executor) fails: Get "https://node-3:10250/pods": x509: certificate signed by unknown authority',
+        # Maven resolving from an Artifactory repository
+        "[ERROR] Failed to execute goal on project api: Could not resolve dependencies for project com.acme:api:jar:1.0: "
+        "Could not transfer artifact com.acme:core:pom:1.0 from/to central (https://artifactory.acme.example/maven): "
+        "PKIX path building failed: x509: certificate signed by unknown authority",
+        # a classic chart repository fetched with helm pull --repo
+        'Error: looks like "https://charts.acme.example/stable" is not a valid chart repository or cannot be reached: '
+        'helm pull --repo https://charts.acme.example/stable web failed: Get "https://charts.acme.example/stable/index.yaml": '
+        "x509: certificate signed by unknown authority",
+        # a release binary downloaded through a proxy
+        "downloading binaries: downloading kubelet: download failed: https://dl.k8s.io/release/v1.29.0/bin/linux/amd64/kubelet"
+        "?checksum=file:https://dl.k8s.io/release/v1.29.0/bin/linux/amd64/kubelet.sha256: Get: proxyconnect tcp: EOF",
+    ],
+)
+def test_other_tools_errors_from_the_batch_misses_stay_silent(text: str) -> None:
+    d = diagnose(text)
+    assert not d.reply, (d.cause, d.facts.signals)
+
+
+def test_cloud_builds_out_of_retries_is_not_acr_tasks() -> None:
+    """ACR Tasks print "failed to login, ran out of retries"; other builders run out of retries too."""
+    other = extract("ERROR: failed to pull because we ran out of retries.\nERROR: build step 0 failed").facts.signals
+    tasks = extract("Logging in to registry: contosoreg.azurecr.io\nfailed to login, ran out of retries").facts.signals
+    assert "acr_tasks" not in other
+    assert "acr_tasks" in tasks
+
+
+def test_an_oci_chart_with_a_certificate_error_is_a_registry_failure() -> None:
+    d = diagnose('helm pull oci://registry.corp.example/charts/web --version 1.0.0\nError: failed to do request: Head "https://registry.corp.example/v2/charts/web/manifests/1.0.0": x509: certificate signed by unknown authority')
+    assert d.reply and d.cause == "registry-tls-config"
+
+
+def test_dockers_hint_about_a_proxy_is_not_a_proxy() -> None:
+    """docker prints "check your internet connection or if you are behind a proxy" for everyone."""
+    hint = (
+        "Network timed out while trying to connect to https://index.docker.io/v1/repositories/library/node/images. "
+        "You may want to check your internet connection or if you are behind a proxy."
+    )
+    assert "proxy_mention" not in extract(hint).facts.signals
+    said = extract(hint + "\nWe are behind a corporate proxy (squid) here.").facts.signals
+    assert "proxy_mention" in said
+
+
+def test_a_registry_named_in_an_ecr_token_error_is_registry_context() -> None:
+    ex = extract("An error occurred (AccessDeniedException) when calling the GetAuthorizationToken operation: not authorized")
+    assert ex.registry_context

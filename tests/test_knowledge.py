@@ -69,7 +69,7 @@ def test_bad_field_names_the_file_and_field(tmp_path: Path) -> None:
     directory = _copy(tmp_path)
     card = directory / "auth.yaml"
     card.write_text(card.read_text().replace("score: 5\n", "score: lots\n", 1))
-    with pytest.raises(KnowledgeError, match=r"auth\.yaml: field 'recognise\.0\.score'"):
+    with pytest.raises(KnowledgeError, match=r"auth\.yaml: field 'recognise\.\d+\.score'"):
         load_knowledge(directory)
 
 
@@ -124,3 +124,11 @@ def test_new_cause_is_a_card_edit(tmp_path: Path) -> None:
     )
     kb = load_knowledge(directory)
     assert classify(extract(text, kb), kb=kb).cause == "other-acr"
+
+
+def test_a_signal_that_masks_an_unknown_signal_is_rejected(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    signals = directory / "signals.yaml"
+    signals.write_text(signals.read_text().replace("masks: [error_marker]", "masks: [error_markr]", 1))
+    with pytest.raises(KnowledgeError, match=r"signals\.yaml: signal 'error_reference' masks unknown signals \['error_markr'\]"):
+        load_knowledge(directory)

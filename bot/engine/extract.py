@@ -306,22 +306,25 @@ def _find_signals(kb: KnowledgeBase, flat: str) -> tuple[list[str], str | None, 
             tool = sig.tool
         if sig.registry_context:
             context = True
-    if "error_reference" in found and "error_marker" in found and _errors_only_referred_to(kb, flat, present):
-        found.remove("error_marker")
+    for masker in kb.maskers:
+        if masker.id in found:
+            phrases = [p for p in masker.any if p in present]
+            for masked in masker.masks:
+                if masked in found and _only_inside(kb.signal_by_id[masked].any, phrases, flat, present):
+                    found.remove(masked)
     return found, tool, context
 
 
-def _errors_only_referred_to(kb: KnowledgeBase, flat: str, present: set[str]) -> bool:
-    """Every error word of the text sits inside words that point at an error ("this error", 「このエラー」).
+def _only_inside(words: tuple[str, ...], phrases: list[str], flat: str, present: set[str]) -> bool:
+    """Every occurrence of ``words`` in the text sits inside one of ``phrases``.
 
     「本番でこのエラーが出ます」 wrapped around a message that holds no error must not turn it into
-    one: the chat around a paste does not change the answer. An error word outside such words
-    ("failed", a second "error") keeps the marker.
+    one, and docker's hint "…or if you are behind a proxy" is not the user saying there is a proxy.
+    A word outside such phrases ("failed", a second "error", "proxy" on its own) keeps the signal.
     """
-    references = [r for r in kb.signal_by_id["error_reference"].any if r in present]
-    for word in kb.signal_by_id["error_marker"].any:
+    for word in words:
         if word in present:
-            inside = sum(flat.count(r) * r.count(word) for r in references if word in r)
+            inside = sum(flat.count(p) * p.count(word) for p in phrases if word in p)
             if flat.count(word) > inside:
                 return False
     return True

@@ -229,6 +229,7 @@ class Signal:
     pattern: str | None = None
     tool: str | None = None
     registry_context: bool = False
+    masks: list[str] = field(default_factory=list)  # see knowledge_schema.Signal.masks
     description: str = ""
 
 
@@ -312,7 +313,7 @@ def _compile_for_lowercase(pattern: str) -> re.Pattern[str]:
 class CompiledSignal:
     """A signal ready for matching: keywords first (cheap), then the optional regex."""
 
-    __slots__ = ("_pattern", "all", "all_set", "any", "id", "pattern_source", "registry_context", "tool")
+    __slots__ = ("_pattern", "all", "all_set", "any", "id", "masks", "pattern_source", "registry_context", "tool")
 
     def __init__(self, signal: Signal) -> None:
         self.id = signal.id
@@ -323,6 +324,7 @@ class CompiledSignal:
         self._pattern: re.Pattern[str] | None = None
         self.tool = signal.tool
         self.registry_context = signal.registry_context
+        self.masks = tuple(signal.masks)
 
     @property
     def pattern(self) -> re.Pattern[str] | None:
@@ -357,6 +359,8 @@ class KnowledgeBase:
         self.signals = [CompiledSignal(s) for s in signals]
         self.signal_ids = {s.id for s in signals}
         self.signal_by_id = {s.id: s for s in self.signals}
+        #: the signals that can mask others (``Signal.masks``), checked after every scan
+        self.maskers = [s for s in self.signals if s.masks]
         self.scanner = KeywordScanner(_keywords(signals))
         # keyword -> positions of the signals it can trigger, so a scan touches only candidates
         self.by_keyword: dict[str, list[int]] = {}

@@ -155,6 +155,10 @@ class Signal(BaseModel):
     pattern: str | None = None
     tool: str | None = None  # this signal also names the tool that printed the text
     registry_context: bool = False  # this phenomenon only happens around container registries
+    #: Signals whose words this one's phrases contain ("this error" holds an error word; docker's hint
+    #: "check your internet connection or if you are behind a proxy" holds "proxy"): a masked signal
+    #: is dropped when every occurrence of its words in the paste sits inside this signal's phrases.
+    masks: list[str] = Field(default_factory=list)
     description: str = ""
 
     @model_validator(mode="after")
@@ -232,6 +236,10 @@ def validate_knowledge(directory: Path) -> dict[str, Any]:
     if duplicates:
         raise KnowledgeError(f"{signals_path.name}: duplicate signal ids {sorted(duplicates)}")
     known = set(ids)
+    for signal in signals:
+        unknown = [m for m in signal.masks if m not in known or m == signal.id]
+        if unknown:
+            raise KnowledgeError(f"{signals_path.name}: signal '{signal.id}' masks unknown signals {unknown}")
 
     cards: dict[str, Card] = {}
     for path in sorted(directory.glob("*.yaml")):
