@@ -596,3 +596,53 @@ def test_dockers_hint_about_a_proxy_is_not_a_proxy() -> None:
 def test_a_registry_named_in_an_ecr_token_error_is_registry_context() -> None:
     ex = extract("An error occurred (AccessDeniedException) when calling the GetAuthorizationToken operation: not authorized")
     assert ex.registry_context
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        (
+            "flux push artifact oci://contosoreg.azurecr.io/manifests:1 --provider azure\n"
+            "✗ could not login to provider azure: ManagedIdentityCredential: failed to authenticate a system assigned identity. "
+            'The endpoint responded with {"error":"invalid_request","error_description":"Identity not found"}',
+            "auth",
+            "managed_identity_failure",
+        ),
+        (
+            "az acr build -r contosoreg -t web:1 .\nRun ID: ca12 failed after 4s. Error: failed during run, err: exit status 1\n"
+            "when specifying push, at least one credential is required",
+            "auth",
+            "acr_credential_missing",
+        ),
+        (
+            '{"error":{"code":"NoRegisteredProviderFound","message":"No registered resource provider found for location '
+            "'westeurope' and API version '2016-06-27-preview' for type 'registries'.\"}}",
+            "other-acr",
+            "provider_api_unsupported",
+        ),
+    ],
+)
+def test_azure_registry_errors_read_from_the_batch_misses(text: str, cause: str, signal: str) -> None:
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_registry_name_written_as_a_template_is_not_a_misspelling() -> None:
+    """``<registry>.azurecr.io`` is the user's placeholder, not a look-alike of an ACR name."""
+    text = (
+        "docker login <registry>.azurecr.io --username token1 --password-stdin\n"
+        'docker pull <registry>.azurecr.io/web:1\nError: "you are not authorized to perform this operation: server returned 401."'
+    )
+    assert "lookalike" not in extract(text).derived["host_kinds"]
+    d = diagnose(text)
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_acrs_legacy_helm_repository_is_a_registry() -> None:
+    """``az acr helm`` repositories live on the registry: a failed chart fetch from one is answered."""
+    d = diagnose(
+        "$ az acr helm repo add --name contosoreg\n$ helm upgrade web contosoreg/web\n"
+        "Error: failed to fetch https://contosoreg.azurecr.io/helm/v1/repo/_blobs/web-1.0.0.tgz : 401 Unauthorized"
+    )
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]

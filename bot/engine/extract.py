@@ -422,6 +422,11 @@ def _registry_of(reference: str) -> str:
     return "docker.io"
 
 
+#: A name written as a template (``<registry>.azurecr.io``, ``${REGISTRY}``, ``{{ .Values.registry }}``):
+#: the user's placeholder for a name, not a host that could be misspelled.
+_TEMPLATE_CHARS = frozenset("<>{}$")
+
+
 def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
     candidates: list[str] = []
@@ -435,7 +440,7 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
                 break
             found = match.group(1).strip("[]\"'`,").lower()
             value = found if is_host else _registry_of(found)
-            if value and not value.startswith("-"):
+            if value and not value.startswith("-") and not _TEMPLATE_CHARS.intersection(value):
                 candidates.append(value)
     if facts.login_server:
         facts.registry_host = facts.login_server
