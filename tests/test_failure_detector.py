@@ -646,3 +646,29 @@ def test_acrs_legacy_helm_repository_is_a_registry() -> None:
         "Error: failed to fetch https://contosoreg.azurecr.io/helm/v1/repo/_blobs/web-1.0.0.tgz : 401 Unauthorized"
     )
     assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        ("Since the upgrade our pods can't pull from the private registry anymore: 401 Unauthorized", "aks-pull", "cluster_pull_prose"),
+        (
+            'E0412 kuberuntime_image.go:53] Pull image "registry.corp.example/team/api:2" failed: rpc error: code = Unknown '
+            "desc = Error response from daemon: Get https://registry.corp.example/v2/team/api/manifests/2: unauthorized: authentication required",
+            "aks-pull",
+            "pod_pull_failure",
+        ),
+        ("Error response from daemon: Get https://ghcr.io/v2/: dial tcp: i/o timeout", "client-dns", "dial_without_address_timeout"),
+        (
+            "$ cat /etc/hosts\n203.0.113.9 ghcr.io\n$ docker pull ghcr.io/acme/web:1\n"
+            'Error response from daemon: Get "https://ghcr.io/v2/": x509: certificate is valid for *.old-cdn.example, not ghcr.io',
+            "client-dns",
+            "hosts_file_mention",
+        ),
+        ("On the VPN, docker keeps using the wrong DNS server and cannot pull from registry.corp.example: no such host", "client-dns", "wrong_dns_prose"),
+    ],
+)
+def test_cluster_and_resolver_causes_from_the_library_misses(text: str, cause: str, signal: str) -> None:
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
