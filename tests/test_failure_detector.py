@@ -672,3 +672,119 @@ def test_cluster_and_resolver_causes_from_the_library_misses(text: str, cause: s
     d = diagnose(text)
     assert signal in d.facts.signals, d.facts.signals
     assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        (
+            "[INFO] --- spring-boot-maven-plugin:3.2.0:build-image (default-cli) @ api ---\n[ERROR] Failed to execute goal "
+            "org.springframework.boot:spring-boot-maven-plugin:3.2.0:build-image: Connection to the Docker daemon at 'localhost' "
+            'failed with error "[2] No such file or directory"; ensure the Docker daemon is running and accessible',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        (
+            "- name: push image\n  containers.podman.podman_image:\n    name: registry.corp.example:8443/team/api\n    push: yes\n"
+            "    validate_certs: no\nx509: certificate signed by unknown authority",
+            "registry-tls-config",
+            "tls_verify_disabled",
+        ),
+        ("denied: registry contains 1 repositories, limit is 1", "other-acr", "quota_or_sku"),
+        ("docker push ocir.example/ns/app:1\nDenied: Anonymous users are only allowed read access on public repos", "auth", "access_denied_resource"),
+        (
+            "ERROR: failed to solve: failed to push registry.corp.example/app:1: exporting attestation manifest sha256:abc: "
+            'failed commit on ref "manifest-sha256:abc": unexpected status: 400 Bad Request',
+            "other-acr",
+            "attestation_manifest",
+        ),
+        (
+            'Error response from daemon: Get "https://registry-1.docker.io/v2/": rejecting registry-1.docker.io:443 because '
+            'evaluating the PAC file failed: Get "http://wpad/wpad.dat": dial tcp: lookup wpad: no such host',
+            "client-proxy",
+            "pac_proxy",
+        ),
+        (
+            'Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp [2600:1f18:2148:bc00::1]:443: '
+            "connect: cannot assign requested address",
+            "client-firewall",
+            "ipv6_path_broken",
+        ),
+        (
+            'Error BCP192: Unable to restore the module with reference "br:contosoreg.azurecr.io/bicep/modules/vnet:v1": '
+            "Unhandled exception: Azure.Identity.CredentialUnavailableException: Please run 'Connect-AzAccount' to set up account.",
+            "auth",
+            "managed_identity_failure",
+        ),
+        (
+            "dotnet publish /t:PublishContainer\nerror CONTAINER1013: Failed to push to the output registry: "
+            "System.Threading.Tasks.TaskCanceledException: The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.",
+            "other-acr",
+            "sdk_push_timeout",
+        ),
+        (
+            "I deploy it with the terraform provider and the kubelet says: Failed to pull image \"ghcr.io/acme/api:1\": "
+            'rpc error: failed to do request: Head "https://ghcr.io/v2/acme/api/manifests/1": EOF',
+            "client-firewall",
+            "pod_pull_failure",
+        ),
+    ],
+)
+def test_more_rules_from_the_batch_misses(text: str, cause: str, signal: str) -> None:
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'helm repo add harbor https://harbor.corp.example/chartrepo/library\nError: looks like "https://harbor.corp.example/chartrepo/library" '
+        'is not a valid chart repository or cannot be reached: Get "https://harbor.corp.example/chartrepo/library/index.yaml": '
+        "x509: certificate signed by unknown authority",
+        "> node scripts/install.js\nDownloading binary from https://nexus.corp.example/repository/raw/v9/linux-x64_binding.node\n"
+        'Cannot download "https://nexus.corp.example/repository/raw/v9/linux-x64_binding.node": HTTP error 401 Unauthorized',
+        "Uploading LFS objects: 0% (0/1)\nbatch response: HTTP 413 Request Entity Too Large while pushing git lfs objects to gitlab",
+        'Warning FailedCreatePodSandBox kubelet: failed to setup network for sandbox "abc": plugin type="calico" failed (add): '
+        'Get "https://10.43.0.1:443/apis/crd.projectcalico.org/v1/clusterinformations/default": x509: certificate signed by unknown authority',
+        "STEP 2/3: ADD https://raw.githubusercontent.com/acme/tools/main/install.sh /install.sh\n"
+        'Error: Get "https://raw.githubusercontent.com/acme/tools/main/install.sh": dial tcp 185.199.110.133:443: connect: connection refused',
+    ],
+)
+def test_more_other_tools_errors_stay_silent(text: str) -> None:
+    d = diagnose(text)
+    assert not d.reply, (d.cause, d.facts.signals)
+
+
+def test_a_hidden_name_that_does_not_resolve_is_not_a_bare_name() -> None:
+    """``lookup <domain>`` is the user's placeholder, not a single-label name."""
+    text = (
+        '[restorer] ERROR: failed to pull run image: Get "https://<domain>/v2/": dial tcp: lookup <domain> on 192.168.1.1:53: no such host'
+    )
+    assert "single_label" not in extract(text).derived["lookup_kinds"]
+    d = diagnose(text)
+    assert d.reply and d.cause == "client-dns", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_yaml_image_key_names_the_registry() -> None:
+    ex = extract("    image: mirror.corp.localdomain:8443/team/api:1.0\n    tls_verify: false\nx509: certificate signed by unknown authority")
+    assert ex.facts.registry_host == "mirror.corp.localdomain:8443"
+
+
+def test_a_timeout_to_a_host_and_port_is_a_dial_timeout() -> None:
+    assert "dial_timeout" in extract('The "CreateNewImage" task failed unexpectedly.\nTimeout to mcr.microsoft.com:443').facts.signals
+
+
+def test_curls_unknown_ca_message_is_an_unknown_authority() -> None:
+    assert "x509_unknown_authority" in extract("Peer certificate cannot be authenticated with known CA certificates").facts.signals
+
+
+def test_the_dotnet_sdks_push_is_a_registry_failure() -> None:
+    """The SDK's package path (``~/.nuget/packages/microsoft.net.build.containers``) frames a registry push, not a NuGet error."""
+    d = diagnose(
+        "/home/ci/.nuget/packages/microsoft.net.build.containers/8.0.1/build/Microsoft.NET.Build.Containers.targets(201,5): "
+        "error CONTAINER1013: Failed to push to the output registry: System.Net.Http.HttpRequestException: "
+        "The SSL connection could not be established. The remote certificate is invalid: self signed certificate in certificate chain"
+    )
+    assert "tool_sdk_image_build" in d.facts.signals
+    assert d.reply and d.cause in ("registry-tls-config", "tls-interception"), [(c.id, c.confidence) for c in d.causes]

@@ -103,7 +103,7 @@ _REGISTRY_POSITION = (
         r"pinging (?:container|docker) registry(?: returned:)?\s{1,3}(?:get\s{1,3}\"?https?://)?([^\s/:\"']{1,253}(?::\d{1,5})?)",
     ),
     re.compile(
-        r"(?:image|pull|push|repository|pulling)\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}",
+        r"(?:image|pull|push|repository|pulling):?\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}",
     ),
     # docker's "pull access denied for <reference>": a reference without a host is Docker Hub's
     re.compile(r"pull access denied for ([a-z0-9][\w./:-]{0,400})"),
@@ -474,7 +474,7 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
         name = m.group(1).lower().rstrip(".")
         if name in ("tcp", "udp"):
             continue
-        if "." not in name and not _PLACEHOLDER.match(name):  # "lookup XXXX": the user hid the name
+        if "." not in name and not _PLACEHOLDER.match(name) and not _TEMPLATE_CHARS.intersection(name):  # "lookup XXXX", "<domain>": hidden
             lookup_kinds.add("single_label")
         lookup_kinds.add(classify_host(name).kind)
         derived["lookup_hosts"].add(name)
