@@ -788,3 +788,29 @@ def test_the_dotnet_sdks_push_is_a_registry_failure() -> None:
     )
     assert "tool_sdk_image_build" in d.facts.signals
     assert d.reply and d.cause in ("registry-tls-config", "tls-interception"), [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a release asset downloaded from GitHub, through a proxy that was not used
+        'Error: head request failed: https://github.com/acme/vm-images/releases/latest/download/rootfs.tar.xz: Head '
+        '"https://github.com/acme/vm-images/releases/latest/download/rootfs.tar.xz": dial tcp: lookup github.com: no such host',
+        # docker push of a tag the build never made: the local image store
+        "The push refers to repository [contosoreg.azurecr.io/api]\nAn image does not exist locally with the tag: contosoreg.azurecr.io/api",
+        # an Azure Files volume mount on AKS
+        "MountVolume.SetUp failed for volume \"pvc-1\" : mount failed: exit status 32\nMounting command: mount\n"
+        "Mounting arguments: -t cifs //acct.file.core.windows.net/share /var/lib/kubelet/pods/x/volumes\nOutput: mount error(13): Permission denied",
+        # a push that worked, after the fix
+        'Hooray! Setting insecure-registries worked!\n$ docker push reg.lan:5000/web\nThe push refers to repository [reg.lan:5000/web]\n'
+        "05249acac3bd: Pushed\nlatest: digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef size: 2204",
+    ],
+)
+def test_false_alarms_read_from_cross_validation_stay_silent(text: str) -> None:
+    d = diagnose(text)
+    assert not d.reply, (d.cause, d.facts.signals)
+
+
+def test_the_devfile_registry_is_not_a_self_hosted_image_registry() -> None:
+    signals = extract('Get "https://registry.devfile.io/index/sample": dial tcp 34.198.81.130:443: i/o timeout').facts.signals
+    assert "self_hosted_registry_host" not in signals
