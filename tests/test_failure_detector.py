@@ -814,3 +814,10 @@ def test_false_alarms_read_from_cross_validation_stay_silent(text: str) -> None:
 def test_the_devfile_registry_is_not_a_self_hosted_image_registry() -> None:
     signals = extract('Get "https://registry.devfile.io/index/sample": dial tcp 34.198.81.130:443: i/o timeout').facts.signals
     assert "self_hosted_registry_host" not in signals
+
+
+def test_a_bare_unauthorized_at_the_end_of_dockers_line_is_a_401() -> None:
+    """docker prints the registry's bare ``unauthorized`` after the URL; lines are joined before matching."""
+    d = diagnose('Error response from daemon: Get "https://ghcr.io/v2/acme/api/manifests/1.2": unauthorized\nmake: *** [push] Error 1')
+    assert "unauthorized" in d.facts.signals
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]

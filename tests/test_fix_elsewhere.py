@@ -146,7 +146,8 @@ def test_a_reply_about_another_registry_explains_it_without_azure_specifics() ->
     for paste in (
         'docker login harbor.internal.example\nError response from daemon: Get "https://harbor.internal.example/v2/": '
         "dial tcp: lookup harbor.internal.example on 10.0.0.2:53: no such host",
-        'Error response from daemon: Head "https://ghcr.io/v2/acme/api/manifests/1.2": unauthorized',
+        # a bare "denied" from GHCR: credentials or a missing package, the text cannot tell
+        'Error response from daemon: Head "https://ghcr.io/v2/acme/api/manifests/1.2": denied',
     ):
         d = diagnose(paste)
         texts = [d.summary or ""] + [c.tell or "" for c in d.candidates]
