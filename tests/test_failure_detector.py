@@ -821,3 +821,17 @@ def test_a_bare_unauthorized_at_the_end_of_dockers_line_is_a_401() -> None:
     d = diagnose('Error response from daemon: Get "https://ghcr.io/v2/acme/api/manifests/1.2": unauthorized\nmake: *** [push] Error 1')
     assert "unauthorized" in d.facts.signals
     assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        ('Error: "you are not authorized to perform this operation: server returned 401."', "unauthorized"),
+        ("failed to fetch manifest: HTTP 401 from the registry", "unauthorized"),
+        ('Connect timeout on endpoint URL: "https://api.ecr.eu-west-1.amazonaws.com/"', "dial_timeout"),
+    ],
+)
+def test_pattern_alternatives_are_reachable_through_their_keywords(text: str, signal: str) -> None:
+    """A signal's regex runs only when one of its keywords is present: a bare 401 and Java/AWS's
+    "Connect timeout" were alternatives of the patterns that no keyword let through."""
+    assert signal in extract(text).facts.signals
