@@ -835,3 +835,42 @@ def test_pattern_alternatives_are_reachable_through_their_keywords(text: str, si
     """A signal's regex runs only when one of its keywords is present: a bare 401 and Java/AWS's
     "Connect timeout" were alternatives of the patterns that no keyword let through."""
     assert signal in extract(text).facts.signals
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        (
+            'Error response from daemon: Get https://123456789012.dkr.ecr.cn-north-1.amazonaws.com/v2/: dial tcp: lookup '
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com on 192.168.65.1:53: no such host",
+            "registry-not-found",
+            "dns_no_such_host",
+        ),
+        (
+            'error parsing HTTP 403 response body: invalid character \'Y\' looking for beginning of value: "Your Authorization Token '
+            "has expired. Please run 'aws ecr get-login' to fetch a new one.\"",
+            "auth",
+            "unauthorized",
+        ),
+        (
+            "*** WARNING: Service runner-abc-project-1-concurrent-0-docker-0 probably didn't start properly.\n"
+            "Health check error: ContainerStart: Error response from daemon: Cannot link to a non running container",
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+    ],
+)
+def test_rules_from_the_gitlab_and_cloud_batches(text: str, cause: str, signal: str) -> None:
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_wrong_ecr_suffix_names_the_right_one_in_the_reply() -> None:
+    d = diagnose("dial tcp: lookup 123456789012.dkr.ecr.cn-north-1.amazonaws.com on 10.0.0.2:53: no such host")
+    assert any("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn" in r for c in d.causes for r in c.reasons)
+
+
+def test_a_package_registrys_403_stays_silent() -> None:
+    d = diagnose('The project-level deploy token gets a 403 on the package registry (Maven):\n{"message":"403 Forbidden"}')
+    assert not d.reply, (d.cause, d.facts.signals)

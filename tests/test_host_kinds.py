@@ -90,3 +90,25 @@ def test_a_typo_of_ghcr_is_answered_as_a_name_that_does_not_exist() -> None:
     )
     assert d.cause == "registry-not-found" and d.reply
     assert any("ghcr.io" in step.text for step in d.fix)
+
+
+@pytest.mark.parametrize(
+    ("host", "intended"),
+    [
+        ("123456789012.dkr.ecr.cn-north-1.amazonaws.com", "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+        ("api.ecr.us-west-1a.amazonaws.com", "api.ecr.us-west-1.amazonaws.com"),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com.cn", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+    ],
+)
+def test_an_ecr_name_that_cannot_exist_says_what_was_meant(host: str, intended: str) -> None:
+    """China's regions live under amazonaws.com.cn, and an availability zone is not a region."""
+    info = classify_host(host)
+    assert (info.kind, info.registry) == ("public_lookalike", intended)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn", "123456789012.dkr.ecr.us-east-1.amazonaws.com", "api.ecr.eu-central-1.amazonaws.com"],
+)
+def test_a_real_ecr_name_is_a_public_registry(host: str) -> None:
+    assert classify_host(host).kind == "public_registry"

@@ -123,6 +123,30 @@ def _one_slip(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
+#: An Amazon ECR host and its region: ``<account>.dkr.ecr.<region>.amazonaws.com[.cn]``, its API host.
+_ECR_HOST = re.compile(r"^(?P<head>.{1,80}?\becr(?:-fips)?\.)(?P<region>[a-z0-9-]{2,40})\.amazonaws\.com(?P<cn>\.cn)?$")
+#: An availability zone (``us-west-1a``), which is not a region.
+_AVAILABILITY_ZONE = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]")
+
+
+def ecr_misnamed(host: str) -> str | None:
+    """The ECR name ``host`` was meant to be when its suffix or region cannot exist, if so.
+
+    China's regions live under ``amazonaws.com.cn`` (and only they do), and an availability zone
+    (``us-west-1a``) used as the region names no endpoint: the lookup fails with "no such host",
+    as a misspelt Azure suffix does.
+    """
+    m = _ECR_HOST.match(host)
+    if m is None:
+        return None
+    region = m.group("region")
+    if _AVAILABILITY_ZONE.fullmatch(region):
+        region = region[:-1]
+    china = region.startswith("cn-")
+    intended = f"{m.group('head')}{region}.amazonaws.com{'.cn' if china else ''}"
+    return intended if intended != host else None
+
+
 def public_lookalike(host: str) -> str | None:
     """The well-known public registry that ``host`` misspells (same top-level domain), if any.
 
@@ -173,6 +197,9 @@ def classify_host(host: str) -> HostInfo:
         return HostInfo(host, "data_cdn")
     if host in _NOT_REGISTRY:
         return HostInfo(host, "other")
+    intended = ecr_misnamed(host)
+    if intended is not None:
+        return HostInfo(host, "public_lookalike", intended)
     if host in _PUBLIC_SET or host.endswith(_PUBLIC_DOTTED) or _REGIONAL_PUBLIC.match(host):
         return HostInfo(host, "public_registry")
     intended = public_lookalike(host)
