@@ -874,3 +874,33 @@ def test_a_wrong_ecr_suffix_names_the_right_one_in_the_reply() -> None:
 def test_a_package_registrys_403_stays_silent() -> None:
     d = diagnose('The project-level deploy token gets a 403 on the package registry (Maven):\n{"message":"403 Forbidden"}')
     assert not d.reply, (d.cause, d.facts.signals)
+
+
+def test_an_unauthorized_error_named_in_prose_is_a_401() -> None:
+    d = diagnose(
+        '{"error": {"code": "UserError", "message": "Unauthorized error encountered while attempting to connect to the '
+        'container registry. Please try running resync keys on your workspace and retry."}}'
+    )
+    assert "unauthorized" in d.facts.signals
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_kube_proxy_is_an_image_not_a_proxy() -> None:
+    """``kube-proxy`` (and GitLab's dependency proxy) hold the word proxy without any HTTP proxy on the path."""
+    text = (
+        "crictl pull sealos.hub:5000/kube-proxy:v1.24.0\nFATA[0000] pulling image: failed to resolve reference "
+        '"sealos.hub:5000/kube-proxy:v1.24.0": pulling from host sealos.hub:5000 failed with status code [manifests v1.24.0]: 503 Service Unavailable'
+    )
+    assert "proxy_mention" not in extract(text).facts.signals
+    assert "proxy_mention" in extract(text + "\nwe are behind a corporate proxy").facts.signals
+
+
+def test_a_registry_products_mail_error_stays_silent() -> None:
+    d = diagnose("Send email failed: x509: cannot validate certificate for 10.0.0.9 because it doesn't contain any IP SANs\nemail_server = mail.corp.example")
+    assert not d.reply, (d.cause, d.facts.signals)
+
+
+def test_an_image_transport_reference_is_registry_context() -> None:
+    """``docker://`` and ``oras://`` references (skopeo, Singularity, enroot) name a registry image."""
+    ex = extract("$ enroot import docker://ubuntu\ncurl: (60) SSL certificate problem: self signed certificate in certificate chain")
+    assert ex.registry_context
