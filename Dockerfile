@@ -20,7 +20,8 @@ COPY bot bot
 COPY handlers handlers
 COPY knowledge knowledge
 RUN PYTHON=python sh scripts/build-env.sh /opt/venv /src \
-    && /opt/venv/bin/acrcheck cards >/dev/null  # validates the cards and writes their compiled cache
+    && /opt/venv/bin/acrcheck cards >/dev/null \
+    && /opt/venv/bin/python -c "from bot.diagnose import preload; preload()"  # validates the cards; writes the compiled caches of the cards and of the learned artefact
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="acrcheck" \

@@ -16,6 +16,7 @@ from bot.engine.classify import classify
 from bot.engine.extract import extract
 from bot.engine.learned import (
     JAPANESE_QUERY,
+    RANK_ORDER,
     TEXT_BUDGET,
     CaseIndex,
     artefact_path,
@@ -118,27 +119,34 @@ def test_index_round_trips_through_json() -> None:
     assert again.search(query) == index.search(query)
 
 
-def test_the_packaged_artefact_loads_in_rank_order_without_sorting() -> None:
-    """The artefact's postings are written rarest first, so loading trusts their order; the ranks
-    must be exactly those a sort would give (a wrong order would silently change every search)."""
+def test_the_packaged_artefact_loads_its_rank_tables_as_a_sort_would_make_them() -> None:
+    """The artefact stores the rank tables themselves (rarest first), so loading builds none;
+    they must be exactly those a sort of the postings gives (a wrong rank would silently change
+    every search)."""
     learned = default_learned()
-    assert learned is not None and learned.index.rank_ordered
+    assert learned is not None and learned.index.ranked_lists is not None
     index = learned.index
-    unsorted = CaseIndex(
-        postings=dict(sorted(index.postings.items())), norms=index.norms, case_ids=index.case_ids, labels=index.labels
-    )
+    items = index.posting_items()
+    unsorted = CaseIndex(postings=dict(sorted(items)), norms=index.norms, case_ids=index.case_ids, labels=index.labels)
     assert not unsorted.rank_ordered
     assert (unsorted.rank, unsorted.word_rank, unsorted.pair_rank) == (index.rank, index.word_rank, index.pair_rank)
     assert unsorted.ranked == index.ranked and unsorted.weights == index.weights
 
 
-def test_an_index_without_the_order_mark_is_sorted_on_load() -> None:
-    data = _index().to_dict()
-    data.pop("postings_order")
-    data["postings"] = dict(reversed(list(data["postings"].items())))
-    again = CaseIndex.from_dict(data)
-    assert not again.rank_ordered
-    assert again.ranked == _index().ranked
+def test_an_index_in_the_earlier_format_still_loads() -> None:
+    """A name -> cases artefact (with or without its order mark) loads, sorted when unmarked."""
+    index = _index()
+    base = {"case_ids": index.case_ids, "labels": index.labels, "norms": index.norms}
+    marked = CaseIndex.from_dict({**base, "postings_order": RANK_ORDER, "postings": dict(index.posting_items())})
+    unmarked = CaseIndex.from_dict({**base, "postings": dict(reversed(index.posting_items()))})
+    assert marked.rank_ordered and not unmarked.rank_ordered
+    assert marked.ranked == unmarked.ranked == index.ranked
+
+
+def test_the_rank_tables_round_trip_to_the_same_names() -> None:
+    index = _index()
+    again = CaseIndex.from_dict(json.loads(json.dumps(index.to_dict())))
+    assert again.posting_items() == index.posting_items()
 
 
 def test_common_features_are_not_indexed() -> None:

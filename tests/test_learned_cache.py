@@ -1,0 +1,86 @@
+"""The learned artefact's compiled cache: read when it holds these exact bytes, never stale,
+never required (corrupt or unwritable places fall back to the JSON)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.engine import learned_cache
+from bot.engine.learned import artefact_path, load_learned
+
+
+@pytest.fixture
+def artefact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the packaged artefact in its own folder, with every cache place inside tmp_path."""
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    copy = folder / "learned.json"
+    shutil.copyfile(artefact_path(), copy)
+    monkeypatch.setenv("ACRCHECK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return copy
+
+
+def _caches(tmp_path: Path) -> list[Path]:
+    return sorted(tmp_path.glob("**/learned-*.marshal"))
+
+
+def test_the_first_load_writes_the_cache_and_the_next_reads_the_same_index(artefact: Path, tmp_path: Path) -> None:
+    first = load_learned(artefact)
+    assert first is not None
+    assert len(_caches(tmp_path)) == 1
+    again = load_learned(artefact)
+    assert again is not None
+    assert again.index.ranked == first.index.ranked
+    assert (again.index.word_rank, again.index.pair_rank, again.index.rank) == (
+        first.index.word_rank,
+        first.index.pair_rank,
+        first.index.rank,
+    )
+    assert again.confusions == first.confusions and again.blend == first.blend
+
+
+def test_a_cache_for_these_bytes_is_what_gets_read(artefact: Path) -> None:
+    """The cache is named by the artefact's digest: a cache written for these bytes is used."""
+    raw = artefact.read_bytes()
+    data = json.loads(raw)
+    data["blend"] = 1.25
+    learned_cache.write_cached(artefact, learned_cache.artefact_digest(raw), data)
+    loaded = load_learned(artefact)
+    assert loaded is not None and loaded.blend == 1.25
+
+
+def test_a_changed_artefact_never_reads_an_old_cache(artefact: Path, tmp_path: Path) -> None:
+    load_learned(artefact)
+    old = _caches(tmp_path)
+    data = json.loads(artefact.read_bytes())
+    data["blend"] = 2.5
+    artefact.write_text(json.dumps(data), encoding="utf-8")
+    loaded = load_learned(artefact)
+    assert loaded is not None and loaded.blend == 2.5
+    assert len(_caches(tmp_path)) == 1 and _caches(tmp_path) != old  # the earlier contents' cache is gone
+
+
+def test_a_corrupt_cache_is_ignored_and_replaced(artefact: Path, tmp_path: Path) -> None:
+    expected = load_learned(artefact)
+    (cache,) = _caches(tmp_path)
+    cache.write_bytes(b"\x00not marshal at all")
+    loaded = load_learned(artefact)
+    assert loaded is not None and expected is not None
+    assert loaded.index.ranked == expected.index.ranked
+    assert cache.read_bytes() != b"\x00not marshal at all"
+
+
+def test_no_writable_place_still_loads(artefact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cache place is a path under a file (mkdir fails, even as root): the JSON serves."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("ACRCHECK_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "xdg"))
+    (artefact.parent / "__pycache__").write_text("")  # a file where the folder would be
+    assert load_learned(artefact) is not None
+    assert _caches(tmp_path) == []
