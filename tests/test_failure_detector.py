@@ -904,3 +904,19 @@ def test_an_image_transport_reference_is_registry_context() -> None:
     """``docker://`` and ``oras://`` references (skopeo, Singularity, enroot) name a registry image."""
     ex = extract("$ enroot import docker://ubuntu\ncurl: (60) SSL certificate problem: self signed certificate in certificate chain")
     assert ex.registry_context
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Windows: the image's OS build does not match the host (container creation, after the pull)
+        "docker run mcr.example/nanoserver:1809\nC:\\Program Files\\Docker\\docker.exe: Error response from daemon: CreateComputeSystem abc: "
+        "The container operating system does not match the host operating system.",
+        # Nomad's own API (4646) over TLS, not a registry
+        "Error reading file: Get https://172.28.128.8:4646/v1/client/fs/logs/8095?follow=false: x509: cannot validate certificate "
+        "for 172.28.128.8 because it doesn't contain any IP SANs",
+    ],
+)
+def test_orchestrator_apis_and_container_creation_stay_silent(text: str) -> None:
+    d = diagnose(text)
+    assert not d.reply, (d.cause, d.facts.signals)
