@@ -395,8 +395,19 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
 )
 def test_the_rule_that_knows_the_phrase_decides(text: str, cause: str, signal: str) -> None:
     """The cause comes from the phrase's own signal (not only from similar cases in the library)."""
+    assert_rule_decides(text, cause, signal)
+
+
+def assert_silent(text: str) -> None:
+    """Passive mode says nothing: the paste is not a registry failure."""
     d = diagnose(text)
-    assert signal in d.facts.signals
+    assert not d.reply, (d.cause, d.facts.signals)
+
+
+def assert_rule_decides(text: str, cause: str, signal: str) -> None:
+    """The paste shows ``signal``, and the bot answers with ``cause``."""
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
     assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
 
 
@@ -541,9 +552,7 @@ def test_a_timeout_or_no_longer_without_a_registry_stays_silent(text: str) -> No
 )
 def test_registry_failures_read_from_the_batch_misses(text: str, cause: str, signal: str) -> None:
     """General rules read from blind misses (each stated for its class of error, not for one paste)."""
-    d = diagnose(text)
-    assert signal in d.facts.signals, d.facts.signals
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+    assert_rule_decides(text, cause, signal)
 
 
 @pytest.mark.parametrize(
@@ -565,8 +574,7 @@ def test_registry_failures_read_from_the_batch_misses(text: str, cause: str, sig
     ],
 )
 def test_other_tools_errors_from_the_batch_misses_stay_silent(text: str) -> None:
-    d = diagnose(text)
-    assert not d.reply, (d.cause, d.facts.signals)
+    assert_silent(text)
 
 
 def test_cloud_builds_out_of_retries_is_not_acr_tasks() -> None:
@@ -623,9 +631,7 @@ def test_a_registry_named_in_an_ecr_token_error_is_registry_context() -> None:
     ],
 )
 def test_azure_registry_errors_read_from_the_batch_misses(text: str, cause: str, signal: str) -> None:
-    d = diagnose(text)
-    assert signal in d.facts.signals, d.facts.signals
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+    assert_rule_decides(text, cause, signal)
 
 
 def test_a_registry_name_written_as_a_template_is_not_a_misspelling() -> None:
@@ -669,9 +675,7 @@ def test_acrs_legacy_helm_repository_is_a_registry() -> None:
     ],
 )
 def test_cluster_and_resolver_causes_from_the_library_misses(text: str, cause: str, signal: str) -> None:
-    d = diagnose(text)
-    assert signal in d.facts.signals, d.facts.signals
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+    assert_rule_decides(text, cause, signal)
 
 
 @pytest.mark.parametrize(
@@ -731,9 +735,7 @@ def test_cluster_and_resolver_causes_from_the_library_misses(text: str, cause: s
     ],
 )
 def test_more_rules_from_the_batch_misses(text: str, cause: str, signal: str) -> None:
-    d = diagnose(text)
-    assert signal in d.facts.signals, d.facts.signals
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+    assert_rule_decides(text, cause, signal)
 
 
 @pytest.mark.parametrize(
@@ -752,8 +754,7 @@ def test_more_rules_from_the_batch_misses(text: str, cause: str, signal: str) ->
     ],
 )
 def test_more_other_tools_errors_stay_silent(text: str) -> None:
-    d = diagnose(text)
-    assert not d.reply, (d.cause, d.facts.signals)
+    assert_silent(text)
 
 
 def test_a_hidden_name_that_does_not_resolve_is_not_a_bare_name() -> None:
@@ -807,8 +808,7 @@ def test_the_dotnet_sdks_push_is_a_registry_failure() -> None:
     ],
 )
 def test_false_alarms_read_from_cross_validation_stay_silent(text: str) -> None:
-    d = diagnose(text)
-    assert not d.reply, (d.cause, d.facts.signals)
+    assert_silent(text)
 
 
 def test_the_devfile_registry_is_not_a_self_hosted_image_registry() -> None:
@@ -861,9 +861,7 @@ def test_pattern_alternatives_are_reachable_through_their_keywords(text: str, si
     ],
 )
 def test_rules_from_the_gitlab_and_cloud_batches(text: str, cause: str, signal: str) -> None:
-    d = diagnose(text)
-    assert signal in d.facts.signals, d.facts.signals
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+    assert_rule_decides(text, cause, signal)
 
 
 def test_a_wrong_ecr_suffix_names_the_right_one_in_the_reply() -> None:
@@ -918,5 +916,4 @@ def test_an_image_transport_reference_is_registry_context() -> None:
     ],
 )
 def test_orchestrator_apis_and_container_creation_stay_silent(text: str) -> None:
-    d = diagnose(text)
-    assert not d.reply, (d.cause, d.facts.signals)
+    assert_silent(text)
