@@ -917,3 +917,31 @@ def test_an_image_transport_reference_is_registry_context() -> None:
 )
 def test_orchestrator_apis_and_container_creation_stay_silent(text: str) -> None:
     assert_silent(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        (
+            "denied: User: arn:aws:sts::123456789012:assumed-role/ci/build is not authorized to perform: "
+            "ecr:PutImage on resource: arn:aws:ecr:eu-west-1:123456789012:repository/api",
+            "auth",
+            "access_denied_resource",
+        ),
+        (
+            "ERROR: Failed to retrieve credentials for container registry. Please provide the registry username and password",
+            "auth",
+            "access_denied_resource",
+        ),
+        # a person's words for x509's unknown authority, and machine-translated 私有仓库 ("private warehouse")
+        ("Pulling from our own registry fails with a 'signed by an unknown authority' error in the UI", "registry-tls-config", "x509_unknown_authority"),
+        (
+            "The private warehouse uses a self signed certificate; the node can log in, but the platform still returns "
+            "x509: Certificate signed by unknown authority.",
+            "registry-tls-config",
+            "self_hosted_registry",
+        ),
+    ],
+)
+def test_unanswered_registry_failures_read_from_cross_validation(text: str, cause: str, signal: str) -> None:
+    assert_rule_decides(text, cause, signal)
