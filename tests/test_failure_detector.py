@@ -945,3 +945,15 @@ def test_orchestrator_apis_and_container_creation_stay_silent(text: str) -> None
 )
 def test_unanswered_registry_failures_read_from_cross_validation(text: str, cause: str, signal: str) -> None:
     assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # oc exec through a plain-HTTP proxy: the API server, not a registry
+        "$ HTTPS_PROXY=http://proxy.corp:3128 oc exec -it web-1 -- sh\nerror: tls: oversized record received with length 20527",
+    ],
+)
+def test_kubernetes_api_errors_stay_silent(text: str) -> None:
+    """(A controller that may not read its pull secret is a cluster-side pull failure, not this.)"""
+    assert_silent(text)
