@@ -84,3 +84,15 @@ def test_no_writable_place_still_loads(artefact: Path, tmp_path: Path, monkeypat
     (artefact.parent / "__pycache__").write_text("")  # a file where the folder would be
     assert load_learned(artefact) is not None
     assert _caches(tmp_path) == []
+
+
+def test_a_cache_others_may_write_is_not_read(artefact: Path) -> None:
+    """A group- or world-writable cache file (a shared cache folder) is never unmarshalled."""
+    raw = artefact.read_bytes()
+    data = json.loads(raw)
+    data["blend"] = 1.25
+    written = learned_cache.write_cached(artefact, learned_cache.artefact_digest(raw), data)
+    assert written is not None
+    written.chmod(0o666)
+    loaded = load_learned(artefact)
+    assert loaded is not None and loaded.blend != 1.25

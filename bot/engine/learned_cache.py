@@ -9,7 +9,8 @@ for another file. It lives where the knowledge base's compiled cache does
 (``bot.engine.knowledge.cache_dirs``: ``$ACRCHECK_CACHE_DIR``, ``knowledge/__pycache__``, the
 user's cache directory); nothing needs to be writable, and a cache that cannot be read or does
 not hold what it should is ignored. Trust: like a ``.pyc`` beside the code (``marshal`` is the
-format of ``.pyc`` files), a cache file is trusted as much as the installed code next to it.
+format of ``.pyc`` files), a cache file is trusted as much as the installed code next to it, and
+only when this user owns it and no one else may write it.
 """
 
 from __future__ import annotations
@@ -45,12 +46,23 @@ def _name(artefact: Path, digest: str) -> str:
     return f"{_PREFIX}{key}-{digest[:32]}.{tag}.marshal"
 
 
+def _trusted(path: Path) -> bool:
+    """A cache file this user wrote and no one else can change: ``marshal`` is not meant for data
+    another account could craft (``$ACRCHECK_CACHE_DIR`` may point at a shared folder)."""
+    info = path.stat()
+    getuid = getattr(os, "getuid", None)
+    return (getuid is None or info.st_uid == getuid()) and not info.st_mode & 0o022
+
+
 def read_cached(artefact: Path, digest: str) -> dict[str, Any] | None:
     """The artefact's data from a cache of these exact bytes, or ``None``."""
     name = _name(artefact, digest)
     for place in cache_dirs(artefact.parent):
+        path = place / name
         try:
-            cached = marshal.loads((place / name).read_bytes())
+            if not _trusted(path):
+                continue
+            cached = marshal.loads(path.read_bytes())
         except (OSError, ValueError, EOFError, TypeError):
             continue
         if (
