@@ -96,3 +96,20 @@ def test_a_cache_others_may_write_is_not_read(artefact: Path) -> None:
     written.chmod(0o666)
     loaded = load_learned(artefact)
     assert loaded is not None and loaded.blend != 1.25
+
+
+def test_writing_the_cache_removes_temporaries_that_killed_writers_left(artefact: Path, tmp_path: Path) -> None:
+    """A writer killed between its temporary file and the rename leaves ``tmp*.tmp``: an hour-old one
+    is removed by the next write; a fresh one (maybe another process's write) stays."""
+    import os
+    import time
+
+    place = tmp_path / "cache"
+    place.mkdir()
+    old, fresh = place / "tmpabc123.tmp", place / "tmpdef456.tmp"
+    old.write_bytes(b"half a cache")
+    fresh.write_bytes(b"another writer")
+    hour_ago = time.time() - 2 * 3600
+    os.utime(old, (hour_ago, hour_ago))
+    load_learned(artefact)
+    assert not old.exists() and fresh.exists()

@@ -445,6 +445,25 @@ def _remove_old_caches(place: Path, directory: Path, current: str) -> None:
                     path.unlink()
 
 
+#: A temporary cache file older than this was left by a process killed while writing it.
+STALE_TEMPORARY_SECONDS = 3600
+
+
+def remove_stale_temporaries(place: Path) -> None:
+    """Delete the ``tmp*.tmp`` files that writers killed mid-write left in a cache folder.
+
+    Best effort, and only files an hour old: a younger one may be another process's write in progress.
+    """
+    import time
+
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    with contextlib.suppress(OSError):
+        for path in place.glob("tmp*.tmp"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+
+
 def _read_cache(directory: Path, digest: str) -> dict[str, Any] | None:
     for place in cache_dirs(directory):
         try:
@@ -473,6 +492,7 @@ def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | N
             name = _cache_name(directory, digest)
             os.replace(temporary, place / name)
             _remove_old_caches(place, directory, name)
+            remove_stale_temporaries(place)
             return place / name
         except OSError:
             if temporary is not None:

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bot.engine.knowledge import cache_dirs
+from bot.engine.knowledge import cache_dirs, remove_stale_temporaries
 
 #: Bump when the cached layout changes.
 CACHE_FORMAT = 1
@@ -104,5 +104,6 @@ def write_cached(artefact: Path, digest: str, data: dict[str, Any]) -> Path | No
                 if old.name != name and old.name.startswith(stem) and old.name.endswith(".marshal"):
                     with contextlib.suppress(OSError):
                         old.unlink()
+        remove_stale_temporaries(place)
         return place / name
     return None
