@@ -957,3 +957,15 @@ def test_unanswered_registry_failures_read_from_cross_validation(text: str, caus
 def test_kubernetes_api_errors_stay_silent(text: str) -> None:
     """(A controller that may not read its pull secret is a cluster-side pull failure, not this.)"""
     assert_silent(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # a proxy set for the shell or the system, and the daemon's pull still failing
+        ("我已经配置好了系统代理，curl 可以访问外网，但是 docker pull nginx 还是拉不下来", "client-proxy", "proxy_daemon_prose"),
+        ("Everything works through a proxy server for curl, but we cannot pull images from ghcr.io at all", "client-proxy", "proxy_daemon_prose"),
+    ],
+)
+def test_a_proxy_the_daemon_does_not_use(text: str, cause: str, signal: str) -> None:
+    assert_rule_decides(text, cause, signal)
