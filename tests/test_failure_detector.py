@@ -969,3 +969,18 @@ def test_kubernetes_api_errors_stay_silent(text: str) -> None:
 )
 def test_a_proxy_the_daemon_does_not_use(text: str, cause: str, signal: str) -> None:
     assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # kubectl through a proxy that wants credentials: the API server's path, not a registry's
+        'E0101 10:00:00 memcache.go:265] couldn\'t get current server API group list: Get "https://10.0.0.1:6443/api?timeout=32s": '
+        "Proxy Authentication Required",
+        # a self-hosted registry product's outgoing mail, even beside the registry's own words
+        "Harbor shows: Send email failed: x509: cannot validate certificate for 10.0.0.9 because it doesn't contain any IP SANs "
+        "(email_server = mail.corp.example in harbor.cfg)",
+    ],
+)
+def test_another_tools_unambiguous_words_outweigh_the_registry_rules(text: str) -> None:
+    assert_silent(text)
