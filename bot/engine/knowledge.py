@@ -449,7 +449,7 @@ def _remove_old_caches(place: Path, directory: Path, current: str) -> None:
 STALE_TEMPORARY_SECONDS = 3600
 
 
-def remove_stale_temporaries(place: Path) -> None:
+def _remove_stale_temporaries(place: Path) -> None:
     """Delete the ``tmp*.tmp`` files that writers killed mid-write left in a cache folder.
 
     Best effort, and only files an hour old: a younger one may be another process's write in progress.
@@ -475,30 +475,43 @@ def _read_cache(directory: Path, digest: str) -> dict[str, Any] | None:
     return None
 
 
-def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | None:
-    """Write the cache (atomically) to the first place that takes it, removing that place's older
-    caches of the same cards; None when no place takes it."""
+def write_cache_file(places: list[Path], name: str, payload: bytes) -> Path | None:
+    """Write ``payload`` as ``name`` in the first of ``places`` that takes it, and clear that
+    place's stale temporaries; ``None`` when no place takes it.
+
+    Atomic: a temporary file renamed over the cache, so a reader (another replica, a process
+    started meanwhile) never sees half a cache. Shared by the cards' and the learned layer's caches.
+    """
     import tempfile
 
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    for place in cache_dirs(directory):
+    for place in places:
         temporary: Path | None = None
         try:
             place.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=place, delete=False, suffix=".tmp") as handle:
+            with tempfile.NamedTemporaryFile("wb", dir=place, delete=False, suffix=".tmp") as handle:
                 temporary = Path(handle.name)
                 handle.write(payload)
             os.chmod(temporary, 0o644)
-            name = _cache_name(directory, digest)
             os.replace(temporary, place / name)
-            _remove_old_caches(place, directory, name)
-            remove_stale_temporaries(place)
-            return place / name
         except OSError:
             if temporary is not None:
                 with contextlib.suppress(OSError):
                     temporary.unlink()
+            continue
+        _remove_stale_temporaries(place)
+        return place / name
     return None
+
+
+def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | None:
+    """Write the cache to the first place that takes it, removing that place's older caches of
+    the same cards; None when no place takes it."""
+    name = _cache_name(directory, digest)
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    written = write_cache_file(cache_dirs(directory), name, payload)
+    if written is not None:
+        _remove_old_caches(written.parent, directory, name)
+    return written
 
 
 def compile_knowledge(directory: Path) -> dict[str, Any]:

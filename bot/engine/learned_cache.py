@@ -20,11 +20,10 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bot.engine.knowledge import cache_dirs, remove_stale_temporaries
+from bot.engine.knowledge import cache_dirs, write_cache_file
 
 #: Bump when the cached layout changes.
 CACHE_FORMAT = 1
@@ -77,33 +76,19 @@ def read_cached(artefact: Path, digest: str) -> dict[str, Any] | None:
 
 
 def write_cached(artefact: Path, digest: str, data: dict[str, Any]) -> Path | None:
-    """Write the cache atomically to the first place that takes it, removing that place's caches
-    of earlier contents of the same artefact; ``None`` when no place takes it."""
+    """Write the cache to the first place that takes it (``knowledge.write_cache_file``), removing
+    that place's caches of earlier contents of the same artefact; ``None`` when no place takes it."""
     name = _name(artefact, digest)
     stem = name.split(f"-{digest[:32]}.", 1)[0] + "-"
     try:
         payload = marshal.dumps((CACHE_FORMAT, digest, data))
     except ValueError:  # not marshallable: nothing to cache
         return None
-    for place in cache_dirs(artefact.parent):
-        temporary: Path | None = None
-        try:
-            place.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("wb", dir=place, delete=False, suffix=".tmp") as handle:
-                temporary = Path(handle.name)
-                handle.write(payload)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, place / name)
-        except OSError:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    temporary.unlink()
-            continue
+    written = write_cache_file(cache_dirs(artefact.parent), name, payload)
+    if written is not None:
         with contextlib.suppress(OSError):
-            for old in place.iterdir():
+            for old in written.parent.iterdir():
                 if old.name != name and old.name.startswith(stem) and old.name.endswith(".marshal"):
                     with contextlib.suppress(OSError):
                         old.unlink()
-        remove_stale_temporaries(place)
-        return place / name
-    return None
+    return written
