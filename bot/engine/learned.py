@@ -323,26 +323,24 @@ class CaseIndex:
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
-        n = len(self.case_ids)
         lists = self.ranked_lists
-        if lists is not None:
-            longest = max(map(len, lists), default=0)
-            self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
-            self.ranked = list(zip(lists, map(self.weights.__getitem__, map(len, lists)), strict=True))
+        if lists is None:  # built from postings: rank them and fill the tables
+            postings = self.postings
+            order = list(postings) if self.rank_ordered else sorted(postings, key=self._rank_key)
+            by_kind: dict[str, dict[str, int]] = {"w:": self.word_rank, "b:": self.pair_rank}
+            for r, name in enumerate(order):
+                table = by_kind.get(name[:2])
+                if table is None:
+                    self.rank[name] = r
+                else:
+                    table[name[2:]] = r
+            lists = [postings[name] for name in order]
+        else:
             self.rank_ordered = True
-            return
-        postings = self.postings
-        order = list(postings) if self.rank_ordered else sorted(postings, key=self._rank_key)
-        longest = len(postings[order[-1]]) if order else 0
+        n = len(self.case_ids)
+        longest = max(map(len, lists), default=0)
         self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
-        by_kind: dict[str, dict[str, int]] = {"w:": self.word_rank, "b:": self.pair_rank}
-        for r, name in enumerate(order):
-            table = by_kind.get(name[:2])
-            if table is None:
-                self.rank[name] = r
-            else:
-                table[name[2:]] = r
-        self.ranked = [(postings[name], self.weights[len(postings[name])]) for name in order]
+        self.ranked = list(zip(lists, map(self.weights.__getitem__, map(len, lists)), strict=True))
 
     def rank_of(self, name: str) -> int | None:
         """The rank of an indexed feature by its name (``None`` when it is not indexed)."""
@@ -509,24 +507,16 @@ class CaseIndex:
         JSON decodes the tables straight into the dicts ``ranks`` reads, so loading the artefact
         builds nothing per feature in Python (it was two fifths of loading the 3,000-case library).
         """
-        items = self.posting_items()
-        tables: dict[str, dict[str, int]] = {"w:": {}, "b:": {}, "": {}}
-        for r, (name, _) in enumerate(items):
-            kind = name[:2]
-            if kind in ("w:", "b:"):
-                tables[kind][name[2:]] = r
-            else:
-                tables[""][name] = r
         return {
             "case_ids": self.case_ids,
             "labels": self.labels,
             "norms": self.norms,
             "text_hashes": self.text_hashes,
             "postings_order": RANK_TABLES,
-            "words": tables["w:"],
-            "pairs": tables["b:"],
-            "others": tables[""],
-            "postings": [cases for _, cases in items],
+            "words": self.word_rank,
+            "pairs": self.pair_rank,
+            "others": self.rank,
+            "postings": [cases for cases, _ in self.ranked],
         }
 
     def _rank_key(self, name: str) -> tuple[int, str]:
