@@ -124,7 +124,7 @@ def _one_slip(a: str, b: str) -> bool:
 
 
 #: An Amazon ECR host and its region: ``<account>.dkr.ecr.<region>.amazonaws.com[.cn]``, its API host.
-_ECR_HOST = re.compile(r"^(?P<head>.{1,80}?\becr(?:-fips)?\.)(?P<region>[a-z0-9-]{2,40})\.amazonaws\.com(?P<cn>\.cn)?$")
+_ECR_HOST = re.compile(r"^(?P<head>.{1,80}?\becr(?:-fips)?\.)(?P<region>[a-z0-9-]{2,40})\.amazonaws\.com(?:\.cn)?$")
 #: An availability zone (``us-west-1a``), which is not a region.
 _AVAILABILITY_ZONE = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]")
 
