@@ -984,3 +984,157 @@ def test_a_proxy_the_daemon_does_not_use(text: str, cause: str, signal: str) -> 
 )
 def test_another_tools_unambiguous_words_outweigh_the_registry_rules(text: str) -> None:
     assert_silent(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # docker's credential helper (credsStore) missing or failing where docker runs
+        (
+            'Error saving credentials: error storing credentials - err: exec: "docker-credential-pass": '
+            "executable file not found in $PATH, out: ``",
+            "auth",
+            "credential_helper_error",
+        ),
+        ("docker compose pull\n/usr/local/bin/docker-credential-wincred.exe: Invalid argument", "auth", "credential_helper_error"),
+        ("Run docker/login-action@v3\nError: Username and password required", "auth", "unauthorized"),
+        # the user says TLS is inspected on the path, beside a certificate error
+        (
+            "Our security team enabled SSL inspection on the firewall last week; now docker pull quay.io/foo/bar fails "
+            "with a self-signed certificate in the chain",
+            "tls-interception",
+            "interception_prose",
+        ),
+        ("the proxy does MITM on all https traffic and podman pull says x509: certificate signed by unknown authority",
+         "tls-interception", "interception_prose"),
+        # the registry's own CA (a custom or private CA), not an inspecting proxy
+        (
+            "Our registry uses a custom certificate authority and docker login fails with x509: certificate signed by "
+            "unknown authority; adding it to insecure-registries did not help",
+            "registry-tls-config",
+            "self_hosted_registry",
+        ),
+    ],
+)
+def test_credential_helpers_inspection_prose_and_a_registrys_own_ca(text: str, cause: str, signal: str) -> None:
+    """Read from batches public-en40 and public-en41 (Windows hosts, CI logs)."""
+    assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an admission webhook's certificate: the API server calling a service, not a registry
+        'Error from server (InternalError): failed calling webhook "validate.example.io": failed to call webhook: '
+        'Post "https://policy-webhook.system.svc:443/validate?timeout=10s": x509: certificate signed by unknown authority',
+        # a Docker authorization plugin refusing an option: the daemon's policy, not a registry
+        "docker: Error response from daemon: authorization denied by plugin opa-docker-authz: --privileged=true is not allowed.",
+        # Android's and Java's manifests are not image manifests
+        "Execution failed for task ':app:processDebugMainManifest'.\n> Manifest merger failed with multiple errors, see logs",
+        "$ docker run acme/api:1.4\nno main manifest attribute, in /app/app.jar",
+    ],
+)
+def test_webhooks_authz_plugins_and_other_manifests_stay_silent(text: str) -> None:
+    assert_silent(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # the cluster's pull secret shown beside pods that cannot pull, with kubectl words around it
+        (
+            "kubectl create secret docker-registry regcred --docker-server=https://index.docker.io/v1/ ...\n"
+            "kubectl get pods shows the deployment cannot pull images from registry.corp.example:5000",
+            "aks-pull",
+            "pull_secret_prose",
+        ),
+    ],
+)
+def test_a_clusters_pull_secret_beside_pods_that_cannot_pull(text: str, cause: str, signal: str) -> None:
+    """Read from batch public-en39 (managed Kubernetes pulls)."""
+    assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a server that cannot resolve its own listen address: the machine's name resolution
+        "F0101 10:00:00 server.go:99] listen tcp: lookup myhost.local on 1.1.1.1:53: no such host",
+        # a pod whose image may never be pulled: nothing was asked of a registry
+        'Warning  ErrImageNeverPull  kubelet  Container image "web:dev" is not present with pull policy of Never',
+        # yum's mirror: an OS package repository, not an image registry
+        "http://mirror.example.org/centos/7/os/x86_64/repodata/repomd.xml: [Errno 14] HTTP Error 404 - Not Found\n"
+        "Trying other mirror.",
+    ],
+)
+def test_listen_addresses_never_pull_and_yum_mirrors_stay_silent(text: str) -> None:
+    assert_silent(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # Google's registry API not enabled for the project: the counterpart of an unregistered provider
+        (
+            "Error: Error creating Repository: googleapi: Error 403: Artifact Registry API has not been used in project "
+            "1234 before or it is disabled. Enable it by visiting the console then retry.",
+            "registry-resource-provider",
+            "registry_api_disabled",
+        ),
+        # Terraform failing on a registry resource: the registry's API refused, not another tool's error
+        (
+            '│ Error: creating Container Registry (Subscription: "s"\n│ Registry Name: "my-reg"): unexpected status 400\n'
+            '│   with azurerm_container_registry.acr,\n│   on main.tf line 12, in resource "azurerm_container_registry" "acr":',
+            "other-acr",
+            "registry_resource_iac",
+        ),
+        (
+            "aws_ecr_repository.app: Destroying...\nError: deleting ECR Repository (app): operation error ECR: DeleteRepository, "
+            "RepositoryNotEmptyException: The repository cannot be deleted because it still contains images",
+            "other-acr",
+            "registry_resource_iac",
+        ),
+    ],
+)
+def test_infrastructure_code_failing_on_a_registry_resource(text: str, cause: str, signal: str) -> None:
+    """Read from batch public-en37 (registries provisioned by Terraform, Pulumi and controllers)."""
+    assert_rule_decides(text, cause, signal)
+
+
+def test_terraforms_own_failures_stay_silent() -> None:
+    """A Terraform error about its state, not about a registry resource, is still another tool's."""
+    assert_silent(
+        "Error: Error acquiring the state lock\n\nError message: state blob is already locked\n"
+        "Terraform acquires a state lock to protect the state from being written by multiple users"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # Windows' connect error in another language's words for a refusal
+        (
+            'Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp 203.0.113.9:443: connectex: '
+            "No connexion was established because it was rejected by target machine.",
+            "client-firewall",
+            "connection_refused",
+        ),
+    ],
+)
+def test_a_localised_windows_refusal(text: str, cause: str, signal: str) -> None:
+    """Read from batch public-en38 (proxies and container runtimes)."""
+    assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a program the tool runs is missing on this machine
+        'FATAL: While making image from oci registry: unable to create new build: while searching for mksquashfs: '
+        'exec: "mksquashfs": executable file not found in $PATH',
+        # the API server's health endpoint through a proxy: not a registry
+        "curl https://cp-1:6443/healthz?timeout=10s\ncurl: (56) Received HTTP code 403 from proxy after CONNECT",
+    ],
+)
+def test_missing_local_programs_and_api_server_health_checks_stay_silent(text: str) -> None:
+    assert_silent(text)
