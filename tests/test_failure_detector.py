@@ -996,7 +996,11 @@ def test_another_tools_unambiguous_words_outweigh_the_registry_rules(text: str) 
             "auth",
             "credential_helper_error",
         ),
-        ("docker compose pull\n/usr/local/bin/docker-credential-wincred.exe: Invalid argument", "auth", "credential_helper_error"),
+        (
+            "docker compose pull\n/usr/local/bin/docker-credential-wincred.exe: Invalid argument",
+            "auth",
+            "credential_helper_error",
+        ),
         ("Run docker/login-action@v3\nError: Username and password required", "auth", "unauthorized"),
         # the user says TLS is inspected on the path, beside a certificate error
         (
@@ -1005,8 +1009,11 @@ def test_another_tools_unambiguous_words_outweigh_the_registry_rules(text: str) 
             "tls-interception",
             "interception_prose",
         ),
-        ("the proxy does MITM on all https traffic and podman pull says x509: certificate signed by unknown authority",
-         "tls-interception", "interception_prose"),
+        (
+            "the proxy does MITM on all https traffic and podman pull says x509: certificate signed by unknown authority",
+            "tls-interception",
+            "interception_prose",
+        ),
         # the registry's own CA (a custom or private CA), not an inspecting proxy
         (
             "Our registry uses a custom certificate authority and docker login fails with x509: certificate signed by "
@@ -1130,7 +1137,7 @@ def test_a_localised_windows_refusal(text: str, cause: str, signal: str) -> None
     "text",
     [
         # a program the tool runs is missing on this machine
-        'FATAL: While making image from oci registry: unable to create new build: while searching for mksquashfs: '
+        "FATAL: While making image from oci registry: unable to create new build: while searching for mksquashfs: "
         'exec: "mksquashfs": executable file not found in $PATH',
         # the API server's health endpoint through a proxy: not a registry
         "curl https://cp-1:6443/healthz?timeout=10s\ncurl: (56) Received HTTP code 403 from proxy after CONNECT",
