@@ -69,3 +69,32 @@ def test_redacting_a_whole_megabyte_is_linear(name: str) -> None:
     text = (CASES[name] * (1_000_000 // len(CASES[name]) + 1))[:1_000_000]
     assert _cpu(lambda: redact_found(text)) < BOUND_S
     assert _cpu(lambda: logsafe.redact(text)) < BOUND_S
+
+
+def _signal_shapes() -> list[tuple[str, str]]:
+    from bot.engine.knowledge import default_knowledge
+
+    shapes = []
+    for signal in default_knowledge().signals:
+        if signal.pattern_source:
+            for keyword in dict.fromkeys((*signal.any, *signal.all)):
+                shapes.append((signal.id, keyword))
+    return shapes
+
+
+@pytest.mark.parametrize(("signal_id", "keyword"), _signal_shapes())
+def test_every_signal_pattern_is_linear_on_its_own_repeated_keywords(signal_id: str, keyword: str) -> None:
+    """A signal's regex runs only where one of its keywords is: 47 KB of that keyword (the engine
+    reads all of a paste below ~50 KB) repeated back to back and spaced must not make it backtrack.
+
+    ``docker-credential-[a-z.-]+`` followed by optional parts rescanned the rest of 47 KB of
+    ``docker-credential-`` from every occurrence (quadratic) until its name was bounded.
+    """
+    from bot.engine.knowledge import default_knowledge
+
+    pattern = default_knowledge().signal_by_id[signal_id].pattern
+    assert pattern is not None
+    for separator in ("", " "):
+        seed = keyword + separator
+        text = (seed * (47_000 // len(seed) + 1))[:47_000]
+        assert _cpu(lambda: pattern.search(text) and list(pattern.finditer(text))) < BOUND_S, (signal_id, keyword)
