@@ -97,4 +97,4 @@ def test_every_signal_pattern_is_linear_on_its_own_repeated_keywords(signal_id: 
     for separator in ("", " "):
         seed = keyword + separator
         text = (seed * (47_000 // len(seed) + 1))[:47_000]
-        assert _cpu(lambda: pattern.search(text) and list(pattern.finditer(text))) < BOUND_S, (signal_id, keyword)
+        assert _cpu(lambda text=text: list(pattern.finditer(text))) < BOUND_S, (signal_id, keyword)
