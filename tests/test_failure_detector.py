@@ -1145,3 +1145,70 @@ def test_a_localised_windows_refusal(text: str, cause: str, signal: str) -> None
 )
 def test_missing_local_programs_and_api_server_health_checks_stay_silent(text: str) -> None:
     assert_silent(text)
+
+
+def test_a_mirror_serving_another_manifest_than_the_digest_is_the_registrys() -> None:
+    """Read from batch public-en44 (air-gapped mirrors): a mirror that re-encoded the manifest."""
+    assert_rule_decides(
+        "podman pull mirror.corp.example:5000/app/web@sha256:0123abcd\nError: determining manifest MIME type for "
+        "docker://mirror.corp.example:5000/app/web@sha256:0123abcd: Manifest does not match provided manifest digest "
+        "sha256:0123abcd",
+        "other-acr",
+        "manifest_invalid",
+    )
+
+
+def test_a_failure_after_the_images_were_pulled_stays_silent() -> None:
+    assert_silent(" ✓  Images successfully pulled\n x  Failed to connect to your development container")
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # a service that runs images refusing the one it was given (Lambda and the like)
+        (
+            "Error: creating Lambda Function (api): InvalidParameterValueException: Source image "
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:2.0 is not valid. Provide a valid source image.",
+            "other-acr",
+            "service_image_rejected",
+        ),
+        # Terraform deploying a service whose image does not exist: the registry's answer, not Terraform's error
+        (
+            '│ Error: Error waiting to create Service: resource is in failed state "Ready:False", message: Image '
+            "'gcr.io/acme-public/web:2' not found.\n│   with google_cloud_run_service.web,",
+            "other-acr",
+            "manifest_unknown",
+        ),
+        # containerd's older words for an image that is not there
+        (
+            'Failed to pull image "registry.corp.example/team/api:feature-x": rpc error: code = Unknown desc = failed to '
+            "resolve image: no available registry endpoint: registry.corp.example/team/api:feature-x not found",
+            "other-acr",
+            "manifest_unknown",
+        ),
+        # Jib's words for a registry that serves plain HTTP
+        (
+            "[ERROR] Build image failed, perhaps you should use a registry that supports HTTPS or set the configuration "
+            "parameter 'allowInsecureRegistries'",
+            "registry-tls-config",
+            "insecure_registry_needed",
+        ),
+        # a push that worked, then a later request to the registry's API timing out
+        (
+            "Pushed: ghcr.io/acme/charts/web:1.2.0\nDigest: sha256:7c37b1bf\nSigning artifact...\nError: signing: failed to "
+            'upload layer: Post "https://ghcr.io/v2/acme/charts/web/blobs/uploads/": context deadline exceeded',
+            "client-firewall",
+            "v2_endpoint",
+        ),
+    ],
+)
+def test_services_refusing_images_missing_images_and_later_registry_failures(text: str, cause: str, signal: str) -> None:
+    """Read from batches public-en42 (serverless and edge), public-en43 (scanners, signers), public-en45 (Q&A pages)."""
+    assert_rule_decides(text, cause, signal)
+
+
+def test_a_grpc_tls_handshake_stays_silent() -> None:
+    assert_silent(
+        "agent log: transport: authentication handshake failed: x509: certificate relies on legacy Common Name field, "
+        "use SANs instead"
+    )
