@@ -1212,3 +1212,39 @@ def test_a_grpc_tls_handshake_stays_silent() -> None:
         "agent log: transport: authentication handshake failed: x509: certificate relies on legacy Common Name field, "
         "use SANs instead"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # Docker Desktop's enforced sign-in refusing an anonymous pull made through the API
+        (
+            "Pull failed due to an unauthenticated request. Enforced sign-in is enabled, which requires pulls to be "
+            "authenticated. Please run `docker login`, or contact your administrators if this is unexpected.",
+            "auth",
+            "unauthorized",
+        ),
+        # Quay's words for a refused pull, wrapped in docker-py's 500
+        (
+            'docker.errors.APIError: 500 Server Error: Internal Server Error ("b\'{"message":"unauthorized: access to the '
+            "requested resource is not authorized\"}'\")",
+            "auth",
+            "unauthorized",
+        ),
+    ],
+)
+def test_sign_in_enforcement_and_quays_refusal_through_a_client_library(text: str, cause: str, signal: str) -> None:
+    """Read from batch public-en47 (client libraries: docker-py, the Go API, Chef, Salt, watchtower)."""
+    assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Error response from daemon: client version 1.43 is too new. Maximum supported API version is 1.41",
+        "docker.errors.DockerException: Error while fetching server API version: Not supported URL scheme http+docker",
+        "Comment: Encountered error pulling web: pull() got an unexpected keyword argument 'client_timeout'",
+    ],
+)
+def test_client_library_failures_before_any_registry_stay_silent(text: str) -> None:
+    assert_silent(text)
