@@ -172,3 +172,26 @@ def test_texts_for_other_registries_name_nothing_azure_only() -> None:
                 continue
             for lang_text in (text.en, text.ja):
                 assert not [w for w in AZURE_ONLY_WORDS if w in lang_text], (card.id, lang_text)
+
+
+def test_a_signal_can_say_whose_registry_failed_when_no_host_does() -> None:
+    """Google's registry API disabled names no registry host; the signal's ``registry_class``
+    says it is not Azure's, so the fix enables that API instead of registering an Azure provider."""
+    d = diagnose(
+        "Error: Error creating Repository: googleapi: Error 403: Artifact Registry API has not been used in project "
+        "1234 before or it is disabled. Enable it and then retry."
+    )
+    assert d.cause == "registry-resource-provider"
+    commands = _commands(d)
+    assert any(c.startswith("gcloud services enable artifactregistry.googleapis.com") for c in commands), commands
+    assert not [c for c in commands if c.startswith("az ")], commands
+    assert "Microsoft.ContainerRegistry is not registered" not in d.summary
+
+
+def test_the_azure_provider_registration_keeps_its_azure_fix() -> None:
+    d = diagnose(
+        "(MissingSubscriptionRegistration) The subscription is not registered to use namespace "
+        "'Microsoft.ContainerRegistry'. See https://aka.ms/rps-not-found"
+    )
+    assert d.cause == "registry-resource-provider"
+    assert any(c.startswith("az provider register --namespace Microsoft.ContainerRegistry") for c in _commands(d))

@@ -461,6 +461,16 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
         derived["registry_class"].add("none")
 
 
+def _implied_registry_class(kb: KnowledgeBase, signals: list[str], derived: dict[str, set[str]]) -> None:
+    """No registry host in the paste, but a signal says whose registry failed (Google's Artifact
+    Registry API, say): that class, so the reply's fix is the one that applies there."""
+    if derived["registry_class"] != {"none"}:
+        return
+    implied = {kb.signal_by_id[name].registry_class for name in signals} - {None}
+    if implied:
+        derived["registry_class"] = {str(c) for c in implied}
+
+
 def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     roles: dict[str, tuple[str, int | None]] = {}
     m = _CLIENT_IP.search(lower) if "client with ip" in lower else None
@@ -657,6 +667,7 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
     _hosts(text, lower, facts, derived)
     _network(text, lower, facts, derived)
     _registry_host(text, lower, facts, derived)
+    _implied_registry_class(kb, signals, derived)
     _codes(text, lower, facts, derived)
     _correlation(text, lower, facts)
     _kubernetes(text, lower, facts)

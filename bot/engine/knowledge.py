@@ -229,6 +229,7 @@ class Signal:
     pattern: str | None = None
     tool: str | None = None
     registry_context: bool = False
+    registry_class: str | None = None  # see knowledge_schema.Signal.registry_class
     masks: list[str] = field(default_factory=list)  # see knowledge_schema.Signal.masks
     description: str = ""
 
@@ -313,7 +314,18 @@ def _compile_for_lowercase(pattern: str) -> re.Pattern[str]:
 class CompiledSignal:
     """A signal ready for matching: keywords first (cheap), then the optional regex."""
 
-    __slots__ = ("_pattern", "all", "all_set", "any", "id", "masks", "pattern_source", "registry_context", "tool")
+    __slots__ = (
+        "_pattern",
+        "all",
+        "all_set",
+        "any",
+        "id",
+        "masks",
+        "pattern_source",
+        "registry_class",
+        "registry_context",
+        "tool",
+    )
 
     def __init__(self, signal: Signal) -> None:
         self.id = signal.id
@@ -324,6 +336,7 @@ class CompiledSignal:
         self._pattern: re.Pattern[str] | None = None
         self.tool = signal.tool
         self.registry_context = signal.registry_context
+        self.registry_class = signal.registry_class
         self.masks = tuple(signal.masks)
 
     @property

@@ -155,6 +155,9 @@ class Signal(BaseModel):
     pattern: str | None = None
     tool: str | None = None  # this signal also names the tool that printed the text
     registry_context: bool = False  # this phenomenon only happens around container registries
+    #: The failing registry is not Azure's, whatever host the paste names or does not name (Google's
+    #: Artifact Registry API, say): the reply then gives the fix that applies there, not ``az`` commands.
+    registry_class: Literal["public", "private"] | None = None
     #: Signals whose words this one's phrases contain ("this error" holds an error word; docker's hint
     #: "check your internet connection or if you are behind a proxy" holds "proxy"): a masked signal
     #: is dropped when every occurrence of its words in the paste sits inside this signal's phrases.
