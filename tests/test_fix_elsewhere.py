@@ -195,3 +195,19 @@ def test_the_azure_provider_registration_keeps_its_azure_fix() -> None:
     )
     assert d.cause == "registry-resource-provider"
     assert any(c.startswith("az provider register --namespace Microsoft.ContainerRegistry") for c in _commands(d))
+
+
+@pytest.mark.parametrize(
+    "paste",
+    [
+        'Error saving credentials: error storing credentials - err: exec: "docker-credential-desktop.exe": '
+        "executable file not found in $PATH, out: ``",
+        "docker login ghcr.io\nError saving credentials: error storing credentials - err: exit status 1, out: "
+        "`The stub received bad data.`",
+    ],
+)
+def test_a_broken_credential_helper_is_repaired_first(paste: str) -> None:
+    """Logging in again cannot work while docker cannot store the login: the helper comes first."""
+    d = diagnose(paste)
+    assert d.cause == "auth" and d.fix
+    assert "credsStore" in d.fix[0].text and d.fix[0].command and "config.json" in d.fix[0].command
