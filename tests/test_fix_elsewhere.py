@@ -211,3 +211,13 @@ def test_a_broken_credential_helper_is_repaired_first(paste: str) -> None:
     d = diagnose(paste)
     assert d.cause == "auth" and d.fix
     assert "credsStore" in d.fix[0].text and d.fix[0].command and "config.json" in d.fix[0].command
+
+
+def test_a_service_refusing_its_image_is_told_what_it_accepts() -> None:
+    d = diagnose(
+        "Error: creating Lambda Function (api): InvalidParameterValueException: Source image "
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:2.0 is not valid. Provide a valid source image."
+    )
+    assert d.cause == "other-acr" and d.fix
+    assert "--provenance=false" in (d.fix[0].command or "")
+    assert not [c for c in _commands(d) if c.startswith("az ")]
