@@ -623,8 +623,9 @@ def _build(
     )
     if top in kb.cards:
         card = kb.card(top)
-        diagnosis.title = card.title.get(lang)
         elsewhere = not_azure(ex)
+        title = card.title_elsewhere if card.title_elsewhere and elsewhere else card.title
+        diagnosis.title = title.get(lang)
         summary = card.summary_elsewhere if card.summary_elsewhere and elsewhere else card.summary
         diagnosis.summary = summary.get(lang)
         diagnosis.fix = render_fix(card, ex, facts, lang, live_facts, known=known)

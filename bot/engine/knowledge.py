@@ -204,6 +204,7 @@ class Card:
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
     #: ``summary`` / ``tell`` when the failing registry is not Azure's (None: the Azure texts)
+    title_elsewhere: LocalText | None = None
     summary_elsewhere: LocalText | None = None
     tell_elsewhere: LocalText | None = None
     decide: Decider | None = None
@@ -272,6 +273,7 @@ def card_from_data(data: dict[str, Any]) -> Card:
         title=_text(data["title"]),
         summary=_text(data["summary"]),
         tell=_optional_text(data["tell"]),
+        title_elsewhere=_optional_text(data.get("title_elsewhere")),
         summary_elsewhere=_optional_text(data.get("summary_elsewhere")),
         tell_elsewhere=_optional_text(data.get("tell_elsewhere")),
         decide=_decider(data["decide"]),

@@ -120,6 +120,7 @@ class Card(BaseModel):
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
     #: ``summary`` and ``tell`` for a registry that is not Azure's (no ACR suffixes, ARM or AcrPull)
+    title_elsewhere: LocalText | None = None  # the title when the failing registry is not Azure's
     summary_elsewhere: LocalText | None = None
     tell_elsewhere: LocalText | None = None
     decide: Decider | None = None
