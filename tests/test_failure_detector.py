@@ -1248,3 +1248,36 @@ def test_sign_in_enforcement_and_quays_refusal_through_a_client_library(text: st
 )
 def test_client_library_failures_before_any_registry_stay_silent(text: str) -> None:
     assert_silent(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # the registry given as a URL where a host name is expected: the lookup is of "https"
+        (
+            "docker run -e REGISTRY_HOST=https://registry.corp.example -p 8080:80 acme/registry-ui\n"
+            "Error: getaddrinfo EAI_AGAIN https https:80",
+            "registry-not-found",
+            "scheme_as_host",
+        ),
+        (
+            'Error response from daemon: Get "https://https/v2/": dial tcp: lookup https on 10.0.0.2:53: no such host',
+            "registry-not-found",
+            "scheme_as_host",
+        ),
+    ],
+)
+def test_a_url_scheme_looked_up_as_a_host_name(text: str, cause: str, signal: str) -> None:
+    """Read from batch public-en48 (tools that poll registries)."""
+    assert_rule_decides(text, cause, signal)
+
+
+def test_a_quoted_registry_name_is_an_acr_name_only_in_azures_words() -> None:
+    """"our local registry 'harbor'" is not contoso's ACR: no harbor.azurecr.io login server."""
+    local = extract(
+        "I have a local registry 'harbor' with hostname harbor.corp.local, and the updater logs: Get "
+        '"https://harbor.corp.local/v2/": dial tcp: lookup harbor.corp.local on 10.96.0.10:53: no such host'
+    )
+    assert local.facts.login_server is None and "acr" not in local.derived["registry_class"]
+    azure = extract("Access to registry 'contosoreg' was denied. Please try running 'az login' again.")
+    assert azure.facts.login_server == "contosoreg.azurecr.io"

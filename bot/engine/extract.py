@@ -132,6 +132,9 @@ _ACR_NAME_ARG = (
 #: matched at the first ``_ACR_NAME_TRIES`` occurrences only, so a paste of thousands of
 #: ``az acr login -n`` without a name costs a bounded number of tries, not a scan from each.
 _ACR_NAME_GATES = ("az acr", "registry", "--a")
+#: Azure's words: "registry 'contosoreg'" names an ACR registry only in a paste that has them
+#: (az CLI and ARM messages), not in "our local registry 'harbor'".
+_AZURE_WORDS = re.compile(r"\baz\s|azure|\bacr\b|azurecr|microsoft\.containerregistry")
 _ACR_NAME_TRIES = 50
 _AZURE_REGIONS = frozenset(
     [
@@ -377,7 +380,10 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
         elif info.kind in ("public_registry", "malformed", "lookalike", "public_lookalike", "data_cdn"):
             _add_unique(facts.other_registry_hosts, host)
     if facts.registry is None:
+        azure = _AZURE_WORDS.search(lower) is not None
         for gate, pattern, source in zip(_ACR_NAME_GATES, _ACR_NAME_ARG, (text, lower, text), strict=True):
+            if gate == "registry" and not azure:
+                continue  # "a local registry 'harbor'": a name in quotes is an ACR name only in Azure's words
             name = _acr_name_argument(pattern, source, gate)
             if name is not None:
                 facts.registry = name
