@@ -11,6 +11,7 @@ import yaml
 from bot.diagnose import diagnose
 from bot.engine.knowledge import KnowledgeError, load_knowledge
 from bot.engine.knowledge_schema import validate_knowledge
+from bot.engine.render_text import self_check_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -221,3 +222,27 @@ def test_a_service_refusing_its_image_is_told_what_it_accepts() -> None:
     assert d.cause == "other-acr" and d.fix
     assert "--provenance=false" in (d.fix[0].command or "")
     assert not [c for c in _commands(d) if c.startswith("az ")]
+
+
+@pytest.mark.parametrize(
+    ("paste", "command"),
+    [
+        # a self-hosted registry answers on its own port, not on 443
+        (
+            "docker push harbor.corp.local:8443/team/api:1 -> unauthorized: authentication required",
+            "nslookup harbor.corp.local && curl -sv --max-time 10 https://harbor.corp.local:8443/v2/ -o /dev/null",
+        ),
+        # Docker Hub's image names say docker.io; its registry API is registry-1.docker.io
+        (
+            "Error response from daemon: pull access denied for acme/api, repository does not exist or may require "
+            "'docker login': denied: requested access to the resource is denied",
+            "nslookup registry-1.docker.io && curl -sv --max-time 10 https://registry-1.docker.io/v2/ -o /dev/null",
+        ),
+        (
+            'Error response from daemon: Get "https://contosoacr.azurecr.io/v2/": unauthorized: authentication required',
+            "nslookup contosoacr.azurecr.io && curl -sv --max-time 10 https://contosoacr.azurecr.io/v2/ -o /dev/null",
+        ),
+    ],
+)
+def test_the_self_check_asks_the_registry_where_it_answers(paste: str, command: str) -> None:
+    assert self_check_command(diagnose(paste)) == command

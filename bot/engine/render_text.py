@@ -50,11 +50,20 @@ def self_check_command(diagnosis: Diagnosis) -> str | None:
     from bot.engine.classify import template_values
 
     values = template_values(diagnosis.facts)  # shell-safe shapes only
-    host = values.get("login_server") or values.get("host")
-    if not host:
+    endpoint = values.get("login_server") or values.get("host")
+    if not endpoint:
         return None
-    host = host.split(":")[0]
-    return f"nslookup {host} && curl -sv --max-time 10 https://{host}/v2/ -o /dev/null"
+    if ":" not in endpoint and ":" in values.get("host", ""):
+        endpoint = values["host"]  # a self-hosted registry's port (harbor.corp:8443) is where it answers
+    name, _, port = endpoint.partition(":")
+    name = _API_HOSTS.get(name, name)
+    target = f"{name}:{port}" if port and port != "443" else name
+    return f"nslookup {name} && curl -sv --max-time 10 https://{target}/v2/ -o /dev/null"
+
+
+#: Names of a registry whose API answers at another host: Docker Hub's ``docker.io`` is an alias
+#: in image names, its registry API is ``registry-1.docker.io``.
+_API_HOSTS = {"docker.io": "registry-1.docker.io"}
 
 
 def render_text(diagnosis: Diagnosis) -> str:
