@@ -246,3 +246,37 @@ def test_a_service_refusing_its_image_is_told_what_it_accepts() -> None:
 )
 def test_the_self_check_asks_the_registry_where_it_answers(paste: str, command: str) -> None:
     assert self_check_command(diagnose(paste)) == command
+
+
+@pytest.mark.parametrize(
+    ("paste", "first"),
+    [
+        (
+            'Error response from daemon: Head "https://contosoreg.azurecr.io/v2/web/manifests/1": toomanyrequests: too many '
+            "requests",
+            "Throttling",
+        ),
+        (
+            "Error response from daemon: manifest for contosoreg.azurecr.io/web:9 not found: manifest unknown",
+            "Check that",
+        ),
+        (
+            'Error response from daemon: Get "https://ghcr.io/v2/": received unexpected HTTP status: 503 Service '
+            "Unavailable",
+            "5xx",
+        ),
+    ],
+)
+def test_the_step_for_the_sub_case_the_paste_shows_comes_first(paste: str, first: str) -> None:
+    """One card covers throttling, a missing tag and an outage; ``lead`` puts the one shown first."""
+    d = diagnose(paste)
+    assert d.cause == "other-acr" and d.fix[0].text.startswith(first), [s.text[:30] for s in d.fix]
+
+
+def test_docker_hubs_rate_limit_is_docker_hubs_even_unnamed() -> None:
+    d = diagnose(
+        "Error response from daemon: toomanyrequests: You have reached your pull rate limit. You may increase the "
+        "limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"
+    )
+    assert d.cause == "other-acr" and d.fix[0].text.startswith("Rate limit")
+    assert not [c for c in _commands(d) if c.startswith("az ")]

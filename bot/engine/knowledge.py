@@ -176,7 +176,9 @@ class FixStepTemplate:
     Live facts fill them too (``bot.engine.rerank``): ``requires`` shows the step only when all
     those values are known, ``unless`` hides it when any is (a generic step that live facts make
     precise), and ``each`` repeats it for every item of a live list (one command per missing DNS
-    record, per private endpoint connection…), the item's fields joining the values.
+    record, per private endpoint connection…), the item's fields joining the values. ``lead``
+    moves the step to the front when it holds for the paste: one card covers several sub-cases
+    (throttling, a missing tag, an outage), and the one the paste shows comes first.
     """
 
     text: LocalText
@@ -185,6 +187,7 @@ class FixStepTemplate:
     requires: list[str] = field(default_factory=list)
     unless: list[str] = field(default_factory=list)
     each: str | None = None
+    lead: Condition | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +266,7 @@ def _fix_step(data: dict[str, Any]) -> FixStepTemplate:
         list(data["requires"]),
         list(data["unless"]),
         data["each"],
+        _condition(data["lead"]),
     )
 
 

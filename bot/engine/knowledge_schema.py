@@ -98,6 +98,7 @@ class FixStepTemplate(BaseModel):
     text: LocalText
     command: str | None = None
     when: Condition | None = None  # show only when it applies
+    lead: Condition | None = None  # shown first when it holds (the step for this paste's sub-case)
     requires: list[str] = Field(default_factory=list)
     unless: list[str] = Field(default_factory=list)
     each: str | None = None
@@ -206,8 +207,10 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
         check(rule.when, f"recognise.{i}.when")
     for i, step in enumerate(card.fix):
         check(step.when, f"fix.{i}.when")
+        check(step.lead, f"fix.{i}.lead")
     for i, step in enumerate(card.fix_elsewhere):
         check(step.when, f"fix_elsewhere.{i}.when")
+        check(step.lead, f"fix_elsewhere.{i}.lead")
         if step.command and azure_only_command(step.command):
             raise KnowledgeError(
                 f"{path.name}: field 'fix_elsewhere.{i}.command': an Azure CLI or acrcheck command cannot fix "
