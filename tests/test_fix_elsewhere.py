@@ -280,3 +280,11 @@ def test_docker_hubs_rate_limit_is_docker_hubs_even_unnamed() -> None:
     )
     assert d.cause == "other-acr" and d.fix[0].text.startswith("Rate limit")
     assert not [c for c in _commands(d) if c.startswith("az ")]
+
+
+def test_a_missing_permission_leads_with_the_roles() -> None:
+    d = diagnose(
+        'PUT https://contosoreg.azurecr.io/v2/web/manifests/1.0 -> 403 {"errors":[{"code":"DENIED","message":"the '
+        'principal lacks permission to push to repository web"}]}'
+    )
+    assert d.cause == "auth" and d.fix[0].text.startswith("Check which roles"), [s.text[:30] for s in d.fix]
