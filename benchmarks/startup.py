@@ -2,8 +2,11 @@
 
 Each command is run N times as a fresh process (the installed ``acrcheck`` script when it
 sits next to this Python, else ``python -m bot.cli.main``); the median, min and max are
-printed. The knowledge base's compiled cache is in place first, as after an install (the
-image builds it; a checkout writes it on first use). For reference, the one-off cost of
+printed. The knowledge base's compiled cache and the project's bytecode are in place first,
+as after an install (the image builds the cache, and pip compiles a wheel's modules when it
+installs it; a checkout writes both on first use, unless ``PYTHONDONTWRITEBYTECODE`` is set, as
+on the machines this project is built on: the one-liner is also timed with no bytecode at all,
+every module compiled from source on every start). For reference, the one-off cost of
 validating and compiling the knowledge base (a cache miss) is timed in this process.
 
     python benchmarks/startup.py [--runs 10]
@@ -12,6 +15,8 @@ validating and compiling the knowledge base (a cache miss) is timed in this proc
 from __future__ import annotations
 
 import argparse
+import compileall
+import os
 import statistics
 import subprocess
 import sys
@@ -29,11 +34,11 @@ def acrcheck() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli.main"]
 
 
-def wall(command: list[str], runs: int) -> dict[str, float]:
+def wall(command: list[str], runs: int, env: dict[str, str] | None = None) -> dict[str, float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(command, cwd=ROOT, capture_output=True, check=True, env=env)
         times.append(time.perf_counter() - start)
     return {"median": statistics.median(times), "min": min(times), "max": max(times)}
 
@@ -57,11 +62,28 @@ def knowledge_build_ms() -> dict[str, float]:
     return out
 
 
+PACKAGES = ("bot", "handlers", "knowledge")
+
+
+def remove_project_bytecode() -> None:
+    """Delete the project's compiled modules (``__pycache__/*.pyc``; the knowledge caches beside
+    them are other files and stay), as in a checkout run with ``PYTHONDONTWRITEBYTECODE`` set."""
+    for package in PACKAGES:
+        for pyc in (ROOT / package).rglob("__pycache__/*.pyc"):
+            pyc.unlink()
+
+
 def measure(runs: int = 10) -> dict[str, dict[str, float]]:
     command = acrcheck()
     subprocess.run([*command, "cards"], cwd=ROOT, capture_output=True, check=True)  # the cache is in place
+    remove_project_bytecode()
+    no_writes = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    from_source = wall([*command, "diagnose", ONE_LINE], runs, env=no_writes)
+    for package in PACKAGES:  # then the bytecode in place, as pip compiles a wheel's modules at install
+        compileall.compile_dir(str(ROOT / package), quiet=2)
     return {
         "diagnose": wall([*command, "diagnose", ONE_LINE], runs),
+        "diagnose_from_source": from_source,
         "help": wall([*command, "--help"], runs),
         "python": wall([sys.executable, "-c", "pass"], runs),
         "knowledge": knowledge_build_ms(),
@@ -75,6 +97,10 @@ def main() -> int:
     result = measure(args.runs)
     for name, label in (
         ("diagnose", 'acrcheck diagnose "<one line>"'),
+        (
+            "diagnose_from_source",
+            'acrcheck diagnose "<one line>", project not compiled (its modules compiled at each start)',
+        ),
         ("help", "acrcheck --help"),
         ("python", "python -c pass"),
     ):
