@@ -242,6 +242,15 @@ def test_a_service_refusing_its_image_is_told_what_it_accepts() -> None:
             'Error response from daemon: Get "https://contosoacr.azurecr.io/v2/": unauthorized: authentication required',
             "nslookup contosoacr.azurecr.io && curl -sv --max-time 10 https://contosoacr.azurecr.io/v2/ -o /dev/null",
         ),
+        # an IPv6 registry: kept whole (it had become a host named "fd00"), nothing to look up, no curl globbing
+        (
+            'Error response from daemon: Get "https://[fd00::5]:5000/v2/": http: server gave HTTP response to HTTPS client',
+            "curl -g -sv --max-time 10 https://[fd00::5]:5000/v2/ -o /dev/null",
+        ),
+        (
+            'Error response from daemon: Get "https://10.0.0.5:5000/v2/": http: server gave HTTP response to HTTPS client',
+            "curl -sv --max-time 10 https://10.0.0.5:5000/v2/ -o /dev/null",
+        ),
     ],
 )
 def test_the_self_check_asks_the_registry_where_it_answers(paste: str, command: str) -> None:
@@ -288,3 +297,12 @@ def test_a_missing_permission_leads_with_the_roles() -> None:
         'principal lacks permission to push to repository web"}]}'
     )
     assert d.cause == "auth" and d.fix[0].text.startswith("Check which roles"), [s.text[:30] for s in d.fix]
+
+
+def test_a_lookup_command_takes_the_host_without_its_port() -> None:
+    d = diagnose(
+        'docker login harbor.internal.example:8443\nError response from daemon: Get "https://harbor.internal.example:8443'
+        '/v2/": dial tcp: lookup harbor.internal.example on 10.0.0.2:53: no such host'
+    )
+    lookups = [c for c in _commands(d) if c.startswith("nslookup")]
+    assert lookups and not [c for c in lookups if ":8443" in c.split("&&")[0]], lookups

@@ -142,7 +142,7 @@ class _Values(dict[str, str]):
 #: Shapes a value must have before it goes into a command the user will paste into a shell.
 #: Anything else (``$(...)``, quotes, spaces, backticks) falls back to the <placeholder>.
 _SAFE = {
-    "host": re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::\d{1,5})?"),
+    "host": re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9a-fA-F:.]{2,45}\])(?::\d{1,5})?"),
     "name": re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"),
     "ip": re.compile(r"[0-9a-fA-F.:]{2,45}"),
     "proxy": re.compile(r"(?:https?://)?(?:[A-Za-z0-9._~-]{1,128}:\[REDACTED\]@)?[A-Za-z0-9.\[\]:-]{1,253}/?"),
@@ -225,20 +225,30 @@ def _safe_value(key: str, value: str) -> bool:
     return shape.fullmatch(value) is not None
 
 
+def host_name(endpoint: str) -> str:
+    """The host of ``host[:port]``, IPv6 literals kept whole (``[fd00::5]:5000`` -> ``[fd00::5]``)."""
+    if endpoint.startswith("["):
+        return endpoint.split("]", 1)[0] + "]"
+    return endpoint.split(":", 1)[0]
+
+
 def template_values(facts: Facts) -> dict[str, str]:
     """The user's own values that fix templates may use (only shell-safe shapes)."""
     values: dict[str, str] = {}
-    host = facts.registry_host.split(":")[0] if facts.registry_host else None
+    host = host_name(facts.registry_host) if facts.registry_host else None
+    literal = host is not None and host.startswith("[")  # an IPv6 address: no registry or login server name
     if facts.registry:
         values["registry"] = facts.registry
-    elif host:
+    elif host and not literal:
         values["registry"] = host
     if facts.login_server:
         values["login_server"] = facts.login_server
-    elif host:
+    elif host and not literal:
         values["login_server"] = host
     if host:
         values["host"] = facts.registry_host or host
+        if not literal:
+            values["host_name"] = host  # what a lookup takes: no port
     elif facts.login_server:
         values["host"] = facts.login_server
     if "host" in values:

@@ -433,6 +433,18 @@ def _registry_of(reference: str) -> str:
 _TEMPLATE_CHARS = frozenset("<>{}$")
 
 
+_IPV6_LITERAL = re.compile(r"\[[0-9a-f:.]{2,45}\](?::\d{1,5})?(?:/\S*)?")
+
+
+def _bare_reference(found: str) -> str:
+    """A registry position without the quotes, brackets and commas around it in prose, keeping the
+    brackets of an IPv6 literal (``[fd00::5]:5000`` is a registry; ``[ghcr.io]`` is a markdown link)."""
+    found = found.strip("\"'`,")
+    if _IPV6_LITERAL.fullmatch(found.lower()):
+        return found
+    return found.strip("[]")
+
+
 def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
     candidates: list[str] = []
@@ -444,7 +456,7 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
         for count, match in enumerate(pattern.finditer(lower)):
             if count > 20:
                 break
-            found = match.group(1).strip("[]\"'`,").lower()
+            found = _bare_reference(match.group(1)).lower()
             value = found if is_host else _registry_of(found)
             if value and not value.startswith("-") and not _TEMPLATE_CHARS.intersection(value):
                 candidates.append(value)
