@@ -325,7 +325,7 @@ def render_fix(
     signals = set(facts.signals)
     steps: list[FixStep] = []
     templates = card.fix_elsewhere if card.fix_elsewhere and live is None and not_azure(ex) else card.fix
-    if ex is not None:  # the steps for the sub-case the paste shows first, the others in the card's order
+    if ex is not None and any(t.lead is not None for t in templates):  # the sub-case the paste shows first
         templates = sorted(templates, key=lambda t: t.lead is None or not holds(t.lead, ex, signals))
     for step in templates:
         if step.when is not None and (ex is None or not holds(step.when, ex, signals)):
