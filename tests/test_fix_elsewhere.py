@@ -306,3 +306,12 @@ def test_a_lookup_command_takes_the_host_without_its_port() -> None:
     )
     lookups = [c for c in _commands(d) if c.startswith("nslookup")]
     assert lookups and not [c for c in lookups if ":8443" in c.split("&&")[0]], lookups
+
+
+def test_a_bracketed_word_is_not_an_ipv6_registry() -> None:
+    """Only an address with a colon keeps its brackets: ``[deadbeef]`` in prose is a word."""
+    from bot.engine.extract import _bare_reference
+
+    assert _bare_reference("[fd00::5]:5000") == "[fd00::5]:5000"
+    assert _bare_reference("[deadbeef]") == "deadbeef"
+    assert _bare_reference("[ghcr.io]") == "ghcr.io"

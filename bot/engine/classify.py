@@ -142,7 +142,7 @@ class _Values(dict[str, str]):
 #: Shapes a value must have before it goes into a command the user will paste into a shell.
 #: Anything else (``$(...)``, quotes, spaces, backticks) falls back to the <placeholder>.
 _SAFE = {
-    "host": re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9a-fA-F:.]{2,45}\])(?::\d{1,5})?"),
+    "host": re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[(?=[0-9a-fA-F.]{0,44}:)[0-9a-fA-F:.]{2,45}\])(?::\d{1,5})?"),
     "name": re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"),
     "ip": re.compile(r"[0-9a-fA-F.:]{2,45}"),
     "proxy": re.compile(r"(?:https?://)?(?:[A-Za-z0-9._~-]{1,128}:\[REDACTED\]@)?[A-Za-z0-9.\[\]:-]{1,253}/?"),

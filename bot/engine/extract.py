@@ -433,7 +433,7 @@ def _registry_of(reference: str) -> str:
 _TEMPLATE_CHARS = frozenset("<>{}$")
 
 
-_IPV6_LITERAL = re.compile(r"\[[0-9a-f:.]{2,45}\](?::\d{1,5})?(?:/\S*)?")
+_IPV6_LITERAL = re.compile(r"\[(?=[0-9a-f.]{0,44}:)[0-9a-f:.]{2,45}\](?::\d{1,5})?(?:/\S*)?")
 
 
 def _bare_reference(found: str) -> str:
