@@ -6,7 +6,7 @@ look outside Slack (Block Kit rendering lives with the Slack handlers).
 
 from __future__ import annotations
 
-import re
+import ipaddress
 from typing import Any
 
 from bot.engine.lang import localize_detail, localize_vantage
@@ -48,16 +48,14 @@ _LABELS = {
 
 def self_check_command(diagnosis: Diagnosis) -> str | None:
     """A one-line nslookup/curl for users who cannot install anything."""
-
     from bot.engine.classify import host_name, template_values
 
     values = template_values(diagnosis.facts)  # shell-safe shapes only
-    endpoint = values.get("login_server") or values.get("host")
+    # ``host`` is the registry as the paste names it, port included (harbor.corp:8443 answers there);
+    # ``login_server`` only stands in when the host's shape was not safe to put in a command.
+    endpoint = values.get("host") or values.get("login_server")
     if not endpoint:
         return None
-    host = values.get("host", "")
-    if host_name(host) == host_name(endpoint) and host != endpoint:
-        endpoint = host  # a self-hosted registry's port (harbor.corp:8443) is where it answers
     name = host_name(endpoint)
     port = endpoint[len(name) + 1 :]
     name = _API_HOSTS.get(name, name)
@@ -65,7 +63,7 @@ def self_check_command(diagnosis: Diagnosis) -> str | None:
     if name.startswith("["):  # an IPv6 address: nothing to look up, and curl must not read [] as a glob
         return f"curl -g -sv --max-time 10 https://{target}/v2/ -o /dev/null"
     curl = f"curl -sv --max-time 10 https://{target}/v2/ -o /dev/null"
-    if _IPV4_ADDRESS.fullmatch(name):
+    if _is_address(name):
         return curl  # an address: nothing to look up
     return f"nslookup {name} && {curl}"
 
@@ -73,7 +71,14 @@ def self_check_command(diagnosis: Diagnosis) -> str | None:
 #: Names of a registry whose API answers at another host: Docker Hub's ``docker.io`` is an alias
 #: in image names, its registry API is ``registry-1.docker.io``.
 _API_HOSTS = {"docker.io": "registry-1.docker.io"}
-_IPV4_ADDRESS = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def render_text(diagnosis: Diagnosis) -> str:
