@@ -484,9 +484,9 @@ def _implied_registry_class(kb: KnowledgeBase, signals: list[str], derived: dict
     Registry API, say): that class, so the reply's fix is the one that applies there."""
     if derived["registry_class"] != {"none"}:
         return
-    implied = {kb.signal_by_id[name].registry_class for name in signals} - {None}
+    implied = {kb.implied_class[name] for name in signals if name in kb.implied_class}
     if implied:
-        derived["registry_class"] = {str(c) for c in implied}
+        derived["registry_class"] = implied
 
 
 def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:

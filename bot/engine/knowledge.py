@@ -206,7 +206,7 @@ class Card:
     title: LocalText
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
-    #: ``summary`` / ``tell`` when the failing registry is not Azure's (None: the Azure texts)
+    #: ``title`` / ``summary`` / ``tell`` when the failing registry is not Azure's (None: the Azure texts)
     title_elsewhere: LocalText | None = None
     summary_elsewhere: LocalText | None = None
     tell_elsewhere: LocalText | None = None
@@ -380,6 +380,8 @@ class KnowledgeBase:
         self.signal_by_id = {s.id: s for s in self.signals}
         #: the signals that can mask others (``Signal.masks``), checked after every scan
         self.maskers = [s for s in self.signals if s.masks]
+        #: the class of registry a signal implies (``Signal.registry_class``), for the few that say one
+        self.implied_class = {s.id: s.registry_class for s in self.signals if s.registry_class}
         self.scanner = KeywordScanner(_keywords(signals))
         # keyword -> positions of the signals it can trigger, so a scan touches only candidates
         self.by_keyword: dict[str, list[int]] = {}

@@ -120,8 +120,8 @@ class Card(BaseModel):
     title: LocalText
     summary: LocalText
     tell: LocalText | None = None  # what tells this cause apart from the ones it is confused with
-    #: ``summary`` and ``tell`` for a registry that is not Azure's (no ACR suffixes, ARM or AcrPull)
-    title_elsewhere: LocalText | None = None  # the title when the failing registry is not Azure's
+    #: ``title``, ``summary`` and ``tell`` for a registry that is not Azure's (no ACR suffixes, ARM or AcrPull)
+    title_elsewhere: LocalText | None = None
     summary_elsewhere: LocalText | None = None
     tell_elsewhere: LocalText | None = None
     decide: Decider | None = None
