@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -452,16 +453,15 @@ def _cache_name(directory: Path, digest: str) -> str:
 _UNKEYED_CACHE = re.compile(r"knowledge-[0-9a-f]{32}\.json")
 
 
-def _remove_old_caches(place: Path, directory: Path, current: str) -> None:
-    """Delete the caches this card folder wrote for earlier contents (one per edit piled up).
+def _remove_earlier_caches(place: Path, current: str, earlier: Callable[[str], bool]) -> None:
+    """Delete the files of ``place`` that ``earlier`` names as this cache's earlier contents (one
+    per edit piled up), ``current`` kept.
 
     Best effort: a file that cannot be listed or deleted (another process's, read-only) stays.
     """
-    prefix = _cache_prefix(directory)
     with contextlib.suppress(OSError):
         for path in place.iterdir():
-            name = path.name
-            if name != current and name.endswith(".json") and (name.startswith(prefix) or _UNKEYED_CACHE.fullmatch(name)):
+            if path.name != current and earlier(path.name):
                 with contextlib.suppress(OSError):
                     path.unlink()
 
@@ -496,9 +496,10 @@ def _read_cache(directory: Path, digest: str) -> dict[str, Any] | None:
     return None
 
 
-def write_cache_file(places: list[Path], name: str, payload: bytes) -> Path | None:
+def write_cache_file(places: list[Path], name: str, payload: bytes, earlier: Callable[[str], bool]) -> Path | None:
     """Write ``payload`` as ``name`` in the first of ``places`` that takes it, and clear that
-    place's stale temporaries; ``None`` when no place takes it.
+    place's stale temporaries and the caches ``earlier`` names (the same cache's older contents);
+    ``None`` when no place takes it.
 
     Atomic: a temporary file renamed over the cache, so a reader (another replica, a process
     started meanwhile) never sees half a cache. Shared by the cards' and the learned layer's caches.
@@ -520,6 +521,7 @@ def write_cache_file(places: list[Path], name: str, payload: bytes) -> Path | No
                     temporary.unlink()
             continue
         _remove_stale_temporaries(place)
+        _remove_earlier_caches(place, name, earlier)
         return place / name
     return None
 
@@ -527,12 +529,14 @@ def write_cache_file(places: list[Path], name: str, payload: bytes) -> Path | No
 def _write_cache(directory: Path, digest: str, data: dict[str, Any]) -> Path | None:
     """Write the cache to the first place that takes it, removing that place's older caches of
     the same cards; None when no place takes it."""
-    name = _cache_name(directory, digest)
+    prefix = _cache_prefix(directory)
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    written = write_cache_file(cache_dirs(directory), name, payload)
-    if written is not None:
-        _remove_old_caches(written.parent, directory, name)
-    return written
+    return write_cache_file(
+        cache_dirs(directory),
+        _cache_name(directory, digest),
+        payload,
+        lambda name: name.endswith(".json") and (name.startswith(prefix) or bool(_UNKEYED_CACHE.fullmatch(name))),
+    )
 
 
 def compile_knowledge(directory: Path) -> dict[str, Any]:

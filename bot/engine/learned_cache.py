@@ -84,11 +84,6 @@ def write_cached(artefact: Path, digest: str, data: dict[str, Any]) -> Path | No
         payload = marshal.dumps((CACHE_FORMAT, digest, data))
     except ValueError:  # not marshallable: nothing to cache
         return None
-    written = write_cache_file(cache_dirs(artefact.parent), name, payload)
-    if written is not None:
-        with contextlib.suppress(OSError):
-            for old in written.parent.iterdir():
-                if old.name != name and old.name.startswith(stem) and old.name.endswith(".marshal"):
-                    with contextlib.suppress(OSError):
-                        old.unlink()
-    return written
+    return write_cache_file(
+        cache_dirs(artefact.parent), name, payload, lambda other: other.startswith(stem) and other.endswith(".marshal")
+    )
