@@ -1281,3 +1281,70 @@ def test_a_quoted_registry_name_is_an_acr_name_only_in_azures_words() -> None:
     assert local.facts.login_server is None and "acr" not in local.derived["registry_class"]
     azure = extract("Access to registry 'contosoreg' was denied. Please try running 'az login' again.")
     assert azure.facts.login_server == "contosoreg.azurecr.io"
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # the Engine API's own 500 wraps whatever the pull met (Nomad, Drone, the Go client): the inner error decides
+        (
+            'failed pulling container: image_ref=registry.corp.example:5000/web:2 error="API error (500): Get '
+            '"https://registry.corp.example:5000/v2/": x509: certificate signed by unknown authority"',
+            "registry-tls-config",
+            "x509_unknown_authority",
+        ),
+        # ... and so does dockerode's "(HTTP code 500) server error"; GitLab's "access forbidden" is a permission refusal
+        (
+            "Deploy failed! Error: (HTTP code 500) server error - Get https://registry.gitlab.example/v2/acme/web/manifests/"
+            "latest: denied: access forbidden",
+            "auth",
+            "denied_permission",
+        ),
+        # the distribution API's error code, spelt as the code
+        (
+            "translating TaskRun to Pod: error getting image manifest: MANIFEST_UNKNOWN: The named manifest is not known "
+            "to the registry.; map[manifest:acme/api]",
+            "other-acr",
+            "manifest_unknown",
+        ),
+        # Harbor answers a push into a project that does not exist with "unauthorized: project … not found"
+        (
+            "docker push harbor.corp.example/payments/api:3\nThe push refers to repository [harbor.corp.example/payments/api]\n"
+            "unauthorized: project payments not found: project payments not found",
+            "other-acr",
+            "registry_project_missing",
+        ),
+        # Node's socket error when no engine listens (dockerode, balena, testcontainers-node)
+        ("Error: connect ENOENT /var/run/docker.sock\n    at PipeConnectWrap.afterConnect [as oncomplete] (net.js:1141:16)", "client-docker-daemon", "docker_daemon_unreachable"),
+    ],
+)
+def test_daemon_api_wrappers_error_codes_and_harbor_projects(text: str, cause: str, signal: str) -> None:
+    """Read from batches public-en49..51 (CI platforms, self-hosting platforms, Azure pages)."""
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
+    assert "server_error_5xx" not in d.facts.signals
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a Git host's webhook refused by the CI server
+        "<title>Error 400 Provided signature [sha1=00ff] did not match to calculated</title>\n<tr><th>URI:</th><td>/github-webhook/</td></tr>",
+        # a PowerShell download inside a build; the pull request's URL is not a pull
+        "After https://github.com/acme/images/pull/812 the build fails with this error:\nInvoke-WebRequest : The operation has timed out.",
+        # Azure Storage's data-plane role check
+        "GET https://acmeexports.blob.core.windows.net/reports?restype=container&comp=list failed: 403 "
+        "<Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this "
+        "operation using this permission.</Message></Error>",
+    ],
+)
+def test_webhooks_powershell_downloads_and_storage_roles_stay_silent(text: str) -> None:
+    assert_silent(text)
+    signals = extract(text).facts.signals
+    assert {"git_error", "archive_download_url", "storage_rbac_mismatch"} & set(signals), signals
+
+
+def test_a_pull_requests_url_is_not_a_pull() -> None:
+    assert "registry_failure_phrase" not in extract("see https://github.com/acme/app/pull/4728 for the error").facts.signals
+    assert "registry_failure_phrase" in extract("the pull from our registry fails with an error").facts.signals
