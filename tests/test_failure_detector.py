@@ -1348,3 +1348,14 @@ def test_webhooks_powershell_downloads_and_storage_roles_stay_silent(text: str) 
 def test_a_pull_requests_url_is_not_a_pull() -> None:
     assert "registry_failure_phrase" not in extract("see https://github.com/acme/app/pull/4728 for the error").facts.signals
     assert "registry_failure_phrase" in extract("the pull from our registry fails with an error").facts.signals
+
+
+def test_helms_failed_fetch_is_not_an_os_package_manager() -> None:
+    """apt says "E: Failed to fetch http…"; Helm says "Failed to fetch https://…/index.yaml" of a chart repository."""
+    helm = extract(
+        'Error: Looks like "https://charts.corp.example/stable" is not a valid chart repository or cannot be reached: '
+        "Failed to fetch https://charts.corp.example/stable/index.yaml : 403 Forbidden"
+    )
+    assert "os_package_error" not in helm.facts.signals and "helm_chart_repo" in helm.facts.signals
+    apt = extract("E: Failed to fetch https://packages.corp.example/apt/dists/stable/InRelease  403  Forbidden [IP: 10.0.0.5 443]")
+    assert "os_package_error" in apt.facts.signals
