@@ -1359,3 +1359,116 @@ def test_helms_failed_fetch_is_not_an_os_package_manager() -> None:
     assert "os_package_error" not in helm.facts.signals and "helm_chart_repo" in helm.facts.signals
     apt = extract("E: Failed to fetch https://packages.corp.example/apt/dists/stable/InRelease  403  Forbidden [IP: 10.0.0.5 443]")
     assert "os_package_error" in apt.facts.signals
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # Java's Docker clients (spotify, docker-java) reach the engine on TCP 2375
+        (
+            "Could not build image: com.spotify.docker.client.exceptions.DockerException: org.apache.http.conn."
+            "HttpHostConnectException: Connect to localhost:2375 [localhost/127.0.0.1] failed: Connection refused",
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        # a socket path taken for a host name; Docker Desktop's newer engine pipe
+        (
+            "Docker API call to '/var/run/docker.sock/v1.24/images/create?fromImage=paketobuildpacks%2Fbuilder' failed "
+            'with status code 500 "/var/run/docker.sock: Name or service not known"',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        ("build-image failed: Illegal char <:> at index 5: npipe:////./pipe/dockerDesktopLinuxEngine", "client-docker-daemon", "docker_daemon_unreachable"),
+        # NGINX's resolver inside a pull-through cache cannot reach its DNS server
+        (
+            '[error] 85#85: *3 registry-1.docker.io could not be resolved (110: Operation timed out), client: 127.0.0.1, '
+            'request: "GET /v2/ HTTP/1.1", host: "registry-1.docker.io"',
+            "client-dns",
+            "dns_lookup_timeout",
+        ),
+        # a Nexus/Artifactory front end refusing the Docker API's method
+        (
+            "buildx failed with: failed to solve: unexpected status: 400 HTTP method POST is not supported by this URL",
+            "other-acr",
+            "registry_method_refused",
+        ),
+        (
+            "docker push nexus.corp.example:8082/team/api:1\nerror parsing HTTP 405 response body: unexpected end of JSON "
+            'input: "" (405 Method Not Allowed)',
+            "other-acr",
+            "registry_method_refused",
+        ),
+    ],
+)
+def test_java_daemon_clients_registry_caches_resolvers_and_refused_methods(text: str, cause: str, signal: str) -> None:
+    """Read from batches public-en52 (image builders, artifact repositories) and public-ja8."""
+    assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'ERROR: failed to build: invalid tag "SuperApp:3378fae": repository name must be lowercase',
+        "mvn deploy:deploy-file -Durl=https://nexus.corp.example/repository/releases fails: Return code is: 401, "
+        "ReasonPhrase: Unauthorized.",
+        "> Could not resolve all artifacts for configuration ':classpath'.\n   > Could not GET "
+        "'https://nexus.corp.example/repository/jcenter/org/acme/lib/1.0/lib-1.0.pom'. > PKIX path building failed",
+        'kubectl rollout status deployment/web -n web --timeout=120s\nWaiting for deployment "web" rollout to finish: '
+        "0 of 1 updated replicas are available...\nerror: timed out waiting for the condition",
+    ],
+)
+def test_image_names_maven_artifacts_and_rollout_waits_stay_silent(text: str) -> None:
+    assert_silent(text)
+    signals = extract(text).facts.signals
+    assert {"invalid_reference", "java_build_error", "kubectl_api_server"} & set(signals), signals
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # the machine's clock is behind the certificate's start: the clock, not the registry
+        (
+            'Get "https://registry-1.docker.io/v2/": tls: failed to verify certificate: x509: certificate has expired or is '
+            "not yet valid: current time 2021-01-01T00:00:12Z is before 2024-02-22T00:00:00Z",
+            "other-acr",
+            "clock_behind",
+        ),
+        # the MTU named beside a stalled pull
+        (
+            "docker pull quay.io/acme/api:2 stalls on the large layers and then fails with net/http: TLS handshake "
+            "timeout; our VPN interface has an MTU of 1400",
+            "client-firewall",
+            "mtu_prose",
+        ),
+        # an inspecting product named in prose beside a registry operation, no certificate error pasted
+        (
+            "minikube cannot pull from k8s.gcr.io on the corporate laptops because Netskope intercepts SSL to it",
+            "tls-interception",
+            "interception_prose",
+        ),
+        # podman's "Failed, retrying in 4s" follows any failed request: here the /v2/ ping, not a layer
+        (
+            'level=warning msg="Failed, retrying in 4s ... (3/3). Error: pinging container registry quay.corp.example: '
+            'Get \\"https://quay.corp.example/v2/\\": net/http: TLS handshake timeout"',
+            "client-firewall",
+            "tls_handshake_timeout",
+        ),
+        # Harbor's other wording of a missing project, as the kubelet reports it
+        (
+            'Failed to pull image "harbor.corp.example/infra/coredns:1.6.1": rpc error: code = Unknown desc = Error response '
+            "from daemon: unauthorized: project not found, name: infra: project not found, name: infra",
+            "other-acr",
+            "registry_project_missing",
+        ),
+    ],
+)
+def test_clocks_mtus_inspection_prose_retries_and_harbor_projects(text: str, cause: str, signal: str) -> None:
+    """Read from batches public-en53 (the client's network and OS) and public-zh13."""
+    assert_rule_decides(text, cause, signal)
+    assert "download_failed" not in diagnose(text).facts.signals
+
+
+def test_apts_unresolved_mirror_stays_silent() -> None:
+    text = "Step 4/9 : RUN apt-get update\nErr http://repo.corp-mirror.example/ubuntu focal InRelease\n  Could not resolve 'repo.corp-mirror.example'"
+    assert_silent(text)
+    assert "os_package_error" in extract("Could not resolve 'repo.corp-mirror.example'").facts.signals

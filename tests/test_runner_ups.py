@@ -51,10 +51,12 @@ def test_packaged_runner_ups_follow_a_timeout_without_changing_the_answer() -> N
     assert with_runner_ups.reply and without.reply
     raised = {c.id: c.score for c in with_runner_ups.causes}
     before = {c.id: c.score for c in without.causes}
-    # Real client-firewall timeouts were often a proxy or a private endpoint: both follow the top cause.
+    # Real client-firewall timeouts were most often a proxy; the two causes they most often turned out
+    # to be (which two besides the proxy moves with the library) both follow the top cause.
     confused = learned.confusions["client-firewall"]
-    assert {"client-proxy", "registry-private-endpoint"} <= set(confused)
-    for cause in ("client-proxy", "registry-private-endpoint"):
+    most_confused = sorted(confused, key=lambda cause: -confused[cause])[:2]
+    assert most_confused[0] == "client-proxy"
+    for cause in most_confused:
         assert raised[cause] > before.get(cause, 0.0), cause
     # The cause real timeouts most often turned out to be follows the top cause directly (how far
     # down the others land moves with every batch of real cases added to the library).
