@@ -315,3 +315,27 @@ def test_a_bracketed_word_is_not_an_ipv6_registry() -> None:
     assert _bare_reference("[fd00::5]:5000") == "[fd00::5]:5000"
     assert _bare_reference("[deadbeef]") == "deadbeef"
     assert _bare_reference("[ghcr.io]") == "ghcr.io"
+
+
+def test_a_clock_behind_gets_the_clock_step_alone() -> None:
+    """'current time … is before …': the only step is the clock; tags, throttling and outages are noise."""
+    d = diagnose(
+        'Get "https://registry-1.docker.io/v2/": x509: certificate has expired or is not yet valid: current time '
+        "2021-01-01T00:00:12Z is before 2024-02-22T00:00:00Z"
+    )
+    assert d.cause == "other-acr" and d.reply
+    assert [step.command for step in d.fix] == ["date -u && timedatectl status && sudo timedatectl set-ntp true"]
+
+
+def test_an_expired_self_hosted_certificate_is_renewed_first() -> None:
+    """An expired certificate is renewed and reloaded on the registry; installing a CA cannot help."""
+    d = diagnose(
+        'Get "https://harbor.corp.example:8443/v2/": x509: certificate has expired or is not yet valid: current time '
+        "2024-01-01T00:00:12Z is after 2023-12-22T00:00:00Z"
+    )
+    assert d.cause == "registry-tls-config"
+    assert d.fix[0].command == (
+        "openssl s_client -connect harbor.corp.example:8443 -servername harbor.corp.example </dev/null 2>/dev/null "
+        "| openssl x509 -noout -subject -issuer -dates"
+    )
+    assert "renew" in d.fix[0].text
