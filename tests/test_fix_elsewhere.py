@@ -339,3 +339,10 @@ def test_an_expired_self_hosted_certificate_is_renewed_first() -> None:
         "| openssl x509 -noout -subject -issuer -dates"
     )
     assert "renew" in d.fix[0].text
+
+
+def test_a_plain_http_registry_leads_with_insecure_registries() -> None:
+    """"server gave HTTP response to HTTPS client": the registry speaks plain HTTP, so no CA to install."""
+    d = diagnose('Get "https://registry.lab.example:5000/v2/": http: server gave HTTP response to HTTPS client')
+    assert d.cause == "registry-tls-config"
+    assert d.fix[0].command == '{"insecure-registries": ["registry.lab.example:5000"]}'
