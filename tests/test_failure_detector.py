@@ -1472,3 +1472,38 @@ def test_apts_unresolved_mirror_stays_silent() -> None:
     text = "Step 4/9 : RUN apt-get update\nErr http://repo.corp-mirror.example/ubuntu focal InRelease\n  Could not resolve 'repo.corp-mirror.example'"
     assert_silent(text)
     assert "os_package_error" in extract("Could not resolve 'repo.corp-mirror.example'").facts.signals
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        # a registry saying the repository does not exist (Harbor, a pull-through cache)
+        ("docker pull harbor.corp.example/cache/memcached:alpine\nError response from daemon: unknown: repository cache/memcached not found", "other-acr", "manifest_unknown"),
+        # Harbor's proxy-cache project is the registry's own feature, not an HTTP proxy on the path
+        (
+            "docker pull harbor.corp.example/proxy-cache/library/nginx:1.25 fails after we rotated the Docker Hub token; core log: "
+            'login to dockerhub error: {"detail":"Incorrect authentication credentials"}',
+            "auth",
+            "unauthorized",
+        ),
+        # a TLS-inspecting product named beside pulls that fail, no certificate error pasted
+        ("Behind Zscaler our AKS Edge node cannot pull container images from mcr.microsoft.com until we add the root CA", "tls-interception", "interception_ca_seen"),
+    ],
+)
+def test_missing_repositories_proxy_caches_and_inspecting_products(text: str, cause: str, signal: str) -> None:
+    """Read from batches public-en54 (pull-through caches and mirrors) and public-en55 (Azure-adjacent platforms)."""
+    assert_rule_decides(text, cause, signal)
+    if "proxy-cache" in text:
+        assert "proxy_mention" not in diagnose(text).facts.signals
+
+
+def test_a_here_documents_eof_is_no_connection_closed() -> None:
+    """The marker that opens a here-document (``cat <<EOF``) is no connection closed mid-request.
+
+    (Its terminator line is glued to the line before it in the text signals are read from; after a
+    word character, as in the real paste this was read from, it is no word of its own either.)
+    """
+    config = "cat <<EOF >> /etc/containers/registries.conf\n[[registry.mirror]]\n  insecure = true\nEOF"
+    assert "eof_error" not in extract(config).facts.signals
+    assert "eof_error" not in extract("cat <<'EOF' | sudo tee /etc/docker/daemon.json").facts.signals
+    assert "eof_error" in extract('Error response from daemon: Get "https://mirror.corp.example/v2/": EOF').facts.signals
