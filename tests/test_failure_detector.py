@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from bot.diagnose import diagnose
+from bot.engine.classify import classify
 from bot.engine.extract import extract
 
 FAILURES = [
@@ -1507,3 +1508,38 @@ def test_a_here_documents_eof_is_no_connection_closed() -> None:
     assert "eof_error" not in extract(config).facts.signals
     assert "eof_error" not in extract("cat <<'EOF' | sudo tee /etc/docker/daemon.json").facts.signals
     assert "eof_error" in extract('Error response from daemon: Get "https://mirror.corp.example/v2/": EOF').facts.signals
+
+
+def test_an_expected_result_is_no_successful_pull() -> None:
+    """An issue template's "Expected result: Image is successfully pulled." describes a hope."""
+    text = (
+        "docker pull ghcr.io/acme/tool:latest\nExpected result: Image is successfully pulled.\n"
+        "Actual result:\nlatest: Pulling from acme/tool\nmanifest unknown"
+    )
+    assert "pull_succeeded" not in extract(text).facts.signals
+    assert_rule_decides(text, "other-acr", "manifest_unknown")
+    assert "pull_succeeded" in extract('Successfully pulled image "ghcr.io/acme/tool:1" in 2.1s').facts.signals
+
+
+def test_artifact_registrys_permission_names() -> None:
+    """Google's permission names read as a refusal, and are no self-hosted registry host."""
+    text = (
+        "podman pull gcr.io/acme/base-image fails: Unauthenticated requests do not have permission "
+        '"artifactregistry.repositories.downloadArtifacts" on resource "projects/acme/locations/us/repositories/gcr.io"'
+    )
+    signals = extract(text).facts.signals
+    assert "no_permission_prose" in signals and "self_hosted_registry_host" not in signals
+    assert diagnose(text).cause == "auth"
+
+
+def test_an_admission_webhook_that_got_a_registrys_401_is_answered() -> None:
+    """kubectl's "Error from server" carrying the registry's own token answer is a registry failure."""
+    text = (
+        'Error from server (BadRequest): error when creating "deploy.yaml": admission webhook "policy.sigstore.dev" denied '
+        "the request: validation failed: GET https://contosoreg.azurecr.io/oauth2/token?scope=repository%3Aapp%3Apull&"
+        "service=contosoreg.azurecr.io: UNAUTHORIZED: authentication required, visit https://aka.ms/acr/authorization"
+    )
+    d = diagnose(text)
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+    by_rules = classify(extract(text), learned=None, cite=False)  # the cards alone, not the library's vote
+    assert by_rules.cause == "auth", [(c.id, c.score) for c in by_rules.causes]
