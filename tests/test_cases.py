@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot.engine.cases import (
-    _ID_HEAD,
     CaseError,
     case_dict,
     cases_dir,
     default_cases,
     library_digest,
     load_cases,
+    locate_line,
     packaged_case,
 )
 from bot.engine.knowledge import default_knowledge
@@ -119,7 +119,13 @@ def test_a_cited_case_is_found_without_parsing_the_whole_library() -> None:
 
 
 def test_the_id_locator_reads_the_lines_head_only() -> None:
-    line = json.dumps({"id": "en-0001", "text": 'body {"id": "evil", "x": 1}', "label": "auth", "source": "https://x"})
-    head = _ID_HEAD.match(line)
-    assert head is not None and head.group(1) == "en-0001"
-    assert _ID_HEAD.match(json.dumps({"text": '{"id": "evil"}', "id": "en-0002"})) is None  # found by the fallback
+    """Only a line that starts with the id counts: a text quoting ``{"id": ...}`` is no match."""
+    first = json.dumps({"id": "en-0001", "text": 'body {"id": "en-0002", "x": 1}', "label": "auth"})
+    second = json.dumps({"text": '{"id": "en-0003"}', "id": "en-0003"})  # another key order: the fallback's
+    third = json.dumps({"id": "en-0002", "text": "the real one", "label": "auth"})
+    files = (("a.jsonl", f"{first}\n\n{second}\n".encode()), ("b.jsonl", f"{third}\r\n".encode()))
+    assert locate_line("en-0001", files) == ("a.jsonl:1", first)
+    where, line = locate_line("en-0002", files) or ("", "")
+    assert where == "b.jsonl:1" and json.loads(line)["text"] == "the real one"
+    assert locate_line("en-0003", files) is None
+    assert locate_line("en-000", files) is None  # a prefix of an id is not the id
