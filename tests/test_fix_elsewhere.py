@@ -342,7 +342,20 @@ def test_an_expired_self_hosted_certificate_is_renewed_first() -> None:
 
 
 def test_a_plain_http_registry_leads_with_insecure_registries() -> None:
-    """"server gave HTTP response to HTTPS client": the registry speaks plain HTTP, so no CA to install."""
+    """The registry speaks plain HTTP ("server gave HTTP response to HTTPS client"): no CA to install."""
     d = diagnose('Get "https://registry.lab.example:5000/v2/": http: server gave HTTP response to HTTPS client')
     assert d.cause == "registry-tls-config"
     assert d.fix[0].command == '{"insecure-registries": ["registry.lab.example:5000"]}'
+
+
+def test_a_registry_inside_dockers_default_bridge_range() -> None:
+    """A registry at 172.17.x.x is routed to docker0: the bridge's range is the fix, first."""
+    from bot.engine.extract import extract
+
+    text = "Error while pulling image: Get http://registry.lab.example:5000/v2/: dial tcp 172.17.11.17:5000: connect: no route to host"
+    assert extract(text).derived["target_ip_scope"] == {"private", "docker-bridge"}
+    d = diagnose(text)
+    assert d.cause == "client-firewall" and d.reply
+    assert d.fix[0].command == "ip route get 172.17.11.17" and '"bip"' in d.fix[0].text
+    other = extract("dial tcp 172.18.0.5:5000: connect: no route to host")
+    assert other.derived["target_ip_scope"] == {"private"}

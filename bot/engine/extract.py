@@ -558,6 +558,8 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
         facts.ips.append(IpFact(facts.client_ip, _ip_scope(facts.client_ip), "client"))
     if facts.target_ip:
         derived["target_ip_scope"].add(_ip_scope(facts.target_ip))
+        if facts.target_ip.startswith("172.17."):  # Docker's default bridge (docker0) claims 172.17.0.0/16
+            derived["target_ip_scope"].add("docker-bridge")
     elif "private" in lower and "dial tcp" in lower and _DIAL_PRIVATE_PLACEHOLDER.search(lower):
         derived["target_ip_scope"].add("private")
     if facts.dns_server:

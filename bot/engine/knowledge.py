@@ -38,7 +38,7 @@ from bot.engine.keywords import KeywordScanner
 #: Keys a rule may test in ``facts:``; each maps to a derived fact of the paste.
 FACT_KEYS = {
     "registry_class",  # acr | public | private | none
-    "target_ip_scope",  # private | public | loopback
+    "target_ip_scope",  # private | public | loopback | link-local | other, and docker-bridge (172.17.0.0/16) beside private
     "dns_server_scope",
     "status",  # HTTP status codes (ints)
     "tool",
