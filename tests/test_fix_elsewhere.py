@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.diagnose import diagnose
+from bot.engine.extract import extract
 from bot.engine.knowledge import KnowledgeError, load_knowledge
 from bot.engine.knowledge_schema import validate_knowledge
 from bot.engine.render_text import self_check_command
@@ -350,8 +351,6 @@ def test_a_plain_http_registry_leads_with_insecure_registries() -> None:
 
 def test_a_registry_inside_dockers_default_bridge_range() -> None:
     """A registry at 172.17.x.x is routed to docker0: the bridge's range is the fix, first."""
-    from bot.engine.extract import extract
-
     text = "Error while pulling image: Get http://registry.lab.example:5000/v2/: dial tcp 172.17.11.17:5000: connect: no route to host"
     assert extract(text).derived["target_ip_scope"] == {"private", "docker-bridge"}
     d = diagnose(text)
