@@ -1541,3 +1541,167 @@ def test_an_admission_webhook_that_got_a_registrys_401_is_answered() -> None:
     assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
     by_rules = classify(extract(text), learned=None, cite=False)  # the cards alone, not the library's vote
     assert by_rules.cause == "auth", [(c.id, c.score) for c in by_rules.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "signal"),
+    [
+        (  # a 429 said as the registry's answer, without the word toomanyrequests
+            "the controller keeps polling https://eu.gcr.io/v2/acme/app/manifests/v3 and the registry is now "
+            'returning 429 "Quota Exceeded" for our whole project',
+            "other-acr",
+            "toomanyrequests",
+        ),
+        (  # a registry's token service refusing, with no scope in the URL
+            "podman login quay.example.org fails: unable to retrieve auth token: GET "
+            "https://quay.example.org/token?service=quay.example.org: DENIED: denied",
+            "auth",
+            "registry_token_request",
+        ),
+        (  # an IAM-style refusal naming the action the user may not take
+            "docker push fra.ocir.io/acme/team/api:7\ndenied: User ocid1.user.oc1..abc cannot PushImageLayer on "
+            "resource acme/team/api",
+            "auth",
+            "denied_permission",
+        ),
+        (  # a registry switched to read-only (maintenance or quota)
+            "docker push harbor.corp.example/web/app:2.0\ndenied: The registry is in read-only mode, any "
+            "modification is prohibited",
+            "other-acr",
+            "registry_read_only",
+        ),
+        (  # Azure Batch could not pull the pool's images
+            "az batch pool create --json-file pool.json\nThe specified pool failed to allocate: One or more container "
+            "images specified are invalid (contosoreg.azurecr.io/tools/aligner:3)",
+            "service-integration",
+            "batch_pool_images_invalid",
+        ),
+        (  # a corrupt auth file: the client cannot read its registry login
+            "skopeo inspect docker://ghcr.io/acme/tool:1 fails: error getting username and password: error reading "
+            'JSON file "/run/user/1000/containers/auth.json": unexpected end of JSON input',
+            "auth",
+            "credential_helper_error",
+        ),
+        (  # the credentials store is not configured
+            "oras login contosoreg.azurecr.io -u bot\nError: could not get the credentials store: credentials store "
+            "config was not set up",
+            "auth",
+            "credential_helper_error",
+        ),
+        (  # Docker's CLI pointed at a context that no longer exists
+            "docker --context desktop-linux pull nginx:1.27\nunable to resolve docker endpoint: context "
+            '"desktop-linux" does not exist',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        (  # the node's container runtime socket is gone
+            'cannot pull image: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while '
+            'dialing dial unix /run/containerd/containerd.sock: connect: no such file or directory"',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        (  # the reporter says their network blocks the registry
+            "our CI runners sit behind restricted egress and cannot pull mcr.microsoft.com/dotnet/sdk:8.0 any more; "
+            "the company blocks access to the registry since Monday",
+            "client-firewall",
+            "egress_blocked_prose",
+        ),
+        (  # Chinese: unauthorised access to the registry
+            "执行 pack builder create 时报错: 无法获取 run-image 的清单, 未授权访问 contosoreg.azurecr.io 仓库",
+            "auth",
+            "unauthorized",
+        ),
+    ],
+)
+def test_quota_answers_token_services_read_only_registries_batch_pools_and_credential_stores(
+    text: str, cause: str, signal: str
+) -> None:
+    assert_rule_decides(text, cause, signal)
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        (  # a platform router's report of the running app
+            'at=error code=H10 desc="App crashed" method=GET path="/" host=shop-demo.herokuapp.com status=503 bytes=',
+            "app_runtime_error",
+        ),
+        (  # a serverless runtime failing to start the handler
+            '{"errorMessage": "Error: fork/exec /var/task/bootstrap: exec format error", "errorType": '
+            '"Runtime.ExitError"}\nafter I changed the image entrypoint',
+            "app_runtime_error",
+        ),
+        (  # GitHub's API throttling a workflow engine
+            "Pulling acme/rnaseq-pipeline ...\nAPI rate limit exceeded -- Provide your GitHub user name and password "
+            "to get a higher rate limit",
+            "github_api_rate_limit",
+        ),
+        (  # a missing local compose file after a pull command
+            "docker-compose pull\nERROR: .FileNotFoundError: [Errno 2] No such file or directory: "
+            "'/srv/app/docker-compose.override.yml'",
+            "local_file_missing",
+        ),
+        (  # gRPC to a cloud control plane over TCP
+            "warning unable to get preferred agent image: rpc error: code = Unavailable desc = connection error: desc = "
+            '"transport: Error while dialing dial tcp 198.51.100.20:443: connect: connection refused"',
+            "grpc_service_dial",
+        ),
+        (  # a container the engine no longer has, after a pull that worked
+            "Image ghcr.io/acme/web:1 pulled\nCreating container web...\nError response from daemon: No such "
+            "container: web-old",
+            "daemon_no_such_container",
+        ),
+    ],
+)
+def test_platform_runtime_errors_github_throttling_local_files_and_grpc_services_stay_silent(
+    text: str, signal: str
+) -> None:
+    assert signal in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_a_missing_container_after_a_failed_pull_keeps_the_pulls_error() -> None:
+    """The daemon's "No such container" is its own answer; the registry failure before it still decides."""
+    text = (
+        'docker pull acme/edge\nError response from daemon: Get "https://registry-1.docker.io/v2/": read tcp '
+        "192.0.2.5:47730->198.51.100.9:443: read: connection reset by peer\nError: No such container: edge"
+    )
+    d = diagnose(text)
+    assert "registry_error_line" in d.facts.signals
+    assert d.reply and d.cause == "client-firewall", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_local_images_404_is_not_the_registrys_manifest_answer() -> None:
+    """docker-py's 404 for the local engine's image inspect says nothing of what the registry answered."""
+    text = (
+        "Failed to install add-on: Can't install acme/addon-web:1.4: 404 Client Error for "
+        'http+docker://localhost/v1.45/images/acme/addon-web:1.4/json: Not Found ("No such image: acme/addon-web:1.4")'
+    )
+    signals = extract(text).facts.signals
+    assert "docker_local_image_missing" in signals and "manifest_unknown" not in signals
+    registry_404 = "docker pull acme/addon-web:1.4\nError response from daemon: manifest for acme/addon-web:1.4 not found"
+    assert "manifest_unknown" in extract(registry_404).facts.signals
+
+
+def test_could_not_resolve_is_dns_only_with_a_host() -> None:
+    """"Could not resolve Feature/dependencies" is no name lookup; "Could not resolve host: X" is."""
+    assert "dns_temporary_failure" not in extract("Error: Could not resolve Feature 'ghcr.io/acme/features/cli:1'").facts.signals
+    assert "dns_temporary_failure" in extract("curl: (6) Could not resolve host: contosoreg.azurecr.io").facts.signals
+
+
+def test_pulling_data_is_not_an_image_pull() -> None:
+    text = "When I try pulling data for device updates I keep getting the following error: UnknownHostException"
+    assert "registry_failure_phrase" not in extract(text).facts.signals
+    assert "registry_failure_phrase" in extract("pulling the image failed with an error").facts.signals
+
+
+def test_acrpull_words_without_a_cluster_do_not_make_it_a_cluster_problem() -> None:
+    """"AcrPull" with no cluster in the paste: the kubelet rule's full weight needs a cluster."""
+    text = (
+        "docker pull contosoreg.azurecr.io/tools/runner:2 from the batch job fails with 401 Unauthorized; the job's "
+        "managed identity has no AcrPull role assignment on the registry"
+    )
+    d = diagnose(text)
+    assert d.cause != "aks-pull", [(c.id, c.confidence) for c in d.causes]
+    cluster = text + "\nthe pods on the AKS node pool show ErrImagePull"
+    assert diagnose(cluster).cause == "aks-pull"
