@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.diagnose import diagnose
+from bot.engine.classify import render_fix
 from bot.engine.extract import extract
 from bot.engine.knowledge import KnowledgeError, load_knowledge
 from bot.engine.knowledge_schema import validate_knowledge
@@ -358,3 +359,28 @@ def test_a_registry_inside_dockers_default_bridge_range() -> None:
     assert d.fix[0].command == "ip route get 172.17.11.17" and '"bip"' in d.fix[0].text
     other = extract("dial tcp 172.18.0.5:5000: connect: no route to host")
     assert other.derived["target_ip_scope"] == {"private"}
+
+
+def test_a_refusal_that_may_mean_missing_or_private_gets_the_login_step_not_throttling_or_outage() -> None:
+    """'pull access denied … may require docker login' is a missing or a private repository: the registry-side
+    card's fix names both (check the name, then log in), and leaves out throttling and outages the paste
+    does not show; a throttled or failing registry still gets its step first."""
+    card = load_knowledge().cards["other-acr"]
+
+    def steps(text: str) -> list[tuple[str, str | None]]:
+        ex = extract(text)
+        return [(step.text, step.command) for step in render_fix(card, ex, ex.facts, "en")]
+
+    refused = steps(
+        "docker pull acme-labs/reporting:2.3\nError response from daemon: pull access denied for acme-labs/reporting, "
+        "repository does not exist or may require 'docker login': denied: requested access to the resource is denied"
+    )
+    assert refused[0][0].startswith("Check that the repository and tag exist")
+    assert "docker login docker.io" in [command for _, command in refused], refused
+    assert not any(text.startswith(("Rate limit", "5xx")) for text, _ in refused), refused
+    throttled = steps("Error response from daemon: toomanyrequests: You have reached your pull rate limit.")
+    assert throttled[0][0].startswith("Rate limit")
+    failing = steps('Error response from daemon: Get "https://quay.io/v2/": received unexpected HTTP status: 503 Service Unavailable')
+    assert failing[0][0].startswith("5xx")
+    generic = steps("Error response from daemon: unknown: registry returned an unexpected answer for quay.io/acme/api:1")
+    assert any(text.startswith("Rate limit") for text, _ in generic) and any(text.startswith("5xx") for text, _ in generic)
