@@ -1705,3 +1705,70 @@ def test_acrpull_words_without_a_cluster_do_not_make_it_a_cluster_problem() -> N
     assert d.cause != "aks-pull", [(c.id, c.confidence) for c in d.causes]
     cluster = text + "\nthe pods on the AKS node pool show ErrImagePull"
     assert diagnose(cluster).cause == "aks-pull"
+
+
+def test_the_snap_store_is_a_package_store_even_through_a_proxy() -> None:
+    """snap install/refresh behind a broken proxy is a proxy problem of a package store, not of a registry."""
+    text = (
+        'sudo snap refresh microk8s\nerror: cannot refresh "microk8s": Post "https://api.snapcraft.io/v2/snaps/refresh": '
+        "proxyconnect tcp: tls: first record does not look like a TLS handshake"
+    )
+    assert "snap_store" in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_no_proxy_named_beside_the_registry_points_at_the_proxy() -> None:
+    text = (
+        "docker push registry.corp.example:5000/team/api:3 keeps failing: the daemon sends the push to our "
+        "proxy; NO_PROXY in http-proxy.conf lists the registry but seems to be ignored"
+    )
+    signals = extract(text).facts.signals
+    assert "no_proxy_prose" in signals
+    d = diagnose(text)
+    assert d.reply and d.cause == "client-proxy", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        (  # kubeadm waiting for its own control plane
+            "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory "
+            '"/etc/kubernetes/manifests". This can take up to 4m0s\n[kubelet-check] Initial timeout of 40s passed.',
+            "kubectl_api_server",
+        ),
+        (  # a volume the engine cannot create
+            "Error response from daemon: error while creating mount source path '/srv/data/app': mkdir /srv/data: "
+            "read-only file system",
+            "docker_local_error",
+        ),
+        (  # another service's gRPC TLS with an expired certificate
+            "the etcd member restarts; the containerd log shows: grpc: addrConn.createTransport failed: connection "
+            'error: desc = "transport: authentication handshake failed: x509: certificate has expired or is not yet '
+            'valid: current time 2025-03-01T10:00:00Z is after 2025-02-20T09:00:00Z"',
+            "grpc_tls_error",
+        ),
+    ],
+)
+def test_kubeadm_waits_volume_mounts_and_grpc_certificates_stay_silent(text: str, signal: str) -> None:
+    assert signal in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_buildkite_is_not_buildkit() -> None:
+    text = "build https://buildkite.com/acme/api/builds/812 failed: dial tcp 172.18.0.6:80: i/o timeout"
+    assert "tool_buildkit" not in extract(text).facts.signals
+    assert "tool_buildkit" in extract("ERROR: failed to solve: moby/buildkit: failed to resolve source").facts.signals
+
+
+def test_an_az_acr_command_refused_with_an_error_code_is_registry_side() -> None:
+    text = (
+        "az acr cache create -r contosoreg -n hub-cache --source-repo docker.io/library/nginx -t nginx\n"
+        "(CacheRuleQuotaExceeded) The registry has reached the maximum number of cache rules."
+    )
+    assert "az_error_code" in extract(text).facts.signals
+    assert_rule_decides(text, "other-acr", "az_error_code")
+    forbidden = (
+        "az acr update -n contosoreg --public-network-enabled false\n(AuthorizationFailed) The client 'ops@contoso.com' "
+        "does not have authorization to perform action 'Microsoft.ContainerRegistry/registries/write'"
+    )
+    assert diagnose(forbidden).cause != "other-acr"
