@@ -1772,3 +1772,23 @@ def test_an_az_acr_command_refused_with_an_error_code_is_registry_side() -> None
         "does not have authorization to perform action 'Microsoft.ContainerRegistry/registries/write'"
     )
     assert diagnose(forbidden).cause != "other-acr"
+
+
+def test_a_public_registrys_layer_host_timing_out_is_the_data_endpoint() -> None:
+    """The registry's API answered; its layer CDN or bucket timed out: the path to the layer host blocks."""
+    text = (
+        "docker pull registry.k8s.io/kube-proxy:v1.30.2\nv1.30.2: Pulling from kube-proxy\nerror pulling image "
+        'configuration: download failed after attempts=6: Get "https://prod-registry-k8s-io-eu-west-1.s3.dualstack.'
+        'eu-west-1.amazonaws.com/containers/images/sha256:5a9e": dial tcp 198.51.100.30:443: i/o timeout'
+    )
+    assert "registry_layer_cdn" in extract(text).facts.signals
+    assert_rule_decides(text, "client-firewall-data-endpoint", "registry_layer_cdn")
+    expired = text.replace("dial tcp 198.51.100.30:443: i/o timeout", "x509: certificate has expired or is not yet valid")
+    by_rules = classify(extract(expired), learned=None, cite=False)
+    assert by_rules.cause != "client-firewall-data-endpoint", [(c.id, c.score) for c in by_rules.causes]
+
+
+def test_a_registry_operation_that_hangs_is_a_registry_failure() -> None:
+    signals = extract("docker login registry.gitlab.example.com just hangs since I joined the VPN").facts.signals
+    assert "registry_failure_phrase" in signals
+    assert "registry_failure_phrase" not in extract("the web UI hangs when I open the settings page").facts.signals
