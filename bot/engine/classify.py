@@ -154,11 +154,15 @@ _SAFE = {
     "list": re.compile(r"[A-Za-z0-9.:/*_-]+(?:, [A-Za-z0-9.:/*_-]+){0,63}"),
     "flag": re.compile(r"[A-Za-z0-9=_-]{1,64}"),
     "text": re.compile(r"[^$`;|&<>\\\n\r]{1,400}"),
+    "repository": re.compile(r"[a-z0-9][a-z0-9._/-]{0,600}"),
+    "tag": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"),
 }
 #: Values only ever shown in step text, never put into a command (they may hold shell characters).
 _TEXT_ONLY = frozenset({"cert_issuer", "cert_validity", "redirect_location", "broken_chain"})
 _VALUE_SHAPE = {
     "registry": "host",
+    "repository": "repository",
+    "tag": "tag",
     "login_server": "host",
     "host": "host",
     "host_port": "host",
@@ -265,6 +269,8 @@ def template_values(facts: Facts) -> dict[str, str]:
         "pod": facts.kubernetes.get("pod"),
         "namespace": facts.kubernetes.get("namespace"),
         "resource_group": facts.resource_group,
+        "repository": facts.repository,
+        "tag": facts.tag,
     }
     values.update({k: v for k, v in simple.items() if v})
     if facts.data_endpoints:

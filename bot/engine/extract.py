@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.engine.hosts import classify_host, registry_class_of
+from bot.engine.image_ref import image_reference
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
 from bot.engine.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
@@ -687,6 +688,7 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
     _hosts(text, lower, facts, derived)
     _network(text, lower, facts, derived)
     _registry_host(text, lower, facts, derived)
+    facts.repository, facts.tag = image_reference(text, lower, facts.registry_host)
     _implied_registry_class(kb, signals, derived)
     _codes(text, lower, facts, derived)
     _correlation(text, lower, facts)

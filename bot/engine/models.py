@@ -57,6 +57,8 @@ class Facts:
     cloud: str | None = None
     region: str | None = None
     registry_host: str | None = None  # the failing registry host even when it is not ACR
+    repository: str | None = None  # the image's repository on it (``team/web``), when the paste shows it
+    tag: str | None = None  # ... and its tag (``1.4``)
     resource_group: str | None = None  # known only from a live ARM read
     hosts: list[HostFact] = field(default_factory=list)
     data_endpoints: list[str] = field(default_factory=list)

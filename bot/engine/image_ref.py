@@ -1,0 +1,92 @@
+"""The repository and tag a paste failed on, so fix commands name the user's own image.
+
+``az acr repository show-tags --name contosoreg --repository web`` is a command the user can run
+as it is; ``--repository <repository>`` is homework. The image is read where tools print it: an
+image reference on the failing registry's host (``contosoreg.azurecr.io/team/web:1.4``), a
+registry API URL (``/v2/team/web/manifests/1.4``), or Docker's own words for a Docker Hub image
+(``pull access denied for acme/web``). Only names in the distribution spec's shape are taken, so
+what reaches a shell command is a plain path and tag, never text of the paste's choosing.
+"""
+
+from __future__ import annotations
+
+import re
+
+# One path component of a repository name (the distribution spec's grammar, bounded).
+_COMPONENT = r"[a-z0-9]{1,64}(?:(?:[._]|__|-{1,8})[a-z0-9]{1,64}){0,16}"
+_REPOSITORY = rf"{_COMPONENT}(?:/{_COMPONENT}){{0,8}}"
+_TAG = r"[a-z0-9_][a-z0-9_.-]{0,127}(?![a-z0-9_.:-])"  # all of it, and not a digest's "sha256:"
+#: After "<host>/": a repository and an optional tag (a digest is left out: commands take a tag).
+_AFTER_HOST = re.compile(rf"({_REPOSITORY})(?::({_TAG}))?")
+#: A registry API URL: /v2/<repository>/manifests/<reference> (or its blobs and tags lists).
+_API_URL = re.compile(rf"/v2/({_REPOSITORY})/(?:manifests/(?:({_TAG}))?|blobs/|tags/)")
+#: Docker's words for an image with no registry host (Docker Hub), and what follows them.
+_DOCKER_PHRASES = ("pull access denied for ", "manifest for ", "repository ")
+_DOCKER_TAIL = re.compile(rf"(?:docker\.io/)?({_REPOSITORY})(?::({_TAG}))?(?:,| not found| does not exist)")
+#: Path heads that are a registry's API or web routes, not repositories.
+_NOT_REPOSITORIES = ("v1", "v2", "oauth2", "token", "api", "acr", "service")
+_HOST_BOUNDARY = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_")
+#: Occurrences of the host looked at: a long log repeats the same image.
+_MAX_OCCURRENCES = 20
+
+
+def image_reference(text: str, lower: str, registry_host: str | None) -> tuple[str | None, str | None]:
+    """``(repository, tag)`` of the image the paste shows failing, each ``None`` when not shown.
+
+    ``lower`` is ``text`` lowercased with the same length: names are matched there and a tag's
+    case is read back from ``text``.
+    """
+    if registry_host:
+        found = _on_host(text, lower, registry_host.lower())
+        if found is not None:
+            return found
+    if "/v2/" in lower:
+        for count, match in enumerate(_API_URL.finditer(lower)):
+            if count >= _MAX_OCCURRENCES:
+                break
+            if not _api_route(match.group(1)):
+                return match.group(1), _tag(text, match, 2)
+    for phrase in _DOCKER_PHRASES:
+        start = 0
+        for _ in range(_MAX_OCCURRENCES):
+            index = lower.find(phrase, start)
+            if index < 0:
+                break
+            start = index + len(phrase)
+            words = _DOCKER_TAIL.match(lower, start)
+            # a host in front ("." in the first component) belongs to the rules above
+            if words and "." not in words.group(1).split("/", 1)[0] and not _api_route(words.group(1)):
+                return words.group(1), _tag(text, words, 2)
+    return None, None
+
+
+def _api_route(repository: str) -> bool:
+    """A registry API or web route read as a path (``v2/...``, ``oauth2/token``), not a repository."""
+    head = repository.split("/", 1)[0]
+    return head in _NOT_REPOSITORIES
+
+
+def _on_host(text: str, lower: str, host: str) -> tuple[str | None, str | None] | None:
+    """The first image reference written on ``host`` (``host/repository[:tag]``)."""
+    needle = host + "/"
+    start = 0
+    for _ in range(_MAX_OCCURRENCES):
+        index = lower.find(needle, start)
+        if index < 0:
+            return None
+        start = index + len(needle)
+        if index > 0 and lower[index - 1] in _HOST_BOUNDARY:
+            continue  # part of a longer host name (evilcontosoreg.azurecr.io)
+        match = _AFTER_HOST.match(lower, start)
+        if match is None or _api_route(match.group(1)):
+            continue
+        return match.group(1), _tag(text, match, 2)
+    return None
+
+
+def _tag(text: str, match: re.Match[str], group: int) -> str | None:
+    """The tag with its case as pasted, without the sentence's full stop after it."""
+    if match.group(group) is None:
+        return None
+    tag = text[match.start(group) : match.end(group)].rstrip(".-")
+    return tag or None
