@@ -1792,3 +1792,13 @@ def test_a_registry_operation_that_hangs_is_a_registry_failure() -> None:
     signals = extract("docker login registry.gitlab.example.com just hangs since I joined the VPN").facts.signals
     assert "registry_failure_phrase" in signals
     assert "registry_failure_phrase" not in extract("the web UI hangs when I open the settings page").facts.signals
+
+
+def test_a_pattern_ending_at_a_line_end_matches_whatever_the_next_line_starts_with() -> None:
+    """Joining lines (for terminal-wrapped phrases) glues a line's last word to the next line's first
+    ("…: EOF" + "这个错误" reads "eof这个错误"); a pattern that fails there is tried on the lines too."""
+    for after in ("这个错误表示 Docker 尝试使用 HTTPS 连接", "This error means the registry closed the connection"):
+        text = f'failed to do request: Head "https://registry.corp.example:5000/v2/team/app/blobs/sha256:0a": EOF\n{after}'
+        assert "eof_error" in extract(text).facts.signals, after
+    heredoc = "cat <<EOF > /etc/containers/registries.conf\n[[registry]]\nlocation = \"quay.io\"\nEOF\nsudo systemctl restart crio"
+    assert "eof_error" not in extract(heredoc).facts.signals  # a line that is only EOF closes a here-document

@@ -282,11 +282,14 @@ def _add_unique(items: list[str], value: str) -> None:
         items.append(value)
 
 
-def _find_signals(kb: KnowledgeBase, flat: str) -> tuple[list[str], str | None, bool]:
+def _find_signals(kb: KnowledgeBase, flat: str, lines: str | None = None) -> tuple[list[str], str | None, bool]:
     """Match the signal vocabulary against the lowercased, line-joined text.
 
     ``flat`` contains every substring of the lines (phrases never span a line break), plus
-    phrases that a terminal wrapped mid-word, so one scan per keyword suffices.
+    phrases that a terminal wrapped mid-word, so one scan per keyword suffices. A signal's pattern
+    that fails there is tried once more on ``lines`` (the same text with its line breaks): joining
+    glues a line's last word to the next line's first (``…: EOF`` + ``这个错误`` reads ``eof这个错误``),
+    which a pattern ending at a word boundary cannot match.
     """
     present = kb.scanner.scan(flat)
     by_keyword = kb.by_keyword
@@ -303,8 +306,12 @@ def _find_signals(kb: KnowledgeBase, flat: str) -> tuple[list[str], str | None, 
         sig = signals[position]
         if sig.all and not sig.all_set <= present:
             continue
-        if sig.pattern is not None and not _pattern_hits(sig.pattern, flat, next(k for k in sig.any if k in present)):
-            continue
+        if sig.pattern is not None:
+            keyword = next(k for k in sig.any if k in present)
+            if not _pattern_hits(sig.pattern, flat, keyword) and (
+                lines is None or not _pattern_hits_in_lines(sig.pattern, lines, [k for k in sig.any if k in present])
+            ):
+                continue
         found.append(sig.id)
         if sig.tool and tool is None:
             tool = sig.tool
@@ -332,6 +339,30 @@ def _only_inside(words: tuple[str, ...], phrases: list[str], flat: str, present:
             if flat.count(word) > inside:
                 return False
     return True
+
+
+def _pattern_hits_in_lines(pattern: re.Pattern[str], lines: str, keywords: list[str]) -> bool:
+    """The pattern matches within one line that holds one of ``keywords`` (at most 50 lines looked at).
+
+    Searched line by line, never across a break: the retry finds what joining the lines hid (a
+    word boundary at a line's end), not phrases spread over two lines.
+    """
+    seen: set[int] = set()
+    for keyword in keywords:
+        start = 0
+        while len(seen) < 50:
+            index = lines.find(keyword, start)
+            if index < 0:
+                break
+            start = index + len(keyword)
+            line_start = lines.rfind("\n", 0, index) + 1
+            if line_start in seen:
+                continue
+            seen.add(line_start)
+            line_end = lines.find("\n", index)
+            if pattern.search(lines, line_start, line_end if line_end >= 0 else len(lines)):
+                return True
+    return False
 
 
 def _pattern_hits(pattern: re.Pattern[str], flat: str, keyword: str) -> bool:
@@ -681,7 +712,7 @@ def extract(raw: str, kb: KnowledgeBase | None = None) -> Extraction:
             "canipull",
         )
     }
-    signals, tool, signal_context = _find_signals(kb, flat)
+    signals, tool, signal_context = _find_signals(kb, flat, lower if "\n" in lower else None)
     facts.signals = signals
     facts.tool = tool
     derived["tool"] = {tool} if tool else set()
