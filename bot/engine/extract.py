@@ -354,13 +354,14 @@ def _pattern_hits_in_lines(pattern: re.Pattern[str], lines: str, keywords: list[
             index = lines.find(keyword, start)
             if index < 0:
                 break
-            start = index + len(keyword)
+            line_end = lines.find("\n", index)
+            line_end = len(lines) if line_end < 0 else line_end
+            start = line_end  # the rest of this line is searched below: look on from the next one
             line_start = lines.rfind("\n", 0, index) + 1
-            if line_start in seen:
+            if line_start in seen:  # searched already for an earlier keyword
                 continue
             seen.add(line_start)
-            line_end = lines.find("\n", index)
-            if pattern.search(lines, line_start, line_end if line_end >= 0 else len(lines)):
+            if pattern.search(lines, line_start, line_end):
                 return True
     return False
 
