@@ -51,6 +51,13 @@ def read(text: str, host: str | None) -> tuple[str | None, str | None]:
             "contosoreg.azurecr.io",
             (None, None),
         ),
+        # a repository named like a route's head is still a repository; the routes are not
+        ("docker pull contosoreg.azurecr.io/api:1.4", "contosoreg.azurecr.io", ("api", "1.4")),
+        ("docker push contosoreg.azurecr.io/service/web:2", "contosoreg.azurecr.io", ("service/web", "2")),
+        ('Head "https://contosoreg.azurecr.io/v2/acr/tools/manifests/7": unauthorized', None, ("acr/tools", "7")),
+        ("GET https://harbor.example.com/api/v2.0/projects: 401", "harbor.example.com", (None, None)),
+        ("GET https://contosoreg.azurecr.io/acr/v1/web/_tags: 401", "contosoreg.azurecr.io", (None, None)),
+        ("GET https://gitlab.example.com/service/token?scope=x: 403", "gitlab.example.com", (None, None)),
         # a longer host that ends like the registry's is another host
         ("docker pull evilcontosoreg.azurecr.io/x:1", "contosoreg.azurecr.io", (None, None)),
         # shell characters never make a name

@@ -23,8 +23,12 @@ _API_URL = re.compile(rf"/v2/({_REPOSITORY})/(?:manifests/(?:({_TAG}))?|blobs/|t
 #: Docker's words for an image with no registry host (Docker Hub), and what follows them.
 _DOCKER_PHRASES = ("pull access denied for ", "manifest for ", "repository ")
 _DOCKER_TAIL = re.compile(rf"(?:docker\.io/)?({_REPOSITORY})(?::({_TAG}))?(?:,| not found| does not exist)")
-#: Path heads that are a registry's API or web routes, not repositories.
-_NOT_REPOSITORIES = ("v1", "v2", "oauth2", "token", "api", "acr", "service")
+#: Path heads that are always a registry's API routes, never repositories.
+_ROUTE_HEADS = frozenset(("v1", "v2", "oauth2", "token"))
+#: Routes whose head is also a common repository name ("api", "service", "acr"): a route only with
+#: the route's next part (Harbor's ``api/v2.0``, Docker's ``service/token``, ACR's ``acr/v1``), so
+#: ``contosoreg.azurecr.io/api:1.4`` and ``…/service/web`` keep their names.
+_ROUTE_PREFIXES = ("api/v1", "api/v2", "service/token", "acr/v1", "acr/v2")
 _HOST_BOUNDARY = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_")
 #: Occurrences of the host looked at: a long log repeats the same image.
 _MAX_OCCURRENCES = 20
@@ -62,8 +66,12 @@ def image_reference(text: str, lower: str, registry_host: str | None) -> tuple[s
 
 def _api_route(repository: str) -> bool:
     """A registry API or web route read as a path (``v2/...``, ``oauth2/token``), not a repository."""
-    head = repository.split("/", 1)[0]
-    return head in _NOT_REPOSITORIES
+    if repository.split("/", 1)[0] in _ROUTE_HEADS:
+        return True
+    for prefix in _ROUTE_PREFIXES:
+        if repository.startswith(prefix) and repository[len(prefix) : len(prefix) + 1] in ("", "/", "."):
+            return True
+    return False
 
 
 def _on_host(text: str, lower: str, host: str) -> tuple[str | None, str | None] | None:
