@@ -1802,3 +1802,43 @@ def test_a_pattern_ending_at_a_line_end_matches_whatever_the_next_line_starts_wi
         assert "eof_error" in extract(text).facts.signals, after
     heredoc = "cat <<EOF > /etc/containers/registries.conf\n[[registry]]\nlocation = \"quay.io\"\nEOF\nsudo systemctl restart crio"
     assert "eof_error" not in extract(heredoc).facts.signals  # a line that is only EOF closes a here-document
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        # NuGet / Azure Artifacts feeds and the PowerShell Gallery are package feeds, even inside an image build
+        (
+            "docker build -t contosoreg.azurecr.io/api:7 . fails at the restore step:\n => ERROR [build 4/7] RUN dotnet "
+            "restore\n/src/NuGet.targets(132,5): error : Unable to load the service index for source "
+            "https://pkgs.dev.azure.com/contoso/_packaging/shared/nuget/v3/index.json.\n/src/NuGet.targets(132,5): "
+            "error :   Response status code does not indicate success: 401 (Unauthorized).",
+            "nuget_feed_error",
+        ),
+        (
+            "PS> Install-Module -Name Az -Scope CurrentUser\nWARNING: Unable to resolve package source "
+            "'https://www.powershellgallery.com/api/v2/'.\nPackageManagement\\Install-Package : No match was found for "
+            "the specified search criteria and module name 'Az'.",
+            "nuget_feed_error",
+        ),
+        # the kubelet listing nodes or pods talks to the API server, not to a registry
+        (
+            "worker node never joins:\nE0312 09:14:02.118 1287 kubelet.go:386] Failed to list *api.Node: Get "
+            "https://k8s-master.corp.example:443/api/v1/nodes?fieldSelector=metadata.name%3Dnode-3: x509: "
+            "certificate signed by unknown authority",
+            "kubectl_api_server",
+        ),
+    ],
+)
+def test_package_feeds_and_the_api_server_from_the_windows_and_pipeline_batches_stay_silent(text: str, signal: str) -> None:
+    assert signal in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_chinese_words_for_throttling_are_throttling() -> None:
+    """限流 / 请求过多 / 速率限制 are Chinese for what レート制限 and "rate limit" say."""
+    text = "拉取镜像的时候一直 timeout，重试也不行，是不是被限流了"
+    assert "toomanyrequests" in extract(text).facts.signals
+    d = diagnose(text)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+    assert_silent("pip 安装的时候 PyPI 镜像一直 timeout，好像被限流了")
