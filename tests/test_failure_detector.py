@@ -1842,3 +1842,13 @@ def test_chinese_words_for_throttling_are_throttling() -> None:
     d = diagnose(text)
     assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
     assert_silent("pip 安装的时候 PyPI 镜像一直 timeout，好像被限流了")
+
+
+def test_a_bare_denied_after_the_requests_url_is_the_registrys_refusal() -> None:
+    """GHCR answers a manifest request for a missing or private package with a bare "denied" after the URL."""
+    text = 'docker: Error response from daemon: Head "https://ghcr.io/v2/acme/tool/manifests/2.1": denied'
+    assert "bare_denied" in extract(text).facts.signals
+    by_rules = classify(extract(text), learned=None, cite=False)
+    assert {c.id for c in by_rules.causes[:2]} == {"auth", "other-acr"}, [(c.id, c.score) for c in by_rules.causes]
+    longer = 'Error response from daemon: Head "https://ghcr.io/v2/acme/tool/manifests/2.1": denied: requested access to the resource is denied'
+    assert "bare_denied" not in extract(longer).facts.signals
