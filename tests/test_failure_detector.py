@@ -1828,6 +1828,12 @@ def test_a_pattern_ending_at_a_line_end_matches_whatever_the_next_line_starts_wi
             "certificate signed by unknown authority",
             "kubectl_api_server",
         ),
+        # oc login is the OpenShift API server's login, not a registry's
+        (
+            "[root@bastion ~]# oc login -u admin\nerror: x509: certificate signed by unknown authority - verify you "
+            "have provided the correct host and port and that the server is currently running.",
+            "kubectl_api_server",
+        ),
     ],
 )
 def test_package_feeds_and_the_api_server_from_the_windows_and_pipeline_batches_stay_silent(text: str, signal: str) -> None:
