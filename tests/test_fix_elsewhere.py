@@ -384,3 +384,17 @@ def test_a_refusal_that_may_mean_missing_or_private_gets_the_login_step_not_thro
     assert failing[0][0].startswith("5xx")
     generic = steps("Error response from daemon: unknown: registry returned an unexpected answer for quay.io/acme/api:1")
     assert any(text.startswith("Rate limit") for text, _ in generic) and any(text.startswith("5xx") for text, _ in generic)
+
+
+def test_a_registry_at_an_address_gets_the_commands_for_that_registry() -> None:
+    """An IoT Edge runtime pulling from a registry at an IP and port: not ACR, so no az acr command."""
+    d = diagnose(
+        "aziot-edged[812]: [INFO] - Pulling image via tag 10.16.6.4:443/edge/sensor:1.0...\n"
+        "aziot-edged[812]: [WARN] - Could not pull image 10.16.6.4:443/edge/sensor:1.0\n"
+        "aziot-edged[812]: [WARN] -         caused by: manifest for 10.16.6.4:443/edge/sensor:1.0 not found: "
+        "manifest unknown: manifest unknown"
+    )
+    assert d.facts.registry_host == "10.16.6.4:443"
+    commands = [step.command or "" for step in d.fix]
+    assert "docker manifest inspect 10.16.6.4:443/edge/sensor:1.0" in commands, commands
+    assert not [c for c in commands if c.startswith("az ")], commands

@@ -51,6 +51,18 @@ def read(text: str, host: str | None) -> tuple[str | None, str | None]:
             "contosoreg.azurecr.io",
             (None, None),
         ),
+        # Go prefixes an error with what failed: the tag ends at the colon before the message
+        (
+            "Internal error occurred: registry.corp.example/team/driver:1.7: Get https://registry.corp.example/v2/: EOF",
+            "registry.corp.example",
+            ("team/driver", "1.7"),
+        ),
+        # an IoT Edge runtime's pull from a registry at an address
+        (
+            "Could not pull image 10.16.6.4:443/edge/sensor:1.0\n caused by: manifest for 10.16.6.4:443/edge/sensor:1.0 not found",
+            "10.16.6.4:443",
+            ("edge/sensor", "1.0"),
+        ),
         # a repository named like a route's head is still a repository; the routes are not
         ("docker pull contosoreg.azurecr.io/api:1.4", "contosoreg.azurecr.io", ("api", "1.4")),
         ("docker push contosoreg.azurecr.io/service/web:2", "contosoreg.azurecr.io", ("service/web", "2")),

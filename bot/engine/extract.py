@@ -104,7 +104,9 @@ _REGISTRY_POSITION = (
         r"pinging (?:container|docker) registry(?: returned:)?\s{1,3}(?:get\s{1,3}\"?https?://)?([^\s/:\"']{1,253}(?::\d{1,5})?)",
     ),
     re.compile(
-        r"(?:image|pull|push|repository|pulling):?\s{1,3}[\[\"']?([a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}(?::\d{1,5})?)/[\w./-]{1,200}",
+        # a host with a domain, or a registry at an IPv4 address and port (10.0.4.7:5000/app)
+        r"(?:image|pull|push|repository|pulling|manifest for|via tag):?\s{1,3}[\[\"']?"
+        r"((?:[a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}|\d{1,3}(?:\.\d{1,3}){3}(?=:\d))(?::\d{1,5})?)/[\w./-]{1,200}",
     ),
     # docker's "pull access denied for <reference>": a reference without a host is Docker Hub's
     re.compile(r"pull access denied for ([a-z0-9][\w./:-]{0,400})"),
@@ -119,7 +121,7 @@ _REGISTRY_GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("login",), _TOOLS),
     (("pull", "push", "run"), _TOOLS),
     (("pinging",),),
-    (("image", "pull", "push", "repository"),),
+    (("image", "pull", "push", "repository", "manifest for", "via tag"),),
     (("pull access denied for",),),
 )
 _ACR_NAME_ARG = (

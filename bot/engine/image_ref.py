@@ -15,7 +15,9 @@ import re
 # One path component of a repository name (the distribution spec's grammar, bounded).
 _COMPONENT = r"[a-z0-9]{1,64}(?:(?:[._]|__|-{1,8})[a-z0-9]{1,64}){0,16}"
 _REPOSITORY = rf"{_COMPONENT}(?:/{_COMPONENT}){{0,8}}"
-_TAG = r"[a-z0-9_][a-z0-9_.-]{0,127}(?![a-z0-9_.:-])"  # all of it, and not a digest's "sha256:"
+#: All of the tag, and not a digest's "sha256:"; a colon after it only where an error message goes
+#: on ("…/web:1.7: Get https://…", Go's way of prefixing an error with what failed).
+_TAG = r"[a-z0-9_][a-z0-9_.-]{0,127}(?![a-z0-9_.-])(?!:\S)"
 #: After "<host>/": a repository and an optional tag (a digest is left out: commands take a tag).
 _AFTER_HOST = re.compile(rf"({_REPOSITORY})(?::({_TAG}))?")
 #: A registry API URL: /v2/<repository>/manifests/<reference> (or its blobs and tags lists).
