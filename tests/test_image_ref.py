@@ -63,6 +63,14 @@ def read(text: str, host: str | None) -> tuple[str | None, str | None]:
             "10.16.6.4:443",
             ("edge/sensor", "1.0"),
         ),
+        # the token request's scope names the repository when the manifest request is not shown
+        (
+            "failed to fetch anonymous token: unexpected status from GET request to https://contosoreg.azurecr.io/"
+            "oauth2/token?scope=repository%3Ateam%2Fweb%3Apull&service=contosoreg.azurecr.io: 429 Too Many Requests",
+            "contosoreg.azurecr.io",
+            ("team/web", None),
+        ),
+        ("GET https://auth.docker.io/token?scope=repository:acme/api:pull,push&service=registry.docker.io", None, ("acme/api", None)),
         # a repository named like a route's head is still a repository; the routes are not
         ("docker pull contosoreg.azurecr.io/api:1.4", "contosoreg.azurecr.io", ("api", "1.4")),
         ("docker push contosoreg.azurecr.io/service/web:2", "contosoreg.azurecr.io", ("service/web", "2")),

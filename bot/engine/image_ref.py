@@ -11,6 +11,7 @@ what reaches a shell command is a plain path and tag, never text of the paste's 
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 # One path component of a repository name (the distribution spec's grammar, bounded).
 _COMPONENT = r"[a-z0-9]{1,64}(?:(?:[._]|__|-{1,8})[a-z0-9]{1,64}){0,16}"
@@ -22,6 +23,8 @@ _TAG = r"[a-z0-9_][a-z0-9_.-]{0,127}(?![a-z0-9_.-])(?!:\S)"
 _AFTER_HOST = re.compile(rf"({_REPOSITORY})(?::({_TAG}))?")
 #: A registry API URL: /v2/<repository>/manifests/<reference> (or its blobs and tags lists).
 _API_URL = re.compile(rf"/v2/({_REPOSITORY})/(?:manifests/(?:({_TAG}))?|blobs/|tags/)")
+#: A token request's scope, decoded: ``repository:<name>:pull`` (or push, delete, ``*``, a list).
+_SCOPE = re.compile(rf"repository:({_REPOSITORY}):(?:pull|push|delete|\*)")
 #: Docker's words for an image with no registry host (Docker Hub), and what follows them.
 _DOCKER_PHRASES = ("pull access denied for ", "manifest for ", "repository ")
 _DOCKER_TAIL = re.compile(rf"(?:docker\.io/)?({_REPOSITORY})(?::({_TAG}))?(?:,| not found| does not exist)")
@@ -52,6 +55,10 @@ def image_reference(text: str, lower: str, registry_host: str | None) -> tuple[s
                 break
             if not _api_route(match.group(1)):
                 return match.group(1), _tag(text, match, 2)
+    if "scope=repository" in lower:
+        repository = _token_scope(lower)
+        if repository is not None:
+            return repository, None
     for phrase in _DOCKER_PHRASES:
         start = 0
         for _ in range(_MAX_OCCURRENCES):
@@ -64,6 +71,22 @@ def image_reference(text: str, lower: str, registry_host: str | None) -> tuple[s
             if words and "." not in words.group(1).split("/", 1)[0] and not _api_route(words.group(1)):
                 return words.group(1), _tag(text, words, 2)
     return None, None
+
+
+def _token_scope(lower: str) -> str | None:
+    """The repository a token was asked for (``/oauth2/token?scope=repository%3Ateam%2Fweb%3Apull``):
+    registries name it there when the manifest request itself is not in the paste."""
+    start = 0
+    for _ in range(_MAX_OCCURRENCES):
+        index = lower.find("scope=repository", start)
+        if index < 0:
+            return None
+        start = index + len("scope=repository")
+        scope = unquote(lower[index + len("scope=") : index + 400]).lower()
+        match = _SCOPE.match(scope)
+        if match and not _api_route(match.group(1)):
+            return match.group(1)
+    return None
 
 
 def _api_route(repository: str) -> bool:
