@@ -119,6 +119,7 @@ SEEDS: dict[str, str] = {
     "repository-paths": "x.azurecr.io/a-b.c__d/",
     "pull-access-denied": "pull access denied for a/b-",
     "v2-manifest-urls": "/v2/a/b/manifests/",
+    "token-scopes": "scope=repository%3Aa%2F",
     "docker-pull": "docker pull ",
     "az-acr-name": "az acr login -n ",
     "registry-quote": "registry '",
