@@ -1858,3 +1858,17 @@ def test_a_bare_denied_after_the_requests_url_is_the_registrys_refusal() -> None
     assert {c.id for c in by_rules.causes[:2]} == {"auth", "other-acr"}, [(c.id, c.score) for c in by_rules.causes]
     longer = 'Error response from daemon: Head "https://ghcr.io/v2/acme/tool/manifests/2.1": denied: requested access to the resource is denied'
     assert "bare_denied" not in extract(longer).facts.signals
+
+
+def test_other_package_managers_registries_stay_silent() -> None:
+    """Hex, Composer, the Bazel Central Registry and tool plugin stores call their package index a registry."""
+    text = (
+        "$ mix deps.get\nFailed to fetch record for plug_cowboy from registry (using cache instead)\n:timeout\n"
+        "** (Mix) No package with name plug_cowboy (from: mix.exs) in registry"
+    )
+    assert "language_package_manager" in extract(text).facts.signals
+    assert_silent(text)
+    assert_silent(
+        "sudo grafana-cli plugins install grafana-piechart-panel\nError: Failed to send request: Get "
+        '"https://grafana.com/api/plugins/repo/grafana-piechart-panel": dial tcp 34.120.177.193:443: i/o timeout'
+    )
