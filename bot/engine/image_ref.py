@@ -3,7 +3,8 @@
 ``az acr repository show-tags --name contosoreg --repository web`` is a command the user can run
 as it is; ``--repository <repository>`` is homework. The image is read where tools print it: an
 image reference on the failing registry's host (``contosoreg.azurecr.io/team/web:1.4``), a
-registry API URL (``/v2/team/web/manifests/1.4``), or Docker's own words for a Docker Hub image
+registry API URL (``/v2/team/web/manifests/1.4``), a token request's scope
+(``scope=repository%3Ateam%2Fweb%3Apull``), or Docker's own words for a Docker Hub image
 (``pull access denied for acme/web``). Only names in the distribution spec's shape are taken, so
 what reaches a shell command is a plain path and tag, never text of the paste's choosing.
 """
