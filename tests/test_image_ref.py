@@ -70,7 +70,35 @@ def read(text: str, host: str | None) -> tuple[str | None, str | None]:
             "contosoreg.azurecr.io",
             ("team/web", None),
         ),
-        ("GET https://auth.docker.io/token?scope=repository:acme/api:pull,push&service=registry.docker.io", None, ("acme/api", None)),
+        (
+            "GET https://auth.docker.io/token?scope=repository:acme/api:pull,push&service=registry.docker.io",
+            None,
+            ("acme/api", None),
+        ),
+        # the error names the repository alone; the paste writes it with its tag elsewhere
+        (
+            "docker pull acme/webapp:2.3\nError response from daemon: pull access denied for acme/webapp, "
+            "repository does not exist or may require 'docker login'",
+            None,
+            ("acme/webapp", "2.3"),
+        ),
+        (
+            'Failed to pull image "ghcr.io/acme/api:7": Head "https://ghcr.io/v2/acme/api/manifests/sha256:0a1b": denied',
+            "ghcr.io",
+            ("acme/api", "7"),
+        ),
+        (
+            "#4 [1/3] FROM docker.io/library/alpine:3.19\nfailed to fetch oauth token: GET "
+            "https://auth.docker.io/token?scope=repository%3Alibrary%2Falpine%3Apull: 401 Unauthorized",
+            None,
+            ("library/alpine", "3.19"),
+        ),
+        # ... but never from inside a longer name
+        (
+            "docker pull other/webapp:9\npull access denied for webapp, repository does not exist",
+            None,
+            ("webapp", None),
+        ),
         # a repository named like a route's head is still a repository; the routes are not
         ("docker pull contosoreg.azurecr.io/api:1.4", "contosoreg.azurecr.io", ("api", "1.4")),
         ("docker push contosoreg.azurecr.io/service/web:2", "contosoreg.azurecr.io", ("service/web", "2")),

@@ -44,8 +44,19 @@ def image_reference(text: str, lower: str, registry_host: str | None) -> tuple[s
     """``(repository, tag)`` of the image the paste shows failing, each ``None`` when not shown.
 
     ``lower`` is ``text`` lowercased with the same length: names are matched there and a tag's
-    case is read back from ``text``.
+    case is read back from ``text``. When the error names the repository without its tag
+    (``pull access denied for acme/web``), the tag is read where the paste writes the same image
+    with one (``docker pull acme/web:2.3`` a line above).
     """
+    repository, tag = _repository_where_it_failed(text, lower, registry_host)
+    if repository is not None and tag is None:
+        tag = _tag_elsewhere(text, lower, repository)
+    return repository, tag
+
+
+def _repository_where_it_failed(text: str, lower: str, registry_host: str | None) -> tuple[str | None, str | None]:
+    """The first image the paste shows failing: on the registry's host, in an API URL or token
+    scope, or in Docker's words for a Docker Hub image."""
     if registry_host:
         found = _on_host(text, lower, registry_host.lower())
         if found is not None:
@@ -72,6 +83,49 @@ def image_reference(text: str, lower: str, registry_host: str | None) -> tuple[s
             if words and "." not in words.group(1).split("/", 1)[0] and not _api_route(words.group(1)):
                 return words.group(1), _tag(text, words, 2)
     return None, None
+
+
+_TAG_AT = re.compile(_TAG)
+#: Characters that may stand right before an image reference (a space, a quote, ``image=``...).
+_REFERENCE_START = frozenset(" \t\n\r\"'`=([,")
+
+
+def _tag_elsewhere(text: str, lower: str, repository: str) -> str | None:
+    """The tag written after the same repository elsewhere in the paste (``acme/web:2.3``), only
+    where the name stands alone or right after a registry host, never inside a longer name."""
+    names = [repository]
+    if repository.startswith("library/"):  # Docker Hub's official images are written without it
+        names.append(repository[len("library/") :])
+    for name in names:
+        needle = name + ":"
+        start = 0
+        for _ in range(_MAX_OCCURRENCES):
+            index = lower.find(needle, start)
+            if index < 0:
+                break
+            start = index + len(needle)
+            if index > 0 and lower[index - 1] not in _REFERENCE_START and not _after_host(lower, index - 1):
+                continue
+            match = _TAG_AT.match(lower, start)
+            if match is not None:
+                tag = text[match.start() : match.end()].rstrip(".-")
+                if tag:
+                    return tag
+    return None
+
+
+def _after_host(lower: str, slash: int) -> bool:
+    """``lower[slash]`` is the ``/`` after a registry host (``ghcr.io/``, ``localhost:5000/``)."""
+    if lower[slash] != "/":
+        return False
+    begin = slash
+    while begin > 0 and slash - begin < 260 and lower[begin - 1] not in _REFERENCE_START:
+        begin -= 1
+    host = lower[begin:slash]
+    for scheme in ("https://", "http://", "docker://", "oci://"):
+        if host.startswith(scheme):
+            host = host[len(scheme) :]
+    return bool(host) and "/" not in host and ("." in host or ":" in host or host == "localhost")
 
 
 def _token_scope(lower: str) -> str | None:
