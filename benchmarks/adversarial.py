@@ -166,6 +166,10 @@ GENERATED: dict[str, Callable[[int], str]] = {
     "nested-brackets": lambda size: "<" * (size // 2) + ">" * (size // 2),
     "authorization-newlines": lambda size: (("authorization:" + "\n" * 9000 + "x;") * (size // 9016 + 1))[:size],
     "one-huge-line-then-error": lambda size: "x" * (size - 80) + "\nError: dial tcp: lookup r.azurecr.io: no such host",
+    "untagged-error-then-references": lambda size: (
+        "Error response from daemon: pull access denied for a/b, repository does not exist\n"
+        + ("x" * 259 + "/a/b:") * (size // 264 + 1)
+    )[:size],
 }
 
 

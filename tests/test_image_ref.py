@@ -93,11 +93,21 @@ def read(text: str, host: str | None) -> tuple[str | None, str | None]:
             None,
             ("library/alpine", "3.19"),
         ),
-        # ... but never from inside a longer name
+        # ... but never from inside a longer name, or after something that is not a host
         (
             "docker pull other/webapp:9\npull access denied for webapp, repository does not exist",
             None,
             ("webapp", None),
+        ),
+        (
+            "pull access denied for acme/web, repository does not exist\n" + "q" * 300 + ":5000/acme/web:7",
+            None,
+            ("acme/web", None),
+        ),
+        (
+            "pull access denied for acme/web, repository does not exist\ndocker pull 10.0.0.5:5000/acme/web:7",
+            None,
+            ("acme/web", "7"),
         ),
         # a repository named like a route's head is still a repository; the routes are not
         ("docker pull contosoreg.azurecr.io/api:1.4", "contosoreg.azurecr.io", ("api", "1.4")),

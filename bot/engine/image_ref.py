@@ -114,18 +114,26 @@ def _tag_elsewhere(text: str, lower: str, repository: str) -> str | None:
     return None
 
 
+#: A registry host as written before an image's path: a DNS name or IPv4 address, and a port.
+_HOST = re.compile(r"(?:[a-z0-9-]{1,63}\.){0,8}[a-z0-9-]{1,63}(?::\d{1,5})?")
+
+
 def _after_host(lower: str, slash: int) -> bool:
     """``lower[slash]`` is the ``/`` after a registry host (``ghcr.io/``, ``localhost:5000/``)."""
     if lower[slash] != "/":
         return False
     begin = slash
-    while begin > 0 and slash - begin < 260 and lower[begin - 1] not in _REFERENCE_START:
+    while begin > 0 and slash - begin < 270 and lower[begin - 1] not in _REFERENCE_START:
         begin -= 1
+    if begin > 0 and lower[begin - 1] not in _REFERENCE_START:
+        return False  # no start within a host's length: not a host
     host = lower[begin:slash]
     for scheme in ("https://", "http://", "docker://", "oci://"):
         if host.startswith(scheme):
             host = host[len(scheme) :]
-    return bool(host) and "/" not in host and ("." in host or ":" in host or host == "localhost")
+    if _HOST.fullmatch(host) is None:
+        return False
+    return "." in host or ":" in host or host == "localhost"
 
 
 def _token_scope(lower: str) -> str | None:
