@@ -12,6 +12,7 @@ what reaches a shell command is a plain path and tag, never text of the paste's 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import unquote
 
 # One path component of a repository name (the distribution spec's grammar, bounded).
@@ -72,13 +73,8 @@ def _repository_where_it_failed(text: str, lower: str, registry_host: str | None
         if repository is not None:
             return repository, None
     for phrase in _DOCKER_PHRASES:
-        start = 0
-        for _ in range(_MAX_OCCURRENCES):
-            index = lower.find(phrase, start)
-            if index < 0:
-                break
-            start = index + len(phrase)
-            words = _DOCKER_TAIL.match(lower, start)
+        for index in _occurrences(lower, phrase):
+            words = _DOCKER_TAIL.match(lower, index + len(phrase))
             # a host in front ("." in the first component) belongs to the rules above
             if words and "." not in words.group(1).split("/", 1)[0] and not _api_route(words.group(1)):
                 return words.group(1), _tag(text, words, 2)
@@ -98,19 +94,13 @@ def _tag_elsewhere(text: str, lower: str, repository: str) -> str | None:
         names.append(repository[len("library/") :])
     for name in names:
         needle = name + ":"
-        start = 0
-        for _ in range(_MAX_OCCURRENCES):
-            index = lower.find(needle, start)
-            if index < 0:
-                break
-            start = index + len(needle)
+        for index in _occurrences(lower, needle):
             if index > 0 and lower[index - 1] not in _REFERENCE_START and not _after_host(lower, index - 1):
                 continue
-            match = _TAG_AT.match(lower, start)
-            if match is not None:
-                tag = text[match.start() : match.end()].rstrip(".-")
-                if tag:
-                    return tag
+            match = _TAG_AT.match(lower, index + len(needle))
+            tag = _tag(text, match, 0) if match is not None else None
+            if tag:
+                return tag
     return None
 
 
@@ -139,12 +129,7 @@ def _after_host(lower: str, slash: int) -> bool:
 def _token_scope(lower: str) -> str | None:
     """The repository a token was asked for (``/oauth2/token?scope=repository%3Ateam%2Fweb%3Apull``):
     registries name it there when the manifest request itself is not in the paste."""
-    start = 0
-    for _ in range(_MAX_OCCURRENCES):
-        index = lower.find("scope=repository", start)
-        if index < 0:
-            return None
-        start = index + len("scope=repository")
+    for index in _occurrences(lower, "scope=repository"):
         scope = unquote(lower[index + len("scope=") : index + 400]).lower()
         match = _SCOPE.match(scope)
         if match and not _api_route(match.group(1)):
@@ -165,19 +150,26 @@ def _api_route(repository: str) -> bool:
 def _on_host(text: str, lower: str, host: str) -> tuple[str | None, str | None] | None:
     """The first image reference written on ``host`` (``host/repository[:tag]``)."""
     needle = host + "/"
-    start = 0
-    for _ in range(_MAX_OCCURRENCES):
-        index = lower.find(needle, start)
-        if index < 0:
-            return None
-        start = index + len(needle)
+    for index in _occurrences(lower, needle):
         if index > 0 and lower[index - 1] in _HOST_BOUNDARY:
             continue  # part of a longer host name (evilcontosoreg.azurecr.io)
-        match = _AFTER_HOST.match(lower, start)
+        match = _AFTER_HOST.match(lower, index + len(needle))
         if match is None or _api_route(match.group(1)):
             continue
         return match.group(1), _tag(text, match, 2)
     return None
+
+
+def _occurrences(lower: str, needle: str) -> Iterator[int]:
+    """Where ``needle`` starts in ``lower``, its first ``_MAX_OCCURRENCES`` times only: a long log
+    repeats the same image, and every reader here looks at a bounded number of places."""
+    start = 0
+    for _ in range(_MAX_OCCURRENCES):
+        index = lower.find(needle, start)
+        if index < 0:
+            return
+        yield index
+        start = index + len(needle)
 
 
 def _tag(text: str, match: re.Match[str], group: int) -> str | None:
