@@ -112,3 +112,34 @@ def test_an_ecr_name_that_cannot_exist_says_what_was_meant(host: str, intended: 
 )
 def test_a_real_ecr_name_is_a_public_registry(host: str) -> None:
     assert classify_host(host).kind == "public_registry"
+
+
+@pytest.mark.parametrize(
+    ("host", "registry", "intended"),
+    [
+        ("contoso.azurecr.com", "contoso", "contoso.azurecr.io"),  # a misspelt top-level domain
+        ("contoso.azurcr.io", "contoso", "contoso.azurecr.io"),
+        ("gov-reg.azurecr.us.com", "gov-reg", "gov-reg.azurecr.us"),  # the cloud survives the typo
+        ("contoso.azurecr.io.azurecr.io", "contoso", "contoso.azurecr.io"),  # the suffix twice
+        ("contoso.westeurope.azurecr.io", "contoso", "contoso.azurecr.io"),  # a region is not part of the login server
+    ],
+)
+def test_a_misnamed_acr_host_names_the_login_server_it_stands_for(host: str, registry: str, intended: str) -> None:
+    """A reply to 'lookup contoso.azurecr.com: no such host' gives az acr the registry's name and
+    the corrected login server, not the name that cannot exist."""
+    info = classify_host(host)
+    assert info.kind in ("lookalike", "malformed")
+    assert info.registry == registry
+    d = diagnose(f'Error response from daemon: Get "https://{host}/v2/": dial tcp: lookup {host}: no such host')
+    assert d.cause == "registry-not-found"
+    commands = [step.command for step in d.fix if step.command]
+    assert f"nslookup {intended} 8.8.8.8" in commands
+    assert f"az acr show --name {registry} --query loginServer --output tsv" in commands
+    assert any(intended in e.detail and host in e.detail for e in d.evidence)
+
+
+def test_a_misnamed_acr_host_without_a_registry_name_keeps_the_host() -> None:
+    """No valid registry name before the typo: nothing is guessed, the host stays in the commands."""
+    assert classify_host("azurecr.com.example").registry is None
+    d = diagnose("dial tcp: lookup my_reg.azurecr.com: no such host")
+    assert all("--name my_reg " not in (step.command or "") for step in d.fix)

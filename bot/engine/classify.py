@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from bot.engine.extract import Extraction
+from bot.engine.hosts import intended_login_server
 from bot.engine.knowledge import Card, Condition, KnowledgeBase, azure_only_command, default_knowledge
 from bot.engine.learned import Learned, default_learned, features
 from bot.engine.live_facts import LiveFacts
@@ -236,6 +237,10 @@ def host_name(endpoint: str) -> str:
     return endpoint.split(":", 1)[0]
 
 
+#: Host kinds of an ACR name that cannot exist as written (a doubled or misspelt suffix).
+_MISNAMED_ACR = frozenset({"lookalike", "malformed"})
+
+
 def template_values(facts: Facts) -> dict[str, str]:
     """The user's own values that fix templates may use (only shell-safe shapes)."""
     values: dict[str, str] = {}
@@ -289,6 +294,10 @@ def template_values(facts: Facts) -> dict[str, str]:
     intended = next((h.registry for h in facts.hosts if h.kind == "public_lookalike" and h.registry), None)
     if intended:  # the well-known registry a misspelt host stands for (ghrc.io -> ghcr.io)
         values["intended"] = intended
+    typo = next((h for h in facts.hosts if h.host == host and h.kind in _MISNAMED_ACR and h.registry), None)
+    if typo is not None and typo.registry and not facts.registry:  # myreg.azurecr.com: az acr takes "myreg"
+        values["registry"] = typo.registry
+        values["intended"] = intended_login_server(typo.registry, typo.cloud)
     if facts.target_ip and ":" in facts.target_ip:  # IPv6 needs brackets next to a port
         values["target"] = f"[{facts.target_ip}]:{values['target_port']}"
     return {k: v for k, v in values.items() if _safe_value(k, v)}

@@ -63,7 +63,15 @@ _REGIONAL_PUBLIC = re.compile(
 _REGIONAL_DATA = re.compile(r"^prod-[a-z0-9-]{2,40}-starport-layer-bucket\.s3[.-][a-z0-9.-]{0,40}amazonaws\.com$")
 #: Docker's web, docs and package hosts are not its registry (apt/yum fetch from download.docker.com).
 _NOT_REGISTRY = frozenset(
-    {"download.docker.com", "docs.docker.com", "desktop.docker.com", "forums.docker.com", "www.docker.com"}
+    {
+        "download.docker.com",
+        "docs.docker.com",
+        "desktop.docker.com",
+        "forums.docker.com",
+        "www.docker.com",
+        "support.docker.com",
+        "status.docker.com",
+    }
 )
 #: Hosts that serve image layers for public registries (the "data endpoint" of those registries).
 DATA_PATH_SUFFIXES = (
@@ -174,7 +182,7 @@ def classify_host(host: str) -> HostInfo:
     """Say what a (lowercase, port-less) host name is."""
     host = host.lower().rstrip(".")
     if host.count("azurecr.") >= 2:
-        return HostInfo(host, "malformed")
+        return _misnamed_acr(host, "malformed")
     m = _DATA_PRIVATELINK.match(host)
     if m:
         return HostInfo(host, "privatelink", m.group("name"), ACR_SUFFIXES[host[-10:]], m.group("region"))
@@ -189,7 +197,7 @@ def classify_host(host: str) -> HostInfo:
         if m.group("sub") == "geo":
             return HostInfo(host, "geo", name, cloud, m.group("region"))
         if "." in name:
-            return HostInfo(host, "malformed")
+            return _misnamed_acr(host, "malformed", cloud)
         return HostInfo(host, "login_server", name, cloud)
     if _BLOB.search(host):
         return HostInfo(host, "blob")
@@ -208,12 +216,34 @@ def classify_host(host: str) -> HostInfo:
     labels = host.split(".")
     if len(labels) >= 2:
         tail = ".".join(labels[-2:])
-        for suffix in ACR_SUFFIXES if ("az" in tail or "cr" in tail) else ():
+        near = tail not in ACR_SUFFIXES and ("az" in tail or "cr" in tail)  # a real suffix is no typo of another
+        for suffix in ACR_SUFFIXES if near else ():
             if tail != suffix and _edit_distance(tail, suffix, 2) <= 2:
-                return HostInfo(host, "lookalike", labels[0])
+                return _misnamed_acr(host, "lookalike", ACR_SUFFIXES[suffix])
         if "azurecr" in host or "azureacr" in host:
-            return HostInfo(host, "lookalike", labels[0])
+            return _misnamed_acr(host, "lookalike")
     return HostInfo(host, "other")
+
+
+_ACR_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
+
+
+def _misnamed_acr(host: str, kind: str, cloud: str | None = None) -> HostInfo:
+    """A malformed or misspelt ACR host, with the registry name it most likely stands for (its
+    first label, when that is a valid registry name) and the cloud its suffix names, so a reply
+    can offer the corrected login server (``myreg.azurecr.com`` -> ``myreg.azurecr.io``)."""
+    first = host.split(".", 1)[0]
+    if cloud is None:
+        cloud = next((c for suffix, c in ACR_SUFFIXES.items() if suffix in host), "AzureCloud")
+    if _ACR_NAME.fullmatch(first) is None or first in ("azurecr", "azureacr", "www"):
+        return HostInfo(host, kind, cloud=cloud)
+    return HostInfo(host, kind, first, cloud)
+
+
+def intended_login_server(registry: str, cloud: str | None) -> str:
+    """The login server of registry ``registry`` in ``cloud`` (the public cloud when unknown)."""
+    suffix = next((s for s, c in ACR_SUFFIXES.items() if c == cloud), "azurecr.io")
+    return f"{registry}.{suffix}"
 
 
 #: Host kinds of an Azure registry's names (a malformed or look-alike ACR name is still about ACR).
