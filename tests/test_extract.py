@@ -235,3 +235,37 @@ def test_every_public_registry_is_not_self_hosted() -> None:
     for host in PUBLIC_REGISTRIES:
         signals = extract(f"docker pull {host}/team/app:1\nError response from daemon: EOF").facts.signals
         assert "self_hosted_registry_host" not in signals, host
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker pull できません: dial tcp: lookup contoso.azurecr.com: no such host",
+        "docker pull failed: dial tcp: lookup contoso.azurecr.com: no such host",
+        "docker run --help\ndial tcp: lookup contoso.azurecr.com: no such host",
+        "docker 拉取镜像时报错: dial tcp: lookup contoso.azurecr.com: no such host",
+    ],
+)
+def test_words_after_docker_pull_that_are_no_image_reference_name_no_registry(text: str) -> None:
+    """Prose, a flag or a path after `docker pull` is not an image on Docker Hub: the host the
+    paste does name is the registry."""
+    assert extract(text).facts.registry_host == "contoso.azurecr.com"
+
+
+@pytest.mark.parametrize(
+    ("text", "host"),
+    [
+        ('Warning  Failed  kubelet  Back-off pulling image "acme/whalesay"', "docker.io"),
+        ('Failed to pull image \\"acme/whalesay:1.2\\": rpc error: code = NotFound', "docker.io"),
+        ("Unable to find image 'acme/meteord:latest' locally\ndocker: Error response from daemon: EOF.", "docker.io"),
+        ('Back-off pulling image "harbor.corp.example:8443/team/app:3"', "harbor.corp.example:8443"),
+    ],
+)
+def test_the_kubelet_and_docker_run_name_the_image_they_pull(text: str, host: str) -> None:
+    assert extract(text).facts.registry_host == host
+
+
+def test_argo_get_is_not_the_go_toolchain() -> None:
+    text = 'argo get steps-x\n └---✖ hello0   steps-x-15   5s   Back-off pulling image "acme/whalesay"'
+    assert "go_module_error" not in extract(text).facts.signals
+    assert "go_module_error" in extract("go: downloading github.com/acme/lib v1.2.0").facts.signals

@@ -17,7 +17,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from bot.engine.hosts import classify_host, registry_class_of
+from bot.engine.hosts import classify_host, intended_login_server, registry_class_of
 from bot.engine.image_ref import image_reference
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
@@ -98,7 +98,8 @@ _REGISTRY_POSITION = (
         r"\b(?:docker|podman|nerdctl|buildah|crane|oras|helm registry)\s{1,3}login\s{1,3}(?:-{1,2}\S{1,40}\s{1,3}){0,4}([^\s/\"'`]{1,253})",
     ),
     re.compile(
-        r"\b(?:docker|podman|nerdctl|buildah|crane|oras|ctr|crictl)\s{1,3}(?:image\s{1,3})?(?:pull|push|run)\s{1,3}(?:-{1,2}[\w-]{1,40}(?:[ =][^\s-]\S{0,60})?\s{1,3}){0,8}([^\s\"'`]{1,400})",
+        # on the command's own line: the next line's first word is no argument
+        r"\b(?:docker|podman|nerdctl|buildah|crane|oras|ctr|crictl)[ \t]{1,3}(?:image[ \t]{1,3})?(?:pull|push|run)[ \t]{1,3}(?:-{1,2}[\w-]{1,40}(?:[ =][^\s-]\S{0,60})?[ \t]{1,3}){0,8}([^\s\"'`]{1,400})",
     ),
     re.compile(
         r"pinging (?:container|docker) registry(?: returned:)?\s{1,3}(?:get\s{1,3}\"?https?://)?([^\s/:\"']{1,253}(?::\d{1,5})?)",
@@ -108,12 +109,16 @@ _REGISTRY_POSITION = (
         r"(?:image|pull|push|repository|pulling|manifest for|via tag):?\s{1,3}[\[\"']?"
         r"((?:[a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}|\d{1,3}(?:\.\d{1,3}){3}(?=:\d))(?::\d{1,5})?)/[\w./-]{1,200}",
     ),
-    # docker's "pull access denied for <reference>": a reference without a host is Docker Hub's
-    re.compile(r"pull access denied for ([a-z0-9][\w./:-]{0,400})"),
+    # docker's "pull access denied for <reference>" and docker run's "Unable to find image '<reference>'
+    # locally" (the pull that follows is of that image): a reference without a host is Docker Hub's
+    re.compile(r"(?:pull access denied for |unable to find image ')([a-z0-9][\w./:-]{0,400})"),
+    # the kubelet's quoted reference (Failed to pull image "x", Back-off pulling image "x"), with or
+    # without a host: the registry of an event that names no host with a domain
+    re.compile(r"pull(?:ing)? image \\?\"([a-z0-9][\w./:@-]{0,400})\\?\""),
 )
 #: Positions that capture a URL's host (a /v2/ URL, docker's "pinging registry ... Get https://X"):
 #: there a name without a dot is an intranet host (``https://harbor/v2/``), never Docker Hub.
-_POSITION_IS_HOST = (True, False, False, True, False, False)
+_POSITION_IS_HOST = (True, False, False, True, False, False, False)
 _TOOLS = ("docker", "podman", "nerdctl", "buildah", "crane", "oras", "helm registry", "ctr", "crictl")
 #: Cheap substring tests, each group of which must pass before each _REGISTRY_POSITION regex runs.
 _REGISTRY_GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
@@ -122,7 +127,8 @@ _REGISTRY_GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("pull", "push", "run"), _TOOLS),
     (("pinging",),),
     (("image", "pull", "push", "repository", "manifest for", "via tag"),),
-    (("pull access denied for",),),
+    (("pull access denied for", "unable to find image"),),
+    (('pulling image "', 'pull image "', 'pulling image \\"', 'pull image \\"'),),
 )
 _ACR_NAME_ARG = (
     re.compile(
@@ -425,10 +431,7 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
                 derived["host_kinds"].add("acr_name")
                 break
     if facts.registry and facts.login_server is None:
-        suffix = {"AzureChinaCloud": "azurecr.cn", "AzureUSGovernment": "azurecr.us"}.get(
-            facts.cloud or "", "azurecr.io"
-        )
-        facts.login_server = f"{facts.registry}.{suffix}"
+        facts.login_server = intended_login_server(facts.registry, facts.cloud)
 
 
 #: A name the user blanked out before pasting (XXXX, ***, REDACTED): not a bare host name, not a registry name.
@@ -480,6 +483,25 @@ def _bare_reference(found: str) -> str:
     return found.strip("[]")
 
 
+#: What an image reference can start with: a name, a masked name (``***``), an IPv6 literal, or a
+#: template (kept so that it can be recognised and skipped).
+_REFERENCE_START = re.compile(r"[a-z0-9*\[$<{]")
+
+
+def _reference_part(found: str) -> str:
+    """The image reference at a position after ``docker pull`` and the like, or "" when the words
+    there are not one: prose (``docker pull できません``, ``docker pull failed:``), a flag
+    (``--help``), a path or a line continuation. References are ASCII, so prose glued to one
+    (``alpine:3.19命令``) is cut off."""
+    for index, char in enumerate(found):
+        if not char.isascii():
+            found = found[:index]
+            break
+    if not found or _REFERENCE_START.match(found) is None or found.endswith((":", "/")):
+        return ""
+    return found
+
+
 def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
     """The failing registry even when it is not ACR: image refs, /v2/ URLs, login targets."""
     candidates: list[str] = []
@@ -492,6 +514,10 @@ def _registry_host(text: str, lower: str, facts: Facts, derived: dict[str, set[s
             if count > 20:
                 break
             found = _bare_reference(match.group(1)).lower()
+            if not is_host:
+                found = _reference_part(found)
+                if not found:
+                    continue
             value = found if is_host else _registry_of(found)
             if value and not value.startswith("-") and not _TEMPLATE_CHARS.intersection(value):
                 candidates.append(value)
