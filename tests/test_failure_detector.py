@@ -1872,3 +1872,170 @@ def test_other_package_managers_registries_stay_silent() -> None:
         "sudo grafana-cli plugins install grafana-piechart-panel\nError: Failed to send request: Get "
         '"https://grafana.com/api/plugins/repo/grafana-piechart-panel": dial tcp 34.120.177.193:443: i/o timeout'
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        # an ACME client ordering a certificate: its DNS-01 timeouts are the challenge's, not a registry's
+        (
+            'time="2024-05-02T08:11:40Z" level=error msg="Unable to obtain ACME certificate for domains '
+            '\\"shop.example.net\\"" providerName=le.acme error="unable to generate a certificate for the domains '
+            "[shop.example.net]: error: one or more domains had a problem:\\n[shop.example.net] propagation: "
+            'time limit exceeded: last error: read udp 10.0.3.4:40112->1.1.1.1:53: i/o timeout"',
+            "acme_certificate",
+        ),
+        # Prometheus scraping a target: its 401 is the target's, not a registry's
+        (
+            "targets page shows kubernetes-nodes DOWN with: server returned HTTP status 401 Unauthorized, and the "
+            "cadvisor job says Get https://10.1.4.9:10250/metrics/cadvisor: context deadline exceeded",
+            "metrics_scrape",
+        ),
+        # kubectl applying manifests before their CRDs: the API server does not know the kind
+        (
+            "$ kubectl create -f deploy/\nerror: unable to recognize \"deploy/monitor.yaml\": no matches for kind "
+            '"PodMonitor" in version "monitoring.coreos.com/v1"',
+            "kubectl_api_server",
+        ),
+    ],
+)
+def test_certificate_orders_metrics_scrapes_and_unknown_kinds_stay_silent(text: str, signal: str) -> None:
+    assert signal in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_a_registry_pull_next_to_a_certificate_or_scrape_word_is_still_answered() -> None:
+    """The words of cert-manager or Prometheus do not silence a failing image pull."""
+    for text in (
+        "cert-manager pods never start: Failed to pull image \"quay.io/jetstack/cert-manager-controller:v1.14.9\": "
+        "rpc error: code = NotFound desc = failed to pull and unpack image: not found; http-01 solver never ran",
+        "prometheus scrape failed pods: Back-off pulling image \"myreg.azurecr.io/exporter:2\": Get "
+        '"https://myreg.azurecr.io/v2/": dial tcp 20.49.102.151:443: i/o timeout',
+    ):
+        d = diagnose(text)
+        assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        # the command line itself was rejected: nothing reached a registry
+        (
+            "$ az acr import --name contosoreg --source docker.io/library/redis:7 --force-tag\n"
+            "az: error: unrecognized arguments: --force-tag",
+            "cli_usage_error",
+        ),
+        # Git Bash rewrote the resource id into a Windows path before az sent it
+        (
+            "ERROR: (InvalidSchema) No connection adapters were found for 'C:/Program Files/Git/subscriptions/"
+            "0000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/contosoreg/providers/"
+            "Microsoft.Authorization/roleAssignments'",
+            "cli_usage_error",
+        ),
+        # Azure SQL's firewall, in words close to ACR's "client with IP ... is not allowed access"
+        (
+            "Login failed: Cannot open server 'orders-sql' requested by the login. Client with IP address "
+            "'198.51.100.23' is not allowed to access the server.",
+            "sql_firewall",
+        ),
+    ],
+)
+def test_cli_usage_errors_and_other_services_firewalls_stay_silent(text: str, signal: str) -> None:
+    assert signal in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_acrs_own_ip_refusal_is_still_answered_beside_a_sql_firewall_word() -> None:
+    text = (
+        "db works now (the 'cannot open server' error is gone) but the push fails: denied: client with IP "
+        "'198.51.100.23' is not allowed access. Refer https://aka.ms/acr/firewall to grant access."
+    )
+    d = diagnose(text)
+    assert d.reply and d.cause == "registry-public-access", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_client_that_cannot_read_oci_manifests_is_registry_side() -> None:
+    """A client asking only for Docker media types gets 'OCI index found, but Accept header does not
+    support OCI indexes': upgrade the client or publish a Docker manifest."""
+    text = (
+        "flux image automation stopped on the new tags: manifest unknown: OCI index found, but accept header "
+        "does not support OCI indexes (contosoreg.azurecr.io/web:2.4)"
+    )
+    assert "oci_manifest_unsupported" in extract(text).facts.signals
+    by_rules = classify(extract(text), learned=None, cite=False)
+    assert by_rules.cause == "other-acr", [(c.id, c.score) for c in by_rules.causes]
+
+
+def test_az_acr_login_without_a_docker_binary_is_the_docker_client() -> None:
+    text = "$ az acr login -n contosoreg\nPlease verify if docker is installed."
+    d = diagnose(text)
+    assert d.reply and d.cause == "client-docker-daemon", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        # Kafka's schema registry refusing a client: a 401, but not a container registry's
+        (
+            "producer crashed on start: org.apache.kafka.common.errors.SerializationException: Error registering "
+            "Avro schema; io.confluent.kafka.schemaregistry.client.rest.exceptions.RestClientException: "
+            "Unauthorized; error code: 401 (schema registry key rotated yesterday)",
+            "other_registry_kind",
+        ),
+        # a Dubbo provider registering with its service registry
+        (
+            "java.lang.IllegalStateException: Failed to register dubbo://10.2.0.8:20880/com.acme.OrderService?"
+            "application=orders to registry 10.2.0.9:8848, cause: connection refused",
+            "other_registry_kind",
+        ),
+        # the Windows Registry
+        (
+            "Set-ItemProperty : Requested registry access is not allowed.\nAt line:1 char:1 + Set-ItemProperty "
+            "-Path HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies -Name X -Value 1 (access denied)",
+            "other_registry_kind",
+        ),
+        # a VM image in an Azure Compute Gallery, not a container image
+        (
+            "==> azure-arm: ERROR: the Shared Gallery Image to which to publish the managed image version to "
+            "does not exist in the resource group images-rg",
+            "vm_image",
+        ),
+        # Android's repo tool and its manifest repository
+        (
+            "fatal: cannot obtain manifest https://android.example.org/platform/manifest.git\n"
+            "Repo command failed: UpdateManifestError",
+            "other_manifest",
+        ),
+    ],
+)
+def test_other_kinds_of_registry_image_and_manifest_stay_silent(text: str, signal: str) -> None:
+    assert signal in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_a_schema_registry_image_that_cannot_be_pulled_is_still_answered() -> None:
+    text = (
+        'Warning  Failed  kubelet  Failed to pull image "confluentinc/cp-schema-registry:7.9.9": rpc error: '
+        "code = NotFound desc = failed to pull and unpack image: not found"
+    )
+    d = diagnose(text)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_compute_quota_stops_a_deployment_not_the_registry() -> None:
+    text = (
+        "Deploying to Azure Container Instances failed.\nError type: Unauthorized\nError Message: This region has "
+        "quota of 0 instances for your subscription. Try selecting a different region or SKU."
+    )
+    assert "compute_quota" in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_a_windows_image_for_a_linux_container_group_is_a_platform_mismatch() -> None:
+    text = (
+        'Code="ImageOsTypeNotMatchContainerGroup" Message="The container image '
+        "'mcr.microsoft.com/dotnet/framework/aspnet:4.8' doesn't support specified OS 'Linux' for container group 'web'.\""
+    )
+    assert "platform_mismatch" in extract(text).facts.signals
+    d = diagnose(text)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
