@@ -121,6 +121,8 @@ SEEDS: dict[str, str] = {
     "v2-manifest-urls": "/v2/a/b/manifests/",
     "token-scopes": "scope=repository%3Aa%2F",
     "docker-pull": "docker pull ",
+    "kubelet-unclosed-image-quote": 'Back-off pulling image "' + "a" * 390,
+    "unable-to-find-image": "Unable to find image 'a/",
     "az-acr-name": "az acr login -n ",
     "registry-quote": "registry '",
     "kubectl-namespace": "kubectl -n ",

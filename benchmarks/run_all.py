@@ -8,7 +8,7 @@ Runs, with the runtime dependencies only:
   and with the project not compiled) and ``acrcheck --help`` (≤ 0.15 s), wall time of fresh processes;
 * ``classify_speed.py``: ``diagnose --jsonl`` throughput on one core over real pastes
   (≥ 5,000/s), and a 1 MB fact-dense paste (≤ 50 ms);
-* ``adversarial.py``: the worst of the hostile inputs (198 shapes) up to 1 MB (≤ 50 ms of engine time), and
+* ``adversarial.py``: the worst of the hostile inputs (202 shapes) up to 1 MB (≤ 50 ms of engine time), and
   the same inputs through the log-record redaction path and the engine's redactor (≤ 50 ms);
 * ``serve_ready.py``: ``acrcheck serve`` ready (``/readyz`` 200, fake Slack) after start (≤ 2 s);
 * ``slack_load.py``: slash-command acknowledgement under a burst (its own output, printed as is).
