@@ -2039,3 +2039,18 @@ def test_a_windows_image_for_a_linux_container_group_is_a_platform_mismatch() ->
     assert "platform_mismatch" in extract(text).facts.signals
     d = diagnose(text)
     assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_pull_failure_told_with_a_proxy_and_no_other_error_names_the_proxy() -> None:
+    """In words only: the build pod cannot pull its base image, and the site is behind a proxy."""
+    text = (
+        "our builds run behind the corporate proxy; the executor pod never gets the proxy env and "
+        "the base image pull fails every time"
+    )
+    by_rules = classify(extract(text), learned=None, cite=False)
+    assert by_rules.reply and by_rules.cause == "client-proxy", [(c.id, c.score) for c in by_rules.causes]
+    told = "described together with a proxy"
+    assert any(told in e.detail for e in by_rules.evidence)
+    # only a fallback: with a concrete error in the paste, that error's rules speak instead
+    text_401 = text + "\nError response from daemon: Get https://contosoreg.azurecr.io/v2/: unauthorized: authentication required"
+    assert not any(told in e.detail for e in classify(extract(text_401), learned=None, cite=False).evidence)
