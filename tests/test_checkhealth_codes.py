@@ -12,7 +12,6 @@ EXPECTED = {
     "CMK_ERROR": "other-acr",
     "CONNECTIVITY_DNS_ERROR": "registry-not-found",
     "CONNECTIVITY_FORBIDDEN_ERROR": "registry-public-access",
-    "CONNECTIVITY_CHALLENGE_ERROR": "client-firewall",
     "CONNECTIVITY_AAD_LOGIN_ERROR": "auth",
     "CONNECTIVITY_WWW_AUTHENTICATE_ERROR": "auth",
     "CONNECTIVITY_REFRESH_TOKEN_ERROR": "auth",
@@ -45,3 +44,14 @@ def test_refresh_token_403_is_network_first() -> None:
 def test_passing_check_health_is_silent() -> None:
     text = "DNS lookup to myreg.azurecr.io at IP 20.1.2.3 : OK\nChallenge endpoint https://myreg.azurecr.io/v2/ : OK\nFetch refresh token for registry 'myreg.azurecr.io' : OK\nFetch access token for registry 'myreg.azurecr.io' : OK"
     assert not diagnose(text).reply
+
+
+def test_a_missing_challenge_names_the_path_and_the_service_side() -> None:
+    """check-health raises CONNECTIVITY_CHALLENGE_ERROR for any request error on /v2/ (refused,
+    reset, a proxy's) and for a /v2/ that answers without a challenge; the real pastes with it
+    in the library were a private endpoint and a service-side fault. The text cannot decide:
+    the reply names the path and the service side as its two leading candidates."""
+    d = diagnose("az acr check-health -n myreg --yes\n2024-01-02 10:00:00.000000 An error occurred: CONNECTIVITY_CHALLENGE_ERROR\n")
+    assert d.facts.checkhealth_codes == ["CONNECTIVITY_CHALLENGE_ERROR"]
+    assert d.reply
+    assert {c.id for c in d.causes[:2]} == {"client-firewall", "other-acr"}, [(c.id, c.confidence) for c in d.causes]

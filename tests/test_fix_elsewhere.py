@@ -398,3 +398,44 @@ def test_a_registry_at_an_address_gets_the_commands_for_that_registry() -> None:
     commands = [step.command or "" for step in d.fix]
     assert "docker manifest inspect 10.16.6.4:443/edge/sensor:1.0" in commands, commands
     assert not [c for c in commands if c.startswith("az ")], commands
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        (
+            "docker: no matching manifest for linux/arm64/v8 in the manifest list entries. (contosoreg.azurecr.io/api:2.1)",
+            "docker buildx imagetools inspect contosoreg.azurecr.io/api:2.1",
+        ),
+        (
+            'Code="ImageOsTypeNotMatchContainerGroup" Message="The container image \'mcr.microsoft.com/dotnet/framework/'
+            "aspnet:4.8' doesn't support specified OS 'Linux' for container group 'web'.\"",
+            "docker buildx imagetools inspect mcr.microsoft.com/dotnet/framework/aspnet:4.8",
+        ),
+    ],
+)
+def test_a_platform_mismatch_leads_with_the_platforms_the_tag_has(text: str, command: str) -> None:
+    """No variant for the host's platform: the first step says so and lists the tag's platforms."""
+    d = diagnose(text)
+    assert d.cause == "other-acr"
+    assert d.fix[0].command == command, [s.command for s in d.fix]
+
+
+def test_a_refused_attach_leads_with_the_callers_rights() -> None:
+    """'Could not create a role assignment for ACR': the account running --attach-acr lacks the right to
+    create role assignments; the first step says who may, before any pod-level step."""
+    d = diagnose(
+        "$ az aks update -n aks1 -g rg --attach-acr contosoreg\n"
+        "Could not create a role assignment for ACR. Are you an Owner on this subscription?"
+    )
+    assert d.cause == "aks-pull"
+    assert "role assignment" in d.fix[0].text and "Owner" in d.fix[0].text
+    assert "--scope $(az acr show --name contosoreg --query id -o tsv)" in (d.fix[0].command or "")
+
+
+def test_a_registry_reply_does_not_show_the_unrelated_cards_reasons_as_evidence() -> None:
+    """"No error in the message" is the unrelated card's reason; under a registry cause it would
+    contradict the reply, so only the registry causes' reasons are shown."""
+    d = diagnose("I am getting an \"OsVersionNotSupported\" when deploying my Server 1803 container to the windows virtual kubelet")
+    assert d.reply and d.cause == "other-acr"
+    assert all(e.data.get("cause") != "unrelated" for e in d.evidence), [e.detail for e in d.evidence]

@@ -675,7 +675,9 @@ def text_evidence(diagnosis: Diagnosis) -> list[Evidence]:
     out: list[Evidence] = []
     target = diagnosis.facts.registry_host or diagnosis.facts.login_server or "paste"
     shown: set[str] = set()
-    for cause in diagnosis.causes[:3]:
+    for position, cause in enumerate(diagnosis.causes[:3]):
+        if cause.id == UNRELATED and position:  # "No error in the message" under a registry cause confuses
+            continue
         for reason in cause.reasons:
             if reason in shown:  # two causes' rules may say the same thing: a reply never repeats a line
                 continue
