@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from bot.diagnose import diagnose
-from bot.engine.hosts import classify_host
+from bot.engine.extract import extract
+from bot.engine.hosts import classify_host, names_registry
 
 
 @pytest.mark.parametrize(
@@ -143,3 +144,14 @@ def test_a_misnamed_acr_host_without_a_registry_name_keeps_the_host() -> None:
     assert classify_host("azurecr.com.example").registry is None
     d = diagnose("dial tcp: lookup my_reg.azurecr.com: no such host")
     assert all("--name my_reg " not in (step.command or "") for step in d.fix)
+
+
+@pytest.mark.parametrize(
+    ("first", "is_registry"),
+    [("ghcr.io", True), ("harbor:5000", True), ("localhost", True), ("build-box:port", True), ("library", False), ("acme", False)],
+)
+def test_the_part_before_the_first_slash_names_a_registry_by_dockers_rule(first: str, is_registry: bool) -> None:
+    """One rule for the extractor and the image reader: a dot, a port or localhost (Docker's own)."""
+    assert names_registry(first) is is_registry
+    pushed = extract(f"docker push {first}/team/app:1.2\nunauthorized: authentication required").facts.registry_host
+    assert pushed == (first if is_registry else "docker.io")

@@ -17,7 +17,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from bot.engine.hosts import classify_host, intended_login_server, registry_class_of
+from bot.engine.hosts import classify_host, intended_login_server, names_registry, registry_class_of
 from bot.engine.image_ref import image_reference
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
@@ -461,9 +461,7 @@ def _registry_of(reference: str) -> str:
     if not rest:
         host = first.split(":")[0]
         return first if "." in host or host == "localhost" else "docker.io"
-    if "." in first or first.startswith("localhost") or re.fullmatch(r"[^:]{1,253}:\d{1,5}", first):
-        return first
-    return "docker.io"
+    return first if names_registry(first) else "docker.io"
 
 
 #: A name written as a template (``<registry>.azurecr.io``, ``${REGISTRY}``, ``{{ .Values.registry }}``):

@@ -178,6 +178,13 @@ def public_lookalike(host: str) -> str | None:
     return None
 
 
+def names_registry(first: str) -> bool:
+    """Whether the part of an image reference before its first ``/`` is a registry host rather
+    than a Docker Hub namespace: Docker's own rule (a dot, a port or ``localhost``), so
+    ``harbor:5000/app`` and ``ghcr.io/app`` name a registry and ``library/nginx`` does not."""
+    return "." in first or ":" in first or first == "localhost"
+
+
 def classify_host(host: str) -> HostInfo:
     """Say what a (lowercase, port-less) host name is."""
     host = host.lower().rstrip(".")

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterator
 from urllib.parse import unquote
 
+from bot.engine.hosts import names_registry
+
 # One path component of a repository name (the distribution spec's grammar, bounded).
 _COMPONENT = r"[a-z0-9]{1,64}(?:(?:[._]|__|-{1,8})[a-z0-9]{1,64}){0,16}"
 _REPOSITORY = rf"{_COMPONENT}(?:/{_COMPONENT}){{0,8}}"
@@ -121,9 +123,7 @@ def _after_host(lower: str, slash: int) -> bool:
     for scheme in ("https://", "http://", "docker://", "oci://"):
         if host.startswith(scheme):
             host = host[len(scheme) :]
-    if _HOST.fullmatch(host) is None:
-        return False
-    return "." in host or ":" in host or host == "localhost"
+    return _HOST.fullmatch(host) is not None and names_registry(host)
 
 
 def _token_scope(lower: str) -> str | None:
