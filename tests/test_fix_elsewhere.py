@@ -439,3 +439,16 @@ def test_a_registry_reply_does_not_show_the_unrelated_cards_reasons_as_evidence(
     d = diagnose("I am getting an \"OsVersionNotSupported\" when deploying my Server 1803 container to the windows virtual kubelet")
     assert d.reply and d.cause == "other-acr"
     assert all(e.data.get("cause") != "unrelated" for e in d.evidence), [e.detail for e in d.evidence]
+
+
+def test_mcrs_backing_registry_is_a_public_registry_not_the_users_acr() -> None:
+    """MCR's token realm is mcrprod.azurecr.io, a registry no user owns: its throttling gets the
+    public-registry advice, never 'az acr show-usage --name mcrprod' or a higher SKU."""
+    d = diagnose(
+        "ERROR: failed to authorize: failed to fetch anonymous token: unexpected status from GET request to "
+        "https://mcrprod.azurecr.io/oauth2/token?scope=repository%3Adotnet%2Fsdk%3Apull&service=mcrprod.azurecr.io: "
+        "429 Too Many Requests\n > [internal] load metadata for mcr.microsoft.com/dotnet/sdk:8.0"
+    )
+    assert d.cause == "other-acr"
+    commands = " ".join(step.command or "" for step in d.fix)
+    assert "az acr" not in commands and "--name mcrprod" not in commands, commands

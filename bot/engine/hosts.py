@@ -178,6 +178,11 @@ def public_lookalike(host: str) -> str | None:
     return None
 
 
+#: Azure registries that Microsoft runs behind a public registry: MCR's token realm and storage are
+#: served from ``mcrprod.azurecr.io``, a registry no user owns, so no ``az acr`` command applies.
+_PUBLIC_ACR_BACKENDS = frozenset({"mcrprod"})
+
+
 def names_registry(first: str) -> bool:
     """Whether the part of an image reference before its first ``/`` is a registry host rather
     than a Docker Hub namespace: Docker's own rule (a dot, a port or ``localhost``), so
@@ -197,6 +202,8 @@ def classify_host(host: str) -> HostInfo:
     if m:
         cloud = ACR_SUFFIXES[m.group("suffix")]
         name = m.group("name")
+        if name in _PUBLIC_ACR_BACKENDS:
+            return HostInfo(host, "public_registry")
         if m.group("pl"):
             return HostInfo(host, "privatelink", name, cloud, m.group("region"))
         if m.group("sub") == "data":
