@@ -120,7 +120,7 @@ def test_a_real_ecr_name_is_a_public_registry(host: str) -> None:
     [
         ("contoso.azurecr.com", "contoso", "contoso.azurecr.io"),  # a misspelt top-level domain
         ("contoso.azurcr.io", "contoso", "contoso.azurecr.io"),
-        ("gov-reg.azurecr.us.com", "gov-reg", "gov-reg.azurecr.us"),  # the cloud survives the typo
+        ("govreg.azurecr.us.com", "govreg", "govreg.azurecr.us"),  # the cloud survives the typo
         ("contoso.azurecr.io.azurecr.io", "contoso", "contoso.azurecr.io"),  # the suffix twice
         ("contoso.westeurope.azurecr.io", "contoso", "contoso.azurecr.io"),  # a region is not part of the login server
     ],
@@ -140,8 +140,10 @@ def test_a_misnamed_acr_host_names_the_login_server_it_stands_for(host: str, reg
 
 
 def test_a_misnamed_acr_host_without_a_registry_name_keeps_the_host() -> None:
-    """No valid registry name before the typo: nothing is guessed, the host stays in the commands."""
+    """No valid registry name before the typo (Azure's are 5-50 letters and digits): nothing is
+    guessed, the host stays in the commands."""
     assert classify_host("azurecr.com.example").registry is None
+    assert classify_host("my-reg.azurecr.com").registry is None
     d = diagnose("dial tcp: lookup my_reg.azurecr.com: no such host")
     assert all("--name my_reg " not in (step.command or "") for step in d.fix)
 

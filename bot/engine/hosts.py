@@ -232,14 +232,15 @@ def classify_host(host: str) -> HostInfo:
         tail = ".".join(labels[-2:])
         near = tail not in ACR_SUFFIXES and ("az" in tail or "cr" in tail)  # a real suffix is no typo of another
         for suffix in ACR_SUFFIXES if near else ():
-            if tail != suffix and _edit_distance(tail, suffix, 2) <= 2:
+            if _edit_distance(tail, suffix, 2) <= 2:
                 return _misnamed_acr(host, "lookalike", ACR_SUFFIXES[suffix])
         if "azurecr" in host or "azureacr" in host:
             return _misnamed_acr(host, "lookalike")
     return HostInfo(host, "other")
 
 
-_ACR_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
+#: Azure's rule for a registry name: 5 to 50 letters and digits.
+_ACR_NAME = re.compile(r"[a-z0-9]{5,50}")
 
 
 def _misnamed_acr(host: str, kind: str, cloud: str | None = None) -> HostInfo:
@@ -249,7 +250,7 @@ def _misnamed_acr(host: str, kind: str, cloud: str | None = None) -> HostInfo:
     first = host.split(".", 1)[0]
     if cloud is None:
         cloud = next((c for suffix, c in ACR_SUFFIXES.items() if suffix in host), "AzureCloud")
-    if _ACR_NAME.fullmatch(first) is None or first in ("azurecr", "azureacr", "www"):
+    if _ACR_NAME.fullmatch(first) is None or first in ("azurecr", "azureacr"):
         return HostInfo(host, kind, cloud=cloud)
     return HostInfo(host, kind, first, cloud)
 
