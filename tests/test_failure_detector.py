@@ -1994,6 +1994,12 @@ def test_az_acr_login_without_a_docker_binary_is_the_docker_client() -> None:
             "-Path HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies -Name X -Value 1 (access denied)",
             "other_registry_kind",
         ),
+        # .NET writing the Windows Registry without the rights to
+        (
+            "Unhandled exception: System.UnauthorizedAccessException: Attempted to perform an unauthorized operation.\n"
+            "   at Microsoft.Win32.RegistryKey.CreateSubKey(String subkey)\n   at Setup.Installer.RegisterAutostart()",
+            "other_registry_kind",
+        ),
         # a VM image in an Azure Compute Gallery, not a container image
         (
             "==> azure-arm: ERROR: the Shared Gallery Image to which to publish the managed image version to "
