@@ -269,3 +269,16 @@ def test_argo_get_is_not_the_go_toolchain() -> None:
     text = 'argo get steps-x\n └---✖ hello0   steps-x-15   5s   Back-off pulling image "acme/whalesay"'
     assert "go_module_error" not in extract(text).facts.signals
     assert "go_module_error" in extract("go: downloading github.com/acme/lib v1.2.0").facts.signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker pull $REGISTRY/team/web:1.2\nunauthorized: authentication required",
+        "docker push ${IMAGE}\ndenied: requested access to the resource is denied",
+        "docker login $DOCKER_REGISTRY_URL -u ci --password-stdin\nError: Cannot perform an interactive login from a non TTY device",
+    ],
+)
+def test_a_templated_image_or_registry_is_not_docker_hub(text: str) -> None:
+    """A variable's value is unknown: nothing in the paste says Docker Hub."""
+    assert extract(text).facts.registry_host is None

@@ -481,21 +481,26 @@ def _bare_reference(found: str) -> str:
     return found.strip("[]")
 
 
-#: What an image reference can start with: a name, a masked name (``***``), an IPv6 literal, or a
-#: template (kept so that it can be recognised and skipped).
-_REFERENCE_START = re.compile(r"[a-z0-9*\[$<{]")
+#: What an image reference can start with: a name, a masked name (``***``) or an IPv6 literal.
+_REFERENCE_START = re.compile(r"[a-z0-9*\[]")
 
 
 def _reference_part(found: str) -> str:
     """The image reference at a position after ``docker pull`` and the like, or "" when the words
     there are not one: prose (``docker pull できません``, ``docker pull failed:``), a flag
-    (``--help``), a path or a line continuation. References are ASCII, so prose glued to one
+    (``--help``), a path, a line continuation, or a template (``$REGISTRY/app``, ``${IMAGE}``: its
+    registry is unknown, not Docker Hub). References are ASCII, so prose glued to one
     (``alpine:3.19命令``) is cut off."""
     for index, char in enumerate(found):
         if not char.isascii():
             found = found[:index]
             break
-    if not found or _REFERENCE_START.match(found) is None or found.endswith((":", "/")):
+    if (
+        not found
+        or _REFERENCE_START.match(found) is None
+        or found.endswith((":", "/"))
+        or not _TEMPLATE_CHARS.isdisjoint(found)
+    ):
         return ""
     return found
 
