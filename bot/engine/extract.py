@@ -22,6 +22,7 @@ from bot.engine.image_ref import image_reference
 from bot.engine.knowledge import KnowledgeBase, default_knowledge
 from bot.engine.models import Facts, HostFact, IpFact
 from bot.engine.normalize import FOCUS_THRESHOLD, MAX_INPUT_CHARS, normalize, unwrap
+from bot.engine.occurrences import occurrences
 from bot.engine.redact import lower_same_length, redact_found
 from bot.engine.redact import secret_kinds as all_secret_kinds
 
@@ -378,15 +379,7 @@ def _pattern_hits(pattern: re.Pattern[str], flat: str, keyword: str) -> bool:
     """Run a signal regex near its keyword only, which bounds the work on huge pastes."""
     if len(flat) <= 20_000:
         return pattern.search(flat) is not None
-    start = 0
-    for _ in range(50):
-        index = flat.find(keyword, start)
-        if index < 0:
-            return False
-        if pattern.search(flat, max(0, index - 600), index + 1200):
-            return True
-        start = index + len(keyword)
-    return False
+    return any(pattern.search(flat, max(0, index - 600), index + 1200) for index in occurrences(flat, keyword, 50))
 
 
 def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) -> None:
@@ -440,16 +433,12 @@ _PLACEHOLDER = re.compile(r"(?:x{3,}|\*{3,}|redacted|hidden|masked|removed|censo
 
 def _acr_name_argument(pattern: re.Pattern[str], source: str, gate: str) -> str | None:
     """The registry name ``pattern`` finds where ``gate`` occurs (its first occurrences only)."""
-    index = source.find(gate)
-    for _ in range(_ACR_NAME_TRIES):
-        if index < 0:
-            return None
+    for index in occurrences(source, gate, _ACR_NAME_TRIES):  # the gates never overlap themselves
         m = pattern.match(source, index)
         if m:
             name = m.group(1).lower()
             if name != "registry" and not _PLACEHOLDER.match(name):  # "--name registry" is a placeholder too
                 return name
-        index = source.find(gate, index + 1)
     return None
 
 
@@ -482,7 +471,7 @@ def _bare_reference(found: str) -> str:
 
 
 #: What an image reference can start with: a name, a masked name (``***``) or an IPv6 literal.
-_REFERENCE_START = re.compile(r"[a-z0-9*\[]")
+_REFERENCE_HEAD = re.compile(r"[a-z0-9*\[]")
 
 
 def _reference_part(found: str) -> str:
@@ -491,13 +480,11 @@ def _reference_part(found: str) -> str:
     (``--help``), a path, a line continuation, or a template (``$REGISTRY/app``, ``${IMAGE}``: its
     registry is unknown, not Docker Hub). References are ASCII, so prose glued to one
     (``alpine:3.19命令``) is cut off."""
-    for index, char in enumerate(found):
-        if not char.isascii():
-            found = found[:index]
-            break
+    if not found.isascii():  # one C call for the usual ASCII reference; the scan only for prose
+        found = found[: next(index for index, char in enumerate(found) if not char.isascii())]
     if (
         not found
-        or _REFERENCE_START.match(found) is None
+        or _REFERENCE_HEAD.match(found) is None
         or found.endswith((":", "/"))
         or not _TEMPLATE_CHARS.isdisjoint(found)
     ):

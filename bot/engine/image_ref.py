@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from bot.engine.hosts import names_registry
+from bot.engine.occurrences import occurrences
 
 # One path component of a repository name (the distribution spec's grammar, bounded).
 _COMPONENT = r"[a-z0-9]{1,64}(?:(?:[._]|__|-{1,8})[a-z0-9]{1,64}){0,16}"
@@ -161,15 +162,9 @@ def _on_host(text: str, lower: str, host: str) -> tuple[str | None, str | None] 
 
 
 def _occurrences(lower: str, needle: str) -> Iterator[int]:
-    """Where ``needle`` starts in ``lower``, its first ``_MAX_OCCURRENCES`` times only: a long log
+    """Where ``needle`` starts in ``lower``, its first ``_MAX_OCCURRENCES`` times: a long log
     repeats the same image, and every reader here looks at a bounded number of places."""
-    start = 0
-    for _ in range(_MAX_OCCURRENCES):
-        index = lower.find(needle, start)
-        if index < 0:
-            return
-        yield index
-        start = index + len(needle)
+    return occurrences(lower, needle, _MAX_OCCURRENCES)
 
 
 def _tag(text: str, match: re.Match[str], group: int) -> str | None:
