@@ -2060,3 +2060,68 @@ def test_a_pull_failure_told_with_a_proxy_and_no_other_error_names_the_proxy() -
     # only a fallback: with a concrete error in the paste, that error's rules speak instead
     text_401 = text + "\nError response from daemon: Get https://contosoreg.azurecr.io/v2/: unauthorized: authentication required"
     assert not any(told in e.detail for e in classify(extract(text_401), learned=None, cite=False).evidence)
+
+
+def test_a_service_refusing_a_windows_version_is_a_platform_mismatch_not_a_restricted_registry() -> None:
+    """ACI's and App Service's own words for a Windows base image they cannot run: the image's platform,
+    not a registry that the service cannot reach (which 'ACI and an error' would otherwise suggest)."""
+    for text in (
+        "az container create failed: (UnsupportedWindowsVersion) Unsupported windows image version. "
+        "Supported versions are 'Windows Server 2019 - After 2B'",
+        "Cannot run the specified image as a Windows Containers Web App. Platform of the specified image: windows, "
+        "Version: 10.0.20348.1;",
+    ):
+        assert "platform_mismatch" in extract(text).facts.signals, text
+        d = classify(extract(text), learned=None, cite=False)
+        assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+
+
+def test_aci_refusing_the_container_groups_registry_password_is_a_credential() -> None:
+    text = (
+        "Deployment failed. Code=\"InvalidImageRegistryPassword\" Message=\"The password in the "
+        "'imageRegistryCredentials' of container group 'jobs' cannot be empty.\" (container instances, contosoreg.azurecr.io)"
+    )
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "auth", [(c.id, c.score) for c in d.causes]
+
+
+def test_a_proxy_name_that_does_not_resolve_is_the_proxy_not_a_missing_registry() -> None:
+    """'proxyconnect tcp: dial tcp: lookup X' names the proxy: even when X reads 'http' (a proxy URL cut at an
+    unescaped @ in its password) the registry's own name was never looked up."""
+    text = (
+        'Error: pinging container registry harbor.corp.example: Get "https://harbor.corp.example/v2/": '
+        "proxyconnect tcp: dial tcp: lookup http on 10.1.0.2:53: no such host"
+    )
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "client-proxy", [(c.id, c.score) for c in d.causes]
+    assert any("proxy's own" in e.detail for e in d.evidence), [e.detail for e in d.evidence]
+
+
+def test_a_locked_or_immutable_tag_is_the_registrys_own_setting() -> None:
+    for text, command_part in (
+        ("docker push contosoreg.azurecr.io/api:2.1\nunknown: The operation is disallowed on this registry, repository or image.",
+         "--query changeableAttributes"),
+        ("ERROR: failed to push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:2.1: tag invalid: The image tag '2.1' "
+         "already exists in the 'api' repository and cannot be overwritten because the repository is immutable.", None),
+    ):
+        d = diagnose(text)
+        assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+        assert "new tag" in d.fix[0].text, [s.text for s in d.fix]
+        if command_part:
+            assert command_part in (d.fix[0].command or "")
+
+
+def test_a_scripts_own_urlopen_failure_stays_silent_but_a_pull_beside_it_is_answered() -> None:
+    text = (
+        "docker run --rm -v $(pwd):/app -w /app python:3.12 python fetch.py\n"
+        "<urlopen error [Errno -3] Temporary failure in name resolution>"
+    )
+    assert "script_http_error" in extract(text).facts.signals
+    assert_silent(text)
+    pulled = (
+        "<urlopen error [Errno -3] Temporary failure in name resolution>\n"
+        'Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: '
+        "Temporary failure in name resolution"
+    )
+    d = classify(extract(pulled), learned=None, cite=False)
+    assert d.reply and d.cause == "client-dns", [(c.id, c.score) for c in d.causes]
