@@ -2125,3 +2125,30 @@ def test_a_scripts_own_urlopen_failure_stays_silent_but_a_pull_beside_it_is_answ
     )
     d = classify(extract(pulled), learned=None, cite=False)
     assert d.reply and d.cause == "client-dns", [(c.id, c.score) for c in d.causes]
+
+
+def test_a_login_endpoint_answering_5xx_is_the_registry_not_the_credentials() -> None:
+    """The CLI says 'login failed', but the registry answered 502: a fault at the registry or its gateway."""
+    text = (
+        "$ docker login registry.acme.example\nError response from daemon: login attempt to "
+        "https://registry.acme.example/v2/ failed with status: 502 Bad Gateway\nlogin failed."
+    )
+    assert "login_attempt_5xx" in extract(text).facts.signals
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+
+
+def test_a_registry_returning_5xx_in_words_and_a_retyped_io_timeout_are_answered() -> None:
+    told = classify(extract("quay.io has been returning 503s all morning"), learned=None, cite=False)
+    assert told.reply and told.cause == "other-acr", [(c.id, c.score) for c in told.causes]
+    retyped = 'crictl pull fails: rpc error: Get "https://ghcr.io/v2/": dial tcp i/o time out'
+    assert "io_timeout" in extract(retyped).facts.signals
+    d = classify(extract(retyped), learned=None, cite=False)
+    assert d.reply and d.cause == "client-firewall", [(c.id, c.score) for c in d.causes]
+
+
+def test_authentication_is_required_is_a_credential_refusal() -> None:
+    text = "jf docker push to our Artifactory registry fails: unknown: Authentication is required"
+    assert "unauthorized" in extract(text).facts.signals
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "auth", [(c.id, c.score) for c in d.causes]
