@@ -6,7 +6,8 @@
 #
 # Two stages: "build" makes /opt/venv with scripts/build-env.sh (hash-checked lock + project
 # wheel; tests/ship/test_image_env.py runs the same script), the final stage copies only that
-# venv onto the slim base. No compiler, no pip cache, no sources; runs as uid 10001.
+# venv onto the slim base (the build stage compiles the nearest-case search, bot/engine/_knn.c).
+# No compiler, no pip cache, no sources in the final image; runs as uid 10001.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -14,6 +15,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# A C compiler for the project's one extension (bot/engine/_knn.c, the nearest-case search); this
+# stage is discarded, so the final image has no compiler. Debian's gcc is not pinned: its version
+# moves with every point release of the base image, and the extension needs nothing version-specific.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY requirements-image.lock pyproject.toml README.md ./
 COPY scripts/build-env.sh scripts/build-env.sh
 COPY bot bot

@@ -12,7 +12,9 @@ signals and facts the extractor already found, plus the words of its error lines
 
 Everything is exported to one JSON artefact (``knowledge/learned.json``) that records the
 digest of the library it was trained on; a test fails when it is stale. Inference is plain
-Python over precomputed sparse weights: a dictionary lookup per feature, no numpy.
+Python over precomputed sparse weights (a dictionary lookup per feature, no numpy), except the
+nearest-case search's inner loop, which runs compiled (``bot/engine/_knn.c``) when the install
+built it, with the same results as the Python loop.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ from typing import TYPE_CHECKING, Any
 from bot.engine import learned_cache
 from bot.engine.cases import packaged_case
 from bot.engine.models import SimilarCase
+
+try:  # built at install time where a C compiler was available (optional in pyproject.toml)
+    from bot.engine._knn import KnnIndex as NativeIndex
+except ImportError:  # pragma: no cover - exercised by installs without a compiler
+    NativeIndex = None  # type: ignore[assignment,misc]
 
 if TYPE_CHECKING:
     from bot.engine.extract import Extraction
@@ -320,6 +327,9 @@ class CaseIndex:
     #: ``rank``/``word_rank``/``pair_rank`` come ready from the JSON, so loading builds no table
     #: in Python (``postings`` stays empty until ``posting_items`` needs the names).
     ranked_lists: list[list[int]] | None = None
+    #: The compiled search over ``ranked`` (``bot/engine/_knn.c``), built on the first search;
+    #: ``False`` when the module is not installed.
+    native: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
@@ -458,8 +468,32 @@ class CaseIndex:
         """``search`` for the sorted ranks of a paste's indexed features (``ranks``).
 
         Only the paste's ``QUERY_FEATURES`` rarest indexed features are looked up: they decide
-        which cases are nearest, and the common ones would multiply the work.
+        which cases are nearest, and the common ones would multiply the work. The compiled
+        search answers when it is installed (the same neighbours and similarities, bit for bit);
+        a search restricted to some labels (citing cases of one cause) runs in Python.
         """
+        if not order:
+            return []
+        if labels is None:
+            native = self.native
+            if native is None:
+                native = self.native = self._build_native()
+            if native is not False:
+                result: list[tuple[int, float]] = native.search(order[:QUERY_FEATURES], limit)
+                return result
+        return self.search_python(order, labels=labels, limit=limit)
+
+    def _build_native(self) -> Any:
+        """The compiled index over ``ranked`` (6 ms for the packaged library), or ``False`` without the module."""
+        if NativeIndex is None:
+            return False
+        return NativeIndex([cases for cases, _ in self.ranked], [w2 for _, w2 in self.ranked], self.inverse_norms)
+
+    def search_python(
+        self, order: list[int], *, labels: set[str] | None = None, limit: int = 10
+    ) -> list[tuple[int, float]]:
+        """``search_ranks`` in Python: the reference the compiled search is tested against, and
+        the search of installs built without a compiler."""
         if not order:
             return []
         ranked = self.ranked

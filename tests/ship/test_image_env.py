@@ -65,6 +65,17 @@ def test_image_env_is_the_wheel_without_dev_tools(image_env: Path) -> None:
         assert not (image_env / "bin" / tool).exists(), f"{tool} must not be in the image"
 
 
+def test_the_wheel_carries_the_compiled_search(image_env: Path) -> None:
+    """The Dockerfile's build stage has a compiler, so the wheel it installs holds bot/engine/_knn.c built."""
+    check = (
+        "import bot.engine._knn as k, bot.engine.learned as l; assert l.NativeIndex is k.KnnIndex; print(k.__file__)"
+    )
+    found = subprocess.run([str(image_env / "bin" / "python"), "-c", check], capture_output=True, text=True,
+                           cwd=image_env.parent, timeout=60)  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert str(image_env) in found.stdout and found.stdout.strip().endswith(".so")
+
+
 def test_offline_demo_runs_in_the_image(image_env: Path) -> None:
     """``docker run IMAGE diagnose …``: the knowledge base ships inside the wheel."""
     paste = "Error response from daemon: Get https://myreg.azurecr.io/v2/: denied: client with IP '203.0.113.7' is not allowed access."

@@ -1,0 +1,215 @@
+/* The nearest-case search of bot.engine.learned.CaseIndex.search_ranks, compiled.
+ *
+ * A search adds each of a paste's rarest features' squared IDF to every case that has the
+ * feature, then keeps the ten cases of highest sum * inverse norm. In Python that is some 900
+ * dict updates and tuples per paste, the largest single cost of a diagnosis (about a quarter
+ * of `acrcheck diagnose --jsonl`); here it is a dense array and an insertion into ten places.
+ *
+ * The arithmetic is the Python loop's, in the same order: each case's sum grows feature by
+ * feature, rarest first, starting from 0.0; score = sum * inverse_norm; similarity = score *
+ * (1.0 / sqrt(query)); ties go to the later case (heapq.nlargest over (score, case) tuples).
+ * The module is compiled with -ffp-contract=off so no multiply-add is fused, and the
+ * neighbours and similarities are those of the Python loop bit for bit
+ * (tests/test_knn_native.py checks every library paste). Where no compiler was available at
+ * install time the module is absent and bot.engine.learned runs the Python loop.
+ *
+ * The scratch arrays belong to the index: searches are serialised by the GIL (nothing here
+ * releases it), and each search leaves the scratch zeroed, also when it fails half-way. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n_cases;
+    Py_ssize_t n_features;
+    int32_t *postings;
+    Py_ssize_t *offsets; /* n_features + 1 */
+    double *weights;     /* per feature: squared IDF */
+    double *inverse;     /* per case: 1 / norm */
+    double *acc;         /* scratch, zero between searches */
+    int32_t *touched;    /* scratch */
+} KnnIndex;
+
+static void KnnIndex_dealloc(KnnIndex *self) {
+    PyMem_Free(self->postings);
+    PyMem_Free(self->offsets);
+    PyMem_Free(self->weights);
+    PyMem_Free(self->inverse);
+    PyMem_Free(self->acc);
+    PyMem_Free(self->touched);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int KnnIndex_init(KnnIndex *self, PyObject *args, PyObject *kwds) {
+    PyObject *lists, *weights, *inverse;
+    static char *kwlist[] = {"postings", "weights", "inverse_norms", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!", kwlist, &PyList_Type, &lists, &PyList_Type, &weights,
+                                     &PyList_Type, &inverse))
+        return -1;
+    Py_ssize_t nf = PyList_GET_SIZE(lists), nc = PyList_GET_SIZE(inverse);
+    if (PyList_GET_SIZE(weights) != nf) {
+        PyErr_SetString(PyExc_ValueError, "one weight per feature");
+        return -1;
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        PyObject *cases = PyList_GET_ITEM(lists, f);
+        if (!PyList_Check(cases)) {
+            PyErr_SetString(PyExc_TypeError, "postings must be lists of case positions");
+            return -1;
+        }
+        total += PyList_GET_SIZE(cases);
+    }
+    self->postings = PyMem_Malloc(sizeof(int32_t) * (total ? total : 1));
+    self->offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (nf + 1));
+    self->weights = PyMem_Malloc(sizeof(double) * (nf ? nf : 1));
+    self->inverse = PyMem_Malloc(sizeof(double) * (nc ? nc : 1));
+    self->acc = PyMem_Calloc(nc ? nc : 1, sizeof(double));
+    self->touched = PyMem_Malloc(sizeof(int32_t) * (nc ? nc : 1));
+    if (!self->postings || !self->offsets || !self->weights || !self->inverse || !self->acc || !self->touched) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t at = 0;
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        PyObject *cases = PyList_GET_ITEM(lists, f);
+        self->offsets[f] = at;
+        Py_ssize_t m = PyList_GET_SIZE(cases);
+        for (Py_ssize_t j = 0; j < m; j++) {
+            long i = PyLong_AsLong(PyList_GET_ITEM(cases, j));
+            if (i == -1 && PyErr_Occurred()) return -1;
+            if (i < 0 || i >= nc) {
+                PyErr_SetString(PyExc_ValueError, "case position out of range");
+                return -1;
+            }
+            self->postings[at++] = (int32_t)i;
+        }
+        double w = PyFloat_AsDouble(PyList_GET_ITEM(weights, f));
+        if (w == -1.0 && PyErr_Occurred()) return -1;
+        self->weights[f] = w;
+    }
+    self->offsets[nf] = at;
+    for (Py_ssize_t i = 0; i < nc; i++) {
+        double v = PyFloat_AsDouble(PyList_GET_ITEM(inverse, i));
+        if (v == -1.0 && PyErr_Occurred()) return -1;
+        self->inverse[i] = v;
+    }
+    self->n_cases = nc;
+    self->n_features = nf;
+    return 0;
+}
+
+/* search(order, limit) -> [(case, similarity)], most similar first; ties: the later case first. */
+static PyObject *KnnIndex_search(KnnIndex *self, PyObject *args) {
+    PyObject *order;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "O!n", &PyList_Type, &order, &limit)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(order);
+    if (n == 0 || limit <= 0) return PyList_New(0);
+    double *acc = self->acc;
+    int32_t *touched = self->touched;
+    Py_ssize_t n_touched = 0;
+    double query = 0.0;
+    for (Py_ssize_t q = 0; q < n; q++) {
+        long r = PyLong_AsLong(PyList_GET_ITEM(order, q));
+        if (r == -1 && PyErr_Occurred()) goto fail;
+        if (r < 0 || r >= self->n_features) {
+            PyErr_SetString(PyExc_IndexError, "feature rank out of range");
+            goto fail;
+        }
+        double w2 = self->weights[r];
+        query += w2;
+        for (Py_ssize_t j = self->offsets[r]; j < self->offsets[r + 1]; j++) {
+            int32_t i = self->postings[j];
+            if (acc[i] == 0.0) touched[n_touched++] = i;
+            acc[i] = acc[i] + w2;
+        }
+    }
+    /* the top `limit` by (score, case) descending: a small sorted array, insertion */
+    Py_ssize_t k = limit < n_touched ? limit : n_touched;
+    double *best_s = PyMem_Malloc(sizeof(double) * (k ? k : 1));
+    int32_t *best_i = PyMem_Malloc(sizeof(int32_t) * (k ? k : 1));
+    if (!best_s || !best_i) {
+        PyMem_Free(best_s);
+        PyMem_Free(best_i);
+        PyErr_NoMemory();
+        goto fail;
+    }
+    Py_ssize_t held = 0;
+    for (Py_ssize_t t = 0; t < n_touched; t++) {
+        int32_t i = touched[t];
+        double s = acc[i] * self->inverse[i];
+        acc[i] = 0.0;
+        if (held == k) {
+            if (s < best_s[k - 1] || (s == best_s[k - 1] && i < best_i[k - 1])) continue;
+            held--;
+        }
+        Py_ssize_t p = held;
+        while (p > 0 && (best_s[p - 1] < s || (best_s[p - 1] == s && best_i[p - 1] < i))) {
+            best_s[p] = best_s[p - 1];
+            best_i[p] = best_i[p - 1];
+            p--;
+        }
+        best_s[p] = s;
+        best_i[p] = i;
+        held++;
+    }
+    n_touched = 0;
+    double scale = 1.0 / sqrt(query);
+    PyObject *result = PyList_New(held);
+    if (!result) goto fail_best;
+    for (Py_ssize_t p = 0; p < held; p++) {
+        PyObject *pair = Py_BuildValue("(id)", (int)best_i[p], best_s[p] * scale);
+        if (!pair) {
+            Py_DECREF(result);
+            result = NULL;
+            break;
+        }
+        PyList_SET_ITEM(result, p, pair);
+    }
+    PyMem_Free(best_s);
+    PyMem_Free(best_i);
+    return result;
+fail_best:
+    PyMem_Free(best_s);
+    PyMem_Free(best_i);
+    return NULL;
+fail:
+    for (Py_ssize_t t = 0; t < n_touched; t++) acc[touched[t]] = 0.0;
+    return NULL;
+}
+
+static PyMethodDef KnnIndex_methods[] = {
+    {"search", (PyCFunction)KnnIndex_search, METH_VARARGS,
+     "search(order, limit): the most similar cases for the ranks of a paste's features"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject KnnIndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "bot.engine._knn.KnnIndex",
+    .tp_basicsize = sizeof(KnnIndex),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)KnnIndex_init,
+    .tp_dealloc = (destructor)KnnIndex_dealloc,
+    .tp_methods = KnnIndex_methods,
+    .tp_doc = "The case library's inverted index, searched in C (same results as the Python loop).",
+};
+
+static struct PyModuleDef knn_module = {PyModuleDef_HEAD_INIT, "_knn", "Nearest-case search in C.", -1, NULL};
+
+PyMODINIT_FUNC PyInit__knn(void) {
+    if (PyType_Ready(&KnnIndexType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&knn_module);
+    if (!m) return NULL;
+    Py_INCREF(&KnnIndexType);
+    if (PyModule_AddObject(m, "KnnIndex", (PyObject *)&KnnIndexType) < 0) {
+        Py_DECREF(&KnnIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
