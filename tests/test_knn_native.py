@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.engine import _knn, learned
 from bot.engine.cases import default_cases
@@ -110,3 +112,12 @@ def test_dropped_indexes_give_their_memory_back() -> None:
         native.search([0, 1, 2], 10)
         del native
     assert _resident_bytes() - before < 40 * 2**20
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=99_000), max_size=60), st.integers(min_value=0, max_value=40))
+def test_any_query_of_valid_ranks_agrees_with_the_python_loop(ranks: list[int], limit: int) -> None:
+    """Queries no paste would make (common features, many at once, repeated ranks): still the same answer."""
+    index = default_learned().index
+    order = sorted({r % len(index.ranked) for r in ranks})
+    assert index.search_ranks(order, limit=limit) == index.search_python(order, limit=limit)
