@@ -2152,3 +2152,26 @@ def test_authentication_is_required_is_a_credential_refusal() -> None:
     assert "unauthorized" in extract(text).facts.signals
     d = classify(extract(text), learned=None, cite=False)
     assert d.reply and d.cause == "auth", [(c.id, c.score) for c in d.causes]
+
+
+def test_a_registry_refusing_a_pushed_manifest_is_registry_side() -> None:
+    """400 on a manifest PUT, or 'Unsupported manifest type': the registry does not store that manifest kind."""
+    for text in (
+        "ERROR: failed to solve: error writing manifest blob: failed commit on ref \"sha256:9f2c\": unexpected status: "
+        "400 Bad Request (buildx --cache-to type=registry,ref=contosoreg.azurecr.io/app:buildcache)",
+        'PUT https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/app/manifests/cache: {"errors":[{"code":"UNSUPPORTED",'
+        '"message":"Unsupported manifest type: application/vnd.docker.distribution.manifest.list.v2+json"}]}',
+    ):
+        assert "registry_refused_manifest" in extract(text).facts.signals, text
+        d = classify(extract(text), learned=None, cite=False)
+        assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+
+
+def test_harbors_immutable_tag_rule_is_the_registrys_setting() -> None:
+    text = (
+        "Error: PUT https://harbor.corp.example/v2/library/web/manifests/1.4: PRECONDITION: Failed to process request "
+        "due to 'web:1.4' configured as immutable."
+    )
+    assert "registry_write_locked" in extract(text).facts.signals
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
