@@ -2095,6 +2095,20 @@ def test_a_proxy_name_that_does_not_resolve_is_the_proxy_not_a_missing_registry(
     d = classify(extract(text), learned=None, cite=False)
     assert d.reply and d.cause == "client-proxy", [(c.id, c.score) for c in d.causes]
     assert any("proxy's own" in e.detail for e in d.evidence), [e.detail for e in d.evidence]
+    # nothing says the registry's name is missing: that name was never looked up
+    assert not any(e.data.get("cause") in ("registry-not-found", "client-dns") for e in d.evidence), [
+        e.detail for e in d.evidence
+    ]
+    assert d.facts.proxy != "http"  # the scheme left by a cut proxy URL is not the proxy's host
+    assert d.fix[0].text.startswith("The proxy's own host name did not resolve on 10.1.0.2"), d.fix[0].text
+    named = classify(
+        extract('Get "https://ghcr.io/v2/": proxyconnect tcp: dial tcp: lookup proxy.corp.example: no such host'),
+        learned=None,
+        cite=False,
+    )
+    assert named.cause == "client-proxy" and named.facts.proxy == "proxy.corp.example"
+    assert not any(e.data.get("cause") == "client-dns" for e in named.evidence), [e.detail for e in named.evidence]
+    assert "percent-encoded" in named.fix[0].text
 
 
 def test_a_locked_or_immutable_tag_is_the_registrys_own_setting() -> None:

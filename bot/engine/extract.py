@@ -572,7 +572,8 @@ def _network(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) 
         facts.proxy = _span(text, m, 1)
     elif "proxyconnect" in lower:
         m = _PROXYCONNECT.search(lower)
-        if m and m.group(1) not in ("lookup", "tcp"):
+        # "lookup http": a proxy URL cut at an unescaped character in its password leaves a scheme, not a host
+        if m and m.group(1) not in ("lookup", "tcp", "http", "https"):
             proxy = _span(text, m, 1)
             facts.proxy = proxy + (f":{m.group(2)}" if m.group(2) else "")
             roles[proxy.strip("[]")] = ("proxy", int(m.group(2)) if m.group(2) else None)
