@@ -2083,6 +2083,9 @@ def test_aci_refusing_the_container_groups_registry_password_is_a_credential() -
     )
     d = classify(extract(text), learned=None, cite=False)
     assert d.reply and d.cause == "auth", [(c.id, c.score) for c in d.causes]
+    assert "--registry-login-server contosoreg.azurecr.io" in (d.fix[0].command or ""), [s.command for s in d.fix]
+    # the password's message is not the identity's: no "names a registry identity it does not have"
+    assert not any("identity" in e.detail for e in d.evidence), [e.detail for e in d.evidence]
 
 
 def test_a_proxy_name_that_does_not_resolve_is_the_proxy_not_a_missing_registry() -> None:
