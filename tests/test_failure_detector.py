@@ -2182,6 +2182,7 @@ def test_a_registry_refusing_a_pushed_manifest_is_registry_side() -> None:
         assert "registry_refused_manifest" in extract(text).facts.signals, text
         d = classify(extract(text), learned=None, cite=False)
         assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+        assert "image-manifest=true" in (d.fix[0].command or ""), [s.command for s in d.fix]
 
 
 def test_harbors_immutable_tag_rule_is_the_registrys_setting() -> None:
