@@ -472,8 +472,6 @@ class CaseIndex:
         search answers when it is installed (the same neighbours and similarities, bit for bit);
         a search restricted to some labels (citing cases of one cause) runs in Python.
         """
-        if not order:
-            return []
         if labels is None:
             native = self.native
             if native is None:
