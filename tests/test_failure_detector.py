@@ -2193,3 +2193,69 @@ def test_harbors_immutable_tag_rule_is_the_registrys_setting() -> None:
     assert "registry_write_locked" in extract(text).facts.signals
     d = classify(extract(text), learned=None, cite=False)
     assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+
+
+def test_gits_own_authentication_failure_stays_silent_but_a_registry_login_is_answered() -> None:
+    """git prints 'fatal: Authentication failed for ...' for a clone or push; a GitLab registry login is a registry's."""
+    text = (
+        "git push origin main\nremote: HTTP Basic: Access denied\nremote: You must use a personal access token "
+        "with 'write_repository' scope for Git over HTTP.\nfatal: Authentication failed for 'https://gitlab.example.com/team/app.git/'"
+    )
+    assert "git_auth_failed" in extract(text).facts.signals
+    d = classify(extract(text), learned=None, cite=False)
+    assert not d.reply and d.cause == "unrelated", [(c.id, c.score) for c in d.causes]
+    login = (
+        "$ docker login registry.gitlab.example.com -u ci\nError response from daemon: Get "
+        '"https://registry.gitlab.example.com/v2/": unauthorized: HTTP Basic: Access denied'
+    )
+    d = classify(extract(login), learned=None, cite=False)
+    assert d.reply and d.cause == "auth", [(c.id, c.score) for c in d.causes]
+
+
+def test_dockers_platform_warning_alone_is_a_platform_mismatch() -> None:
+    text = (
+        "docker run -p 8080:80 acme/report-api:2.3\nWARNING: The requested image's platform (linux/amd64) does not "
+        "match the detected host platform (linux/arm64/v8) and no specific platform was requested"
+    )
+    assert "platform_mismatch" in extract(text).facts.signals
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+    assert "imagetools inspect" in (d.fix[0].command or ""), [s.command for s in d.fix]
+
+
+def test_a_misspelt_registry_in_the_writers_words_beside_the_right_name_is_not_the_failure() -> None:
+    """The tool asked docker.io (and got a 503); 'dokcer.io' is the writer's typo. A typo that failed alone still is one."""
+    text = (
+        'ctr: failed to resolve reference "docker.io/acme/tools:1.2": failed to fetch anonymous token: unexpected '
+        "status: 503 Service Unavailable\nprobably a problem on the dokcer.io side?"
+    )
+    ex = extract(text)
+    assert "public_lookalike" not in ex.derived["host_kinds"], ex.derived["host_kinds"]
+    d = classify(ex, learned=None, cite=False)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+    alone = 'Error response from daemon: Get "https://dokcer.io/v2/": dial tcp 198.51.100.20:443: i/o timeout'
+    assert "public_lookalike" in extract(alone).derived["host_kinds"]
+    d = classify(extract(alone), learned=None, cite=False)
+    assert d.cause == "registry-not-found", [(c.id, c.score) for c in d.causes]
+
+
+def test_aci_pulling_from_a_public_registry_is_not_a_network_restricted_registry() -> None:
+    public = (
+        "Deploying to Azure Container Instances fails:\n(InaccessibleImage) The image "
+        "'docker.io/library/nginx:1.27' in container group 'web' is not accessible. Please check the image and registry credential."
+    )
+    restricted = "cannot pull from a registry restricted to private endpoints"
+    d = classify(extract(public), learned=None, cite=False)
+    assert d.cause != "service-integration", [(c.id, c.score) for c in d.causes]
+    assert not any(restricted in reason for c in d.causes for reason in c.reasons)
+    acr = public.replace("docker.io/library/nginx", "contosoreg.azurecr.io/web")
+    d = classify(extract(acr), learned=None, cite=False)
+    assert d.cause == "service-integration", [(c.id, c.score) for c in d.causes]
+    assert any(restricted in reason for reason in d.causes[0].reasons)
+
+
+def test_the_japanese_consoles_tag_immutability_is_the_registrys_setting() -> None:
+    text = "ECR へ docker push すると unexpected status: 400 Bad Request になる。リポジトリのタグの不変性が IMMUTABLE になっていた。"
+    assert "registry_write_locked" in extract(text).facts.signals
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]

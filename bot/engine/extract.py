@@ -413,6 +413,8 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
             _add_unique(facts.blob_hosts, host)
         elif info.kind in ("public_registry", "malformed", "lookalike", "public_lookalike", "data_cdn"):
             _add_unique(facts.other_registry_hosts, host)
+    if "public_lookalike" in kinds and _lookalikes_beside_their_names(facts.hosts):
+        kinds.discard("public_lookalike")
     if facts.registry is None:
         azure = _AZURE_WORDS.search(lower) is not None
         for gate, pattern, source in zip(_ACR_NAME_GATES, _ACR_NAME_ARG, (text, lower, text), strict=True):
@@ -425,6 +427,21 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
                 break
     if facts.registry and facts.login_server is None:
         facts.login_server = intended_login_server(facts.registry, facts.cloud)
+
+
+def _lookalikes_beside_their_names(hosts: list[HostFact]) -> bool:
+    """Every misspelt public registry name in the paste is also spelt right in it.
+
+    The tool then used the right name (``failed to resolve reference "docker.io/..."``) and the
+    misspelling is the writer's (``an issue at the docler.io side``): it cannot explain the failure.
+    A misspelling that did fail stands alone (``ghrc.io/...: connection reset``).
+    """
+    used = [h.host for h in hosts if h.kind == "public_registry"]
+    lookalikes = [h.registry for h in hosts if h.kind == "public_lookalike"]
+    return bool(lookalikes) and all(
+        intended is not None and any(name == intended or name.endswith("." + intended) for name in used)
+        for intended in lookalikes
+    )
 
 
 #: A name the user blanked out before pasting (XXXX, ***, REDACTED): not a bare host name, not a registry name.
