@@ -2259,3 +2259,39 @@ def test_the_japanese_consoles_tag_immutability_is_the_registrys_setting() -> No
     assert "registry_write_locked" in extract(text).facts.signals
     d = classify(extract(text), learned=None, cite=False)
     assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+
+
+def test_a_registry_name_built_from_a_shell_variable_is_not_a_misspelt_host() -> None:
+    """'$ACR_NAME.azurecr.io' and PowerShell's '$env:ACR_NAME.azurecr.io' are templates, not names anyone looked up."""
+    for text in (
+        'az acr run --registry $ACR_NAME --cmd "$ACR_NAME.azurecr.io/api:v1 python -V" /dev/null\nerror: the run failed',
+        'docker pull $env:ACR_NAME.azurecr.io/api:v1\nError response from daemon: the run failed',
+    ):
+        ex = extract(text)
+        assert not ex.facts.hosts and "lookalike" not in ex.derived["host_kinds"], (ex.facts.hosts, ex.derived)
+        assert classify(ex, learned=None, cite=False).cause != "registry-not-found"
+    assert extract("docker pull contosoreg.azurecr.io/api:v1").facts.hosts[0].host == "contosoreg.azurecr.io"
+
+
+def test_az_acr_login_asking_whether_docker_runs_is_the_docker_client() -> None:
+    text = "$ az acr login --name contosoreg\nPlease verify whether docker is installed and running properly"
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "client-docker-daemon", [(c.id, c.score) for c in d.causes]
+
+
+def test_cmd_exe_rejecting_the_command_line_stays_silent() -> None:
+    text = 'az acr run --registry %ACR% --cmd "python -c \\"print(1)\\"" /dev/null\n"" was unexpected at this time.'
+    assert "cli_usage_error" in extract(text).facts.signals
+    assert_silent(text)
+
+
+def test_a_registry_losing_a_layers_upload_session_is_registry_side() -> None:
+    text = (
+        "pushing layer sha256:4f1c failed: PATCH https://registry.acme.example/v2/tools/blobs/uploads/8c2e: "
+        '404 Not Found {"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}'
+    )
+    ex = extract(text)
+    assert "blob_upload_rejected" in ex.facts.signals and "download_failed" not in ex.facts.signals
+    d = classify(ex, learned=None, cite=False)
+    assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
+    assert (d.fix[0].command or "").startswith("docker push registry.acme.example/tools"), [s.command for s in d.fix]

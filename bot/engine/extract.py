@@ -391,6 +391,8 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
         host = match.group(1).lower().rstrip(".")
         if host in seen or host.endswith(_FILE_SUFFIXES) or host.endswith(_IGNORED_HOST_SUFFIXES):
             continue
+        if _after_variable_sigil(text, match.start(1)):
+            continue  # $ACR_NAME.azurecr.io, $env:ACR_NAME.azurecr.io: a template, not a name anyone looked up
         seen.add(host)
         port = int(match.group(2)) if match.group(2) else None
         info = classify_host(host)
@@ -427,6 +429,11 @@ def _hosts(text: str, lower: str, facts: Facts, derived: dict[str, set[str]]) ->
                 break
     if facts.registry and facts.login_server is None:
         facts.login_server = intended_login_server(facts.registry, facts.cloud)
+
+
+def _after_variable_sigil(text: str, start: int) -> bool:
+    """The name at ``start`` opens with a shell variable (``$NAME.``, PowerShell's ``$env:NAME.``)."""
+    return start > 0 and (text[start - 1] == "$" or text[max(0, start - 5) : start].lower() == "$env:")
 
 
 def _lookalikes_beside_their_names(hosts: list[HostFact]) -> bool:
