@@ -2295,3 +2295,16 @@ def test_a_registry_losing_a_layers_upload_session_is_registry_side() -> None:
     d = classify(ex, learned=None, cite=False)
     assert d.reply and d.cause == "other-acr", [(c.id, c.score) for c in d.causes]
     assert (d.fix[0].command or "").startswith("docker push registry.acme.example/tools"), [s.command for s in d.fix]
+
+
+def test_the_distribution_apis_error_envelope_is_a_container_registrys_answer_whatever_it_is_called() -> None:
+    """'注册中心' also names a service registry (Nacos, Eureka); an OCI error envelope settles that it is an image registry."""
+    text = (
+        '登录到注册中心时出现以下 401 错误: {"errors":[{"code":"UNAUTHORIZED","message":"Invalid username or password",'
+        '"detail":[{"type":"repository","name":"tools","actions":["pull"]}]}]}'
+    )
+    signals = extract(text).facts.signals
+    assert "other_registry_kind" in signals and "distribution_error_json" in signals, signals
+    d = classify(extract(text), learned=None, cite=False)
+    assert d.reply and d.cause == "auth", [(c.id, c.score) for c in d.causes]
+    assert_silent("Nacos 注册中心连接失败: 服务注册时出现错误 (error: connection refused)")
