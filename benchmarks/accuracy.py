@@ -53,13 +53,10 @@ from bot.engine.knowledge import default_knowledge
 from bot.engine.learned import (
     BLEND,
     KNN_K,
-    TRAINING,
-    CaseIndex,
+    LINEAR_WEIGHT,
     Learned,
-    LinearModel,
     default_learned,
     features,
-    train_linear,
 )
 from bot.engine.models import Diagnosis
 from bot.engine.training import folds_by_source, train_learned
@@ -167,41 +164,23 @@ def cross_validate(
     return tallies, results, per_cause
 
 
-class LinearLayer(Learned):
-    """The logistic-regression alternative, for comparison (``--model linear``)."""
-
-    def __init__(self, model: LinearModel, index: CaseIndex, blend: float) -> None:
-        super().__init__(index=index, blend=blend)
-        self.model = model
-
-    def votes(self, feats: set[str]) -> tuple[dict[str, float], list[tuple[int, float]]]:
-        return self.model.predict(feats), []
-
-    def votes_for(self, ex: Extraction) -> tuple[dict[str, float], list[tuple[int, float]]]:
-        return self.votes(features(ex))
+#: The learned layers ``--model`` compares: the shipped one, and each of its two parts alone.
+MODELS = {"knn+linear": LINEAR_WEIGHT, "knn": 0.0, "linear": 1.0}
 
 
 def trainer(model: str, blend: float, k: int, runner_ups: bool = True) -> Callable[[list[Item]], Learned]:
     """Build the learned layer from the training folds only."""
 
     def train(training: list[Item]) -> Learned:
-        layer = train_learned(
+        return train_learned(
             [item.case for item in training],
             [item.extraction for item in training],
             [item.feats for item in training],
             runner_ups=runner_ups and model != "linear",
             blend=blend,
             k=k,
+            linear_weight=MODELS[model],
         )
-        if model == "linear":
-            linear = train_linear(
-                [item.feats for item in training],
-                [item.case.label for item in training],
-                classes=sorted(default_knowledge().cards),
-                **TRAINING,
-            )
-            return LinearLayer(linear, layer.index, blend)
-        return layer
 
     return train
 
@@ -271,9 +250,9 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=KNN_K, help="neighbours that vote")
     parser.add_argument(
         "--model",
-        choices=("knn", "linear"),
-        default="knn",
-        help="learned layer: the shipped kNN or the linear alternative",
+        choices=tuple(MODELS),
+        default="knn+linear",
+        help="learned layer: the shipped one (nearest cases and a linear model), or either part alone",
     )
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument(

@@ -5,7 +5,7 @@ Run after adding cases to ``knowledge/cases/*.jsonl`` or editing ``knowledge/sig
     python scripts/train_cases.py          # retrain and write the artefact
     python scripts/train_cases.py --check  # exit 1 if the committed artefact is stale
 
-Building is deterministic (sorted inputs), pure Python, and takes a few seconds;
+Building is deterministic (sorted inputs, seeded training), pure Python, and takes about half a minute;
 the artefact records the digest of everything it was trained from, and a test fails when
 the library or the signals change without a retrain. Never edit the artefact by hand.
 """
@@ -43,23 +43,26 @@ def build() -> dict[str, object]:
         "feature_version": FEATURE_VERSION,
         "library_sha256": training_digest(),
         "cases": len(cases),
-        "model": "knn",
+        "model": "knn+linear",
         "k": KNN_K,
         "blend": BLEND,
+        "linear_weight": learned.linear_weight,
         "confusions": learned.confusions,
         "index": learned.index.to_dict(),
+        "linear": learned.linear.to_dict() if learned.linear is not None else None,
     }
 
 
 def dump(artefact: dict[str, object]) -> str:
-    """One top-level key per line, and one line per indexed feature: readable diffs, compact file."""
+    """One top-level key per line, one line per indexed feature, and one per list of the linear
+    model (its sorted feature names, then its flat weights): compact, and read without conversion."""
 
     def compact(value: object) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
     lines = ["{"]
     for key, value in artefact.items():
-        if key == "index" and isinstance(value, dict):
+        if key in ("index", "linear") and isinstance(value, dict):
             lines.append(f'"{key}": {{')
             for name, part in value.items():
                 if isinstance(part, dict):

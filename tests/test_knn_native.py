@@ -121,3 +121,74 @@ def test_any_query_of_valid_ranks_agrees_with_the_python_loop(ranks: list[int], 
     index = default_learned().index
     order = sorted({r % len(index.ranked) for r in ranks})
     assert index.search_ranks(order, limit=limit) == index.search_python(order, limit=limit)
+
+
+# ------------------------------------------------------------------ the linear model's logits
+
+
+def test_the_compiled_logits_are_installed_and_used() -> None:
+    model = default_learned().linear
+    assert model is not None
+    model.logits({"ctx"})
+    assert learned.NativeScorer is _knn.LinearScorer
+    assert isinstance(model.native, _knn.LinearScorer)
+
+
+def test_every_library_paste_gets_the_python_loops_logits_bit_for_bit() -> None:
+    model = default_learned().linear
+    assert model is not None
+    compared = 0
+    for case in default_cases():
+        rows = model.row_ids(learned.features(extract(case.text)))
+        assert model.logits_python(rows) == model.native.logits(rows), case.id
+        compared += 1
+    assert compared > 5_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=99_000), max_size=200))
+def test_any_rows_in_any_order_agree_with_the_python_loop(rows: list[int]) -> None:
+    """Rows no paste would give (repeated, unsorted, hundreds): the same sums, added in the same order."""
+    model = default_learned().linear
+    assert model is not None
+    model.logits(set())
+    picked = [r % len(model.features) for r in rows]
+    assert model.native.logits(picked) == model.logits_python(picked)
+
+
+def test_malformed_weights_and_rows_are_refused() -> None:
+    scorer = _knn.LinearScorer([0.5, 1.0], [0, 2, 3], [0, 1, 0], [0.25, -1.0, 2.0])
+    assert scorer.logits([0, 1]) == [2.75, 0.0] and scorer.logits([]) == [0.5, 1.0]
+    with pytest.raises(IndexError):
+        scorer.logits([0, 2])  # there are two rows
+    with pytest.raises(TypeError):
+        scorer.logits([0, "1"])
+    assert scorer.logits([1]) == [2.5, 1.0]  # a refused call leaves nothing behind
+    for args in (
+        ([0.5], [0, 1], [1], [0.1]),  # a class past the last one
+        ([0.5], [0, 2, 1], [0, 0], [0.1, 0.2]),  # offsets that fall
+        ([0.5], [0, 1], [0, 0], [0.1]),  # one target per value
+        ([], [0], [], []),  # no class at all
+    ):
+        with pytest.raises(ValueError):
+            _knn.LinearScorer(*args)
+    with pytest.raises(RuntimeError):
+        _knn.LinearScorer.__new__(_knn.LinearScorer).logits([])
+
+
+def test_a_model_without_the_module_sums_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(learned, "NativeScorer", None)
+    model = learned.LinearModel.from_rows(["a", "b"], [0.0, 0.1], {"x": ((0, 1.5),), "y": ((1, -0.5), (0, 0.25))})
+    assert model.logits({"y", "x", "unknown"}) == [0.0 + 1.5 + 0.25, 0.1 - 0.5]
+    assert model.native is False
+
+
+def test_dropped_scorers_give_their_memory_back() -> None:
+    model = default_learned().linear
+    assert model is not None
+    before = _resident_bytes()
+    for _ in range(200):
+        scorer = _knn.LinearScorer(model.bias, model.offsets, model.targets, model.values)
+        scorer.logits([0, 1, 2])
+        del scorer
+    assert _resident_bytes() - before < 40 * 2**20  # each holds ~2 MB of C arrays: 400 MB if never freed

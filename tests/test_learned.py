@@ -16,9 +16,12 @@ from bot.engine.classify import classify
 from bot.engine.extract import extract
 from bot.engine.learned import (
     JAPANESE_QUERY,
+    LINEAR_WEIGHT,
     RANK_ORDER,
     TEXT_BUDGET,
     CaseIndex,
+    Learned,
+    LinearModel,
     artefact_path,
     default_learned,
     features,
@@ -255,3 +258,57 @@ def test_japanese_character_pairs_take_few_places_in_a_query() -> None:
     pairs = [r for r in learned.index.ranks(ex) if names[r].startswith("j:")]
     assert 0 < len(pairs) <= JAPANESE_QUERY
     assert any(not names[r].startswith("j:") for r in learned.index.ranks(ex))
+
+
+def test_the_vote_mixes_the_nearest_cases_and_the_linear_model() -> None:
+    """Half each: a cause's vote is half its share of the nearest cases plus half the model's probability."""
+    index = _index()
+    samples = [{"w:proxyconnect", "w:eof"}, {"w:proxyconnect", "w:timeout"}, {"w:lookup", "w:timeout"}, {"w:npm"}]
+    model = train_linear(samples * 3, ["client-proxy", "client-proxy", "client-dns", "unrelated"] * 3, epochs=15)
+    paste = {"w:proxyconnect", "w:timeout", "s:proxyconnect", "ctx"}
+    nearest, hits = Learned(index=index).votes(paste)
+    mixed, same_hits = Learned(index=index, linear=model, linear_weight=0.5).votes(paste)
+    assert same_hits == hits and nearest
+    probabilities = model.predict(paste)
+    assert set(mixed) == set(probabilities) | set(nearest)
+    for cause, vote in mixed.items():
+        assert vote == 0.5 * probabilities.get(cause, 0.0) + 0.5 * nearest.get(cause, 0.0)
+    assert max(mixed, key=mixed.__getitem__) == "client-proxy"
+    assert abs(sum(mixed.values()) - 1.0) < 1e-9
+
+
+def test_the_packaged_artefact_carries_the_linear_model() -> None:
+    packaged = default_learned()
+    assert packaged is not None and packaged.linear is not None
+    assert packaged.linear_weight == LINEAR_WEIGHT
+    from bot.engine.knowledge import default_knowledge
+
+    assert packaged.linear.classes == sorted(default_knowledge().cards)
+    again = LinearModel.from_dict(json.loads(json.dumps(packaged.linear.to_dict())))
+    assert again == packaged.linear
+    paste = features(extract('Error response from daemon: Get "https://contoso.azurecr.io/v2/": proxyconnect tcp: EOF'))
+    assert again.predict(paste) == packaged.linear.predict(paste)
+
+
+def test_the_learned_vote_does_not_depend_on_the_hash_seed() -> None:
+    """Sets of feature names iterate in a per-process order; the sums must not follow it."""
+    script = (
+        "import json; from bot.engine.extract import extract; from bot.engine.learned import default_learned\n"
+        "ex = extract('Get https://contoso.azurecr.io/v2/: net/http: request canceled (Client.Timeout exceeded "
+        "while awaiting headers) behind our proxy')\n"
+        "votes, hits = default_learned().votes_for(ex)\n"
+        "print(json.dumps([sorted(votes.items()), hits]))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1, outputs

@@ -1,4 +1,5 @@
-/* The nearest-case search of bot.engine.learned.CaseIndex.search_ranks, compiled.
+/* The nearest-case search of bot.engine.learned.CaseIndex.search_ranks, compiled (and, below,
+ * the linear model's logits).
  *
  * A search adds each of a paste's rarest features' squared IDF to every case that has the
  * feature, then keeps the ten cases of highest sum * inverse norm. In Python that is some 900
@@ -199,15 +200,158 @@ static PyTypeObject KnnIndexType = {
     .tp_doc = "The case library's inverted index, searched in C (same results as the Python loop).",
 };
 
-static struct PyModuleDef knn_module = {PyModuleDef_HEAD_INIT, "_knn", "Nearest-case search in C.", -1, NULL};
+/* The linear model's logits (bot.engine.learned.LinearModel.logits), compiled: the bias plus the
+ * weights of a paste's features, added row by row in the order given and, within a row, in the
+ * stored order, exactly as the Python loop adds them (so the sums are the same bit for bit). */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n_classes;
+    Py_ssize_t n_rows;
+    double *bias;
+    Py_ssize_t *offsets; /* n_rows + 1 */
+    int32_t *targets;
+    double *values;
+} LinearScorer;
+
+static void LinearScorer_dealloc(LinearScorer *self) {
+    PyMem_Free(self->bias);
+    PyMem_Free(self->offsets);
+    PyMem_Free(self->targets);
+    PyMem_Free(self->values);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int LinearScorer_init(LinearScorer *self, PyObject *args, PyObject *kwds) {
+    PyObject *bias, *offsets, *targets, *values;
+    static char *kwlist[] = {"bias", "offsets", "targets", "values", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!", kwlist, &PyList_Type, &bias, &PyList_Type, &offsets,
+                                     &PyList_Type, &targets, &PyList_Type, &values))
+        return -1;
+    if (self->bias) { /* __init__ called again: start from nothing */
+        PyMem_Free(self->bias);
+        PyMem_Free(self->offsets);
+        PyMem_Free(self->targets);
+        PyMem_Free(self->values);
+        self->bias = NULL, self->offsets = NULL, self->targets = NULL, self->values = NULL;
+        self->n_classes = self->n_rows = 0;
+    }
+    Py_ssize_t nc = PyList_GET_SIZE(bias), no = PyList_GET_SIZE(offsets), ne = PyList_GET_SIZE(targets);
+    if (nc == 0 || no == 0 || PyList_GET_SIZE(values) != ne) {
+        PyErr_SetString(PyExc_ValueError, "bias, offsets and one target per value are needed");
+        return -1;
+    }
+    self->bias = PyMem_Malloc(sizeof(double) * nc);
+    self->offsets = PyMem_Malloc(sizeof(Py_ssize_t) * no);
+    self->targets = PyMem_Malloc(sizeof(int32_t) * (ne ? ne : 1));
+    self->values = PyMem_Malloc(sizeof(double) * (ne ? ne : 1));
+    if (!self->bias || !self->offsets || !self->targets || !self->values) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < nc; k++) {
+        double b = PyFloat_AsDouble(PyList_GET_ITEM(bias, k));
+        if (b == -1.0 && PyErr_Occurred()) return -1;
+        self->bias[k] = b;
+    }
+    Py_ssize_t previous = 0;
+    for (Py_ssize_t r = 0; r < no; r++) {
+        Py_ssize_t o = PyLong_AsSsize_t(PyList_GET_ITEM(offsets, r));
+        if (o == -1 && PyErr_Occurred()) return -1;
+        if (o < previous || o > ne || (r == 0 && o != 0) || (r == no - 1 && o != ne)) {
+            PyErr_SetString(PyExc_ValueError, "offsets must rise from 0 to the number of values");
+            return -1;
+        }
+        self->offsets[r] = previous = o;
+    }
+    for (Py_ssize_t j = 0; j < ne; j++) {
+        long k = PyLong_AsLong(PyList_GET_ITEM(targets, j));
+        if (k == -1 && PyErr_Occurred()) return -1;
+        if (k < 0 || k >= nc) {
+            PyErr_SetString(PyExc_ValueError, "class index out of range");
+            return -1;
+        }
+        self->targets[j] = (int32_t)k;
+        double w = PyFloat_AsDouble(PyList_GET_ITEM(values, j));
+        if (w == -1.0 && PyErr_Occurred()) return -1;
+        self->values[j] = w;
+    }
+    self->n_classes = nc;
+    self->n_rows = no - 1;
+    return 0;
+}
+
+/* logits(rows) -> [float]: the bias plus the rows' weights, in the order of `rows`. */
+static PyObject *LinearScorer_logits(LinearScorer *self, PyObject *args) {
+    PyObject *rows;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &rows)) return NULL;
+    if (self->bias == NULL || self->n_classes == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "LinearScorer was not initialised");
+        return NULL;
+    }
+    Py_ssize_t nc = self->n_classes;
+    double stack[64];
+    double *z = nc <= 64 ? stack : PyMem_Malloc(sizeof(double) * nc);
+    if (!z) return PyErr_NoMemory();
+    memcpy(z, self->bias, sizeof(double) * nc);
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    PyObject *result = NULL;
+    for (Py_ssize_t q = 0; q < n; q++) {
+        long r = PyLong_AsLong(PyList_GET_ITEM(rows, q));
+        if (r == -1 && PyErr_Occurred()) goto done;
+        if (r < 0 || r >= self->n_rows) {
+            PyErr_SetString(PyExc_IndexError, "row out of range");
+            goto done;
+        }
+        for (Py_ssize_t j = self->offsets[r]; j < self->offsets[r + 1]; j++) {
+            z[self->targets[j]] = z[self->targets[j]] + self->values[j];
+        }
+    }
+    result = PyList_New(nc);
+    if (!result) goto done;
+    for (Py_ssize_t k = 0; k < nc; k++) {
+        PyObject *v = PyFloat_FromDouble(z[k]);
+        if (!v) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, k, v);
+    }
+done:
+    if (z != stack) PyMem_Free(z);
+    return result;
+}
+
+static PyMethodDef LinearScorer_methods[] = {
+    {"logits", (PyCFunction)LinearScorer_logits, METH_VARARGS, "logits(rows): the bias plus the weights of those rows"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LinearScorerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "bot.engine._knn.LinearScorer",
+    .tp_basicsize = sizeof(LinearScorer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)LinearScorer_init,
+    .tp_dealloc = (destructor)LinearScorer_dealloc,
+    .tp_methods = LinearScorer_methods,
+    .tp_doc = "The linear model's weights, summed in C (same results as the Python loop).",
+};
+
+static struct PyModuleDef knn_module = {PyModuleDef_HEAD_INIT, "_knn", "Nearest-case search and linear logits in C.", -1, NULL};
 
 PyMODINIT_FUNC PyInit__knn(void) {
-    if (PyType_Ready(&KnnIndexType) < 0) return NULL;
+    if (PyType_Ready(&KnnIndexType) < 0 || PyType_Ready(&LinearScorerType) < 0) return NULL;
     PyObject *m = PyModule_Create(&knn_module);
     if (!m) return NULL;
     Py_INCREF(&KnnIndexType);
     if (PyModule_AddObject(m, "KnnIndex", (PyObject *)&KnnIndexType) < 0) {
         Py_DECREF(&KnnIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LinearScorerType);
+    if (PyModule_AddObject(m, "LinearScorer", (PyObject *)&LinearScorerType) < 0) {
+        Py_DECREF(&LinearScorerType);
         Py_DECREF(m);
         return NULL;
     }

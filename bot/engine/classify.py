@@ -466,7 +466,7 @@ def classify(
     if learned is not None and (votes is not None or not _rules_sure(scores, learned.sure_margin)):
         if votes is None:
             votes, hits = learned.votes_for(ex)
-        _blend(votes, learned, kb, scores, reasons, lang)
+        _blend(votes, learned.index.vote(hits), learned, kb, scores, reasons, lang)
     if learned is not None and learned.confusions:
         learned.add_runner_ups(scores)
     scores = {k: v for k, v in scores.items() if v > 0}
@@ -501,22 +501,28 @@ _LEARNED_REASON = {
 
 def _blend(
     votes: dict[str, float],
+    neighbours: dict[str, float],
     learned: Learned,
     kb: KnowledgeBase,
     scores: dict[str, float],
     reasons: dict[str, list[str]],
     lang: str,
 ) -> None:
-    """Add the library's vote to the rules' scores: rules explain, real cases generalise."""
+    """Add the library's vote to the rules' scores: rules explain, real cases generalise.
+
+    The reason shown is the nearest cases' share (``neighbours``), which a user can check
+    against the cited cases; the vote also holds the linear model's estimate.
+    """
     for cause, share in votes.items():
         if cause not in kb.cards:
             continue
         weight = learned.unrelated_blend if cause == UNRELATED else learned.blend
         scores[cause] = scores.get(cause, 0.0) + weight * share
-        if cause != UNRELATED and share >= 0.3:
+        closest = neighbours.get(cause, 0.0)
+        if cause != UNRELATED and closest >= 0.3:
             text = _LEARNED_REASON["ja" if lang == "ja" else "en"]  # names the cause: one line per cause
             title = kb.card(cause).title.get(lang)
-            reasons.setdefault(cause, []).append(text.format(title=title, pct=f"{share:.0%}"))
+            reasons.setdefault(cause, []).append(text.format(title=title, pct=f"{closest:.0%}"))
 
 
 #: A registry failure is ambiguous when the top cause is below this confidence, or the next
@@ -525,7 +531,7 @@ AMBIGUOUS_BELOW = 0.6
 AMBIGUITY_RATIO = 0.6
 CANDIDATE_RATIO = 0.25
 MAX_CANDIDATES = 3
-#: ... and also when the runner-up holds this share of the nearest real cases' vote (they were solved both ways).
+#: ... and also when the runner-up holds this share of the learned vote (real cases like it were solved both ways).
 SPLIT_VOTE = 0.2
 #: ... provided the rules leave the runner-up in the race (at this share of the top cause's confidence).
 SPLIT_RATIO = 0.15

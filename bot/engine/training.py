@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.engine.classify import UNRELATED, classify
-from bot.engine.learned import BLEND, KNN_K, CaseIndex, Learned
+from bot.engine.knowledge import default_knowledge
+from bot.engine.learned import BLEND, KNN_K, LINEAR_WEIGHT, TRAINING, CaseIndex, Learned, train_linear
 
 if TYPE_CHECKING:
     from bot.engine.cases import Case
@@ -54,11 +55,14 @@ def learn_confusions(
     feats: Sequence[set[str]],
     *,
     folds: int = CONFUSION_FOLDS,
+    blend: float = BLEND,
 ) -> dict[str, dict[str, float]]:
     """For each cause the engine puts first, the share of each other true cause among the
     library's cases it put first, predicted out of fold (leave-source-out).
 
-    Deterministic: folds come from the sources' digests, counts are rounded, keys sorted.
+    Deterministic: folds come from the sources' digests, counts are rounded, keys sorted. The
+    inner layers are the nearest cases alone: a linear model per inner fold would multiply the
+    training time by five for the order of the runner-ups only.
     """
     fold_of = folds_by_source(sources, folds)
     pairs: Counter[tuple[str, str]] = Counter()
@@ -70,7 +74,7 @@ def learn_confusions(
             [labels[i] for i in train],
             [feats[i] for i in train],
         )
-        learned = Learned(index=index)
+        learned = Learned(index=index, blend=blend)
         for i in range(len(labels)):
             if fold_of[i] != fold:
                 continue
@@ -93,13 +97,18 @@ def train_learned(
     runner_ups: bool = True,
     blend: float = BLEND,
     k: int = KNN_K,
+    linear_weight: float = LINEAR_WEIGHT,
 ) -> Learned:
     """The learned layer of ``cases`` (their extractions and features, in the same order): the
-    index of nearest cases and, unless ``runner_ups`` is off, the confusions learnt out of fold.
-    What ``scripts/train_cases.py`` packages, and what the benchmark retrains per fold."""
+    index of nearest cases, the linear model (unless ``linear_weight`` is 0) and, unless
+    ``runner_ups`` is off, the confusions learnt out of fold. What ``scripts/train_cases.py``
+    packages, and what the benchmark retrains per fold."""
     ids, labels = [c.id for c in cases], [c.label for c in cases]
     index = CaseIndex.build(ids, labels, feats, [ex.text for ex in extractions])
-    confusions = (
-        learn_confusions(ids, labels, [c.source for c in cases], extractions, feats) if runner_ups else {}
+    linear = (
+        train_linear(feats, labels, classes=sorted(default_knowledge().cards), **TRAINING) if linear_weight else None
     )
-    return Learned(index=index, blend=blend, k=k, confusions=confusions)
+    confusions = (
+        learn_confusions(ids, labels, [c.source for c in cases], extractions, feats, blend=blend) if runner_ups else {}
+    )
+    return Learned(index=index, linear=linear, linear_weight=linear_weight, blend=blend, k=k, confusions=confusions)
