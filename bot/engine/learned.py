@@ -4,17 +4,17 @@ Cards explain causes and carry the fixes; they recognise the phrasings someone t
 Real pastes use many more. This module turns a paste into a small set of features (the
 signals and facts the extractor already found, plus the words of its error lines) and
 
+* finds the most similar solved cases of the library (cosine over TF-IDF weights): their
+  labels vote, and a reply cites them;
 * scores every cause with a multinomial logistic regression trained on the library
   (``scripts/train_cases.py``; pure Python, so training and the benchmark need nothing
-  beyond the runtime dependencies), and
-* finds the most similar solved cases of the library (cosine over TF-IDF weights) so a
-  reply can cite them.
+  beyond the runtime dependencies); the two are mixed half and half (``LINEAR_WEIGHT``).
 
 Everything is exported to one JSON artefact (``knowledge/learned.json``) that records the
 digest of the library it was trained on; a test fails when it is stale. Inference is plain
 Python over precomputed sparse weights (a dictionary lookup per feature, no numpy), except the
-nearest-case search's inner loop, which runs compiled (``bot/engine/_knn.c``) when the install
-built it, with the same results as the Python loop.
+nearest-case search's inner loop and the model's sums, which run compiled
+(``bot/engine/_knn.c``) when the install built it, with the same results as the Python loops.
 """
 
 from __future__ import annotations
