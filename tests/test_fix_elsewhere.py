@@ -123,10 +123,9 @@ def test_an_undecided_failure_at_another_registry_gets_a_check_that_can_run_ther
 
 
 def test_an_undecided_azure_failure_keeps_the_live_check() -> None:
-    d = diagnose(
-        'Error response from daemon: Get "https://contosoacr.azurecr.io/v2/": dial tcp: lookup contosoacr.azurecr.io '
-        "on 10.0.0.2:53: no such host"
-    )
+    """A 403 at an Azure registry's login: its firewall, a proxy or a service; the live check decides."""
+    d = diagnose("Error response from daemon: login attempt to https://contosoacr.azurecr.io/v2/ failed with status: 403 Forbidden")
+    assert d.ambiguous, [(c.id, c.confidence) for c in d.causes]
     assert d.decisive_check is not None and d.decisive_check.command
     assert d.decisive_check.command.startswith("acrcheck ") and "contosoacr.azurecr.io" in d.decisive_check.command
 

@@ -19,6 +19,7 @@ from bot.engine.learned import (
     LINEAR_WEIGHT,
     RANK_ORDER,
     TEXT_BUDGET,
+    TRAINING,
     CaseIndex,
     Learned,
     LinearModel,
@@ -180,6 +181,23 @@ def test_linear_alternative_learns_and_is_deterministic() -> None:
     assert first.to_dict() == train_linear(samples, labels, epochs=15).to_dict()
     assert max(first.predict({"w:a"}).items(), key=lambda kv: kv[1])[0] == "auth"
     assert max(first.predict({"w:b"}).items(), key=lambda kv: kv[1])[0] == "client-dns"
+
+
+def test_a_feature_many_pastes_agree_on_is_not_penalised_for_being_common() -> None:
+    """The L2 penalty shrinks every weight alike at every step. Shrinking a feature's weights
+    each time a paste holds it (the earlier training) pressed hardest on the common features:
+    a word all 303 pastes of a cause hold, and no other cause's, stayed at 82 % for that cause."""
+    samples: list[set[str]] = []
+    labels: list[str] = []
+    for i in range(300):
+        samples += [{"w:timeout", f"w:noise{i % 37}"}, {"w:denied", f"w:noise{i % 41}"}]
+        labels += ["client-firewall", "auth"]
+    for i in range(3):
+        samples.append({"w:timeout", "w:rareword", f"w:x{i}"})
+        labels.append("client-firewall")
+    model = train_linear(samples, labels, **TRAINING)  # the shipped settings
+    assert model.predict({"w:timeout"})["client-firewall"] > 0.95
+    assert model.predict({"w:timeout"})["client-firewall"] > model.predict({"w:rareword"})["client-firewall"]
 
 
 PASTE = 'Error response from daemon: Get "https://contoso.azurecr.io/v2/": dial tcp: lookup contoso.azurecr.io on 10.1.0.4:53: read udp 10.1.0.9:51000->10.1.0.4:53: i/o timeout'
