@@ -389,6 +389,10 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "other-acr",
             "registry_answered_service_error",
         ),
+        # the failing connection is to Docker's API port (DOCKER_HOST), not to a registry
+        ('docker build -t web .\nERROR: Get "http://172.20.0.9:2375/_ping": dial tcp 172.20.0.9:2375: connect: connection refused', "client-docker-daemon", "docker_api_port"),
+        # NXDOMAIN from Docker Desktop's own DNS forwarder, which can miss the host's VPN DNS
+        ('Error response from daemon: Get "https://registry.corp.example/v2/": dial tcp: lookup registry.corp.example on 192.168.65.7:53: no such host', "client-dns", "docker_desktop_resolver"),
         # prose: a pull said to fail, with a private endpoint in the picture
         ("Since we added a private endpoint to the registry, the build agents cannot pull from contosoreg.azurecr.io", "registry-private-endpoint", "private_endpoint_words"),
         ("プライベート エンドポイントを作ってから、社内の VM で ACR からプルできない状態です", "registry-private-endpoint", "private_endpoint_words"),
