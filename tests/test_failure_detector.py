@@ -1751,11 +1751,33 @@ def test_no_proxy_named_beside_the_registry_points_at_the_proxy() -> None:
             'valid: current time 2025-03-01T10:00:00Z is after 2025-02-20T09:00:00Z"',
             "grpc_tls_error",
         ),
+        (  # ECS names secrets and registry auth in one message: here it was the secrets
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: "
+            "unable to retrieve secrets from ssm: service call has been retried 3 time(s): AccessDeniedException: "
+            "not authorized to perform ssm:GetParameters",
+            "ecs_secret_fetch_failed",
+        ),
+        (  # Docker Desktop refusing a bind mount
+            "docker: Error response from daemon: Mounts denied: The path /opt/data is not shared from the host and is not known to Docker.",
+            "docker_local_error",
+        ),
+        ("network proxy-net declared as external, but could not be found", "docker_local_error"),
     ],
 )
 def test_kubeadm_waits_volume_mounts_and_grpc_certificates_stay_silent(text: str, signal: str) -> None:
     assert signal in extract(text).facts.signals
     assert_silent(text)
+
+
+def test_ecs_registry_auth_failures_are_still_answered() -> None:
+    """The same ECS message naming the registry's credentials is a registry failure."""
+    text = (
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: "
+        "unable to retrieve ecr registry auth: service call has been retried 3 time(s): RequestError: send request "
+        'failed caused by: Post "https://api.ecr.eu-west-1.amazonaws.com/": dial tcp 52.1.2.3:443: i/o timeout'
+    )
+    d = diagnose(text)
+    assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
 
 
 def test_buildkite_is_not_buildkit() -> None:
