@@ -200,6 +200,48 @@ def test_a_feature_many_pastes_agree_on_is_not_penalised_for_being_common() -> N
     assert model.predict({"w:timeout"})["client-firewall"] > model.predict({"w:rareword"})["client-firewall"]
 
 
+def _dense_reference(samples: list[set[str]], labels: list[str], classes: list[str], l2: float, epochs: int) -> dict[str, list[float]]:
+    """The penalty written out: every weight shrinks at every step (what the scale factor stands for)."""
+    import math
+    import random
+
+    n = len(classes)
+    weights = {f: [0.0] * n for f in sorted({f for s in samples for f in s})}
+    bias = [0.0] * n
+    order = list(range(len(samples)))
+    rng = random.Random(7)
+    for epoch in range(epochs):
+        rng.shuffle(order)
+        step = 0.3 / (1.0 + epoch * 0.2)
+        for i in order:
+            z = [bias[k] + sum(weights[f][k] for f in sorted(samples[i])) for k in range(n)]
+            exps = [math.exp(v - max(z)) for v in z]
+            grad = [e / sum(exps) for e in exps]
+            grad[classes.index(labels[i])] -= 1.0
+            for row in weights.values():
+                for k in range(n):
+                    row[k] *= 1.0 - step * l2
+            for k, g in enumerate(grad):
+                if abs(g) > 1e-3:
+                    bias[k] -= step * g
+                    for f in samples[i]:
+                        weights[f][k] -= step * g
+    return {"bias": bias, **weights}
+
+
+@pytest.mark.parametrize("l2", [2e-4, 0.5, 3.0])  # 3.0 shrinks the scale below 1e-6 and folds it into the weights
+def test_the_scale_factor_shrinks_every_weight_at_every_step(l2: float) -> None:
+    samples = [{"w:a", "w:x"}, {"w:a", "w:y"}, {"w:b", "w:x"}, {"w:b", "w:y"}, {"w:c"}, {"w:a", "w:c"}]
+    labels = ["auth", "auth", "client-dns", "client-dns", "other-acr", "auth"]
+    classes = ["auth", "client-dns", "other-acr"]
+    model = train_linear(samples, labels, classes=classes, epochs=12, l2=l2, min_count=1, prune=0.0)
+    reference = _dense_reference(samples, labels, classes, l2, 12)
+    assert model.bias == pytest.approx(reference["bias"], rel=1e-9, abs=1e-12)
+    for name in ("w:a", "w:b", "w:c", "w:x", "w:y"):
+        got = [b - a for a, b in zip(model.bias, model.logits_python(model.row_ids([name])), strict=True)]
+        assert got == pytest.approx(reference[name], rel=1e-9, abs=1e-12), name
+
+
 PASTE = 'Error response from daemon: Get "https://contoso.azurecr.io/v2/": dial tcp: lookup contoso.azurecr.io on 10.1.0.4:53: read udp 10.1.0.9:51000->10.1.0.4:53: i/o timeout'
 
 
