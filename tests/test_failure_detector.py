@@ -1762,6 +1762,16 @@ def test_no_proxy_named_beside_the_registry_points_at_the_proxy() -> None:
             "docker_local_error",
         ),
         ("network proxy-net declared as external, but could not be found", "docker_local_error"),
+        (  # metrics scraping a kubelet: its own API port, its own certificate
+            "E1203 08:14:02.118 scraper.go:140] unable to fetch metrics from node worker-2: Get "
+            '"https://10.20.3.14:10250/metrics/resource": x509: cannot validate certificate for 10.20.3.14 because it doesn\'t contain any IP SANs',
+            "kubelet_api_port",
+        ),
+        (  # Gradle fetching a POM through a TLS-inspecting network: a package repository, not a registry
+            "> Could not resolve com.acme:platform-bom:3.1.\n   > Could not get resource 'https://nexus.acme.example/repository/maven/com/acme/platform-bom/3.1/platform-bom-3.1.pom'.\n"
+            "      > PKIX path building failed: unable to find valid certification path to requested target",
+            "java_build_error",
+        ),
     ],
 )
 def test_kubeadm_waits_volume_mounts_and_grpc_certificates_stay_silent(text: str, signal: str) -> None:
