@@ -1779,6 +1779,22 @@ def test_kubeadm_waits_volume_mounts_and_grpc_certificates_stay_silent(text: str
     assert_silent(text)
 
 
+def test_a_chart_repositorys_certificate_is_not_a_registrys() -> None:
+    """A classic Helm chart repository (index.yaml) on a registry host: its TLS failure is the chart
+    repository's, so no registry-tls-config rule speaks (22 of 22 such library pastes are unrelated)."""
+    text = (
+        "$ helm repo add --ca-file ca.crt corp https://harbor.corp.example/chartrepo/platform\n"
+        'Error: looks like "https://harbor.corp.example/chartrepo/platform" is not a valid chart repository or cannot '
+        'be reached: Get "https://harbor.corp.example/chartrepo/platform/index.yaml": x509: certificate is valid for '
+        "ingress.local, not harbor.corp.example"
+    )
+    ex = extract(text)
+    assert "helm_chart_repo" in ex.facts.signals and "default_server_certificate" in ex.facts.signals
+    rules_only = classify(ex, learned=None)
+    assert all(not c.reasons for c in rules_only.causes if c.id == "registry-tls-config"), rules_only.causes
+    assert_silent(text)
+
+
 def test_ecs_registry_auth_failures_are_still_answered() -> None:
     """The same ECS message naming the registry's credentials is a registry failure."""
     text = (
