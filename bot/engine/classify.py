@@ -18,7 +18,7 @@ from typing import Any
 from bot.engine.extract import Extraction
 from bot.engine.hosts import intended_login_server
 from bot.engine.knowledge import Card, Condition, KnowledgeBase, azure_only_command, default_knowledge
-from bot.engine.learned import Learned, default_learned, features
+from bot.engine.learned import Consultation, Learned, default_learned, features
 from bot.engine.live_facts import LiveFacts
 from bot.engine.models import (
     VANTAGE_PASTE,
@@ -425,18 +425,16 @@ def classify(
     kb = kb or default_knowledge()
     if learned is DEFAULT_LEARNED:
         learned = default_learned()
-    feats: set[str] | None = None
-    votes: dict[str, float] | None = None
-    hits: list[tuple[int, float]] = []
+    consulted: Consultation | None = None
     table = _rule_table(kb)
     signals = frozenset(ex.facts.signals)  # the context flip below changes no signal
     if learned is not None and not ex.registry_context and "error_marker" in signals:
         # No registry word or tool was recognised; real cases that read like this paste may still
         # all be registry failures (a phrasing no signal knows yet), and then it is one too --
         # unless the paste is plainly another tool's error (kubectl to its API server, npm, git...).
-        votes, hits = learned.votes_for(ex)
+        consulted = learned.consult(ex)
         if learned.registry_like(
-            votes, hits, mentions_registry="registry_mention" in signals
+            consulted.votes, consulted.hits, mentions_registry="registry_mention" in signals
         ) and not _another_tools_error(table, ex, signals):
             ex = dataclasses.replace(ex, registry_context=True)
     candidates = set(table.unconditional)
@@ -463,20 +461,21 @@ def classify(
         if score != 0:  # negative scores too: the library's vote is added before filtering
             scores[card_id] = score
             reasons[card_id] = why
-    if learned is not None and (votes is not None or not _rules_sure(scores, learned.sure_margin)):
-        if votes is None:
-            votes, hits = learned.votes_for(ex)
-        _blend(votes, learned.index.vote(hits), learned, kb, scores, reasons, lang)
+    if learned is not None and (consulted is not None or not _rules_sure(scores, learned.sure_margin)):
+        if consulted is None:
+            consulted = learned.consult(ex)
+        _blend(consulted.votes, consulted.shares, learned, kb, scores, reasons, lang)
     if learned is not None and learned.confusions:
         learned.add_runner_ups(scores)
     scores = {k: v for k, v in scores.items() if v > 0}
     scores.setdefault(UNRELATED, 0.01)
     known = template_values(ex.facts) if known is None else known  # once: the fix and the deciding check
     diagnosis = _build(kb, ex, ex.facts, scores, reasons, {}, {}, lang, text=ex.text, known=known)
-    _weigh_ambiguity(diagnosis, kb, ex, lang, known, votes)
+    _weigh_ambiguity(diagnosis, kb, ex, lang, known, consulted.votes if consulted is not None else None)
     if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
-        feats = feats if feats is not None else features(ex)
+        feats = consulted.feats if consulted is not None and consulted.feats is not None else features(ex)
+        hits = consulted.hits if consulted is not None else []
         diagnosis.similar_cases = learned.similar(feats, causes, ex.text, hits=hits)
     return diagnosis
 

@@ -688,6 +688,20 @@ MIN_SIMILARITY_OTHER = 0.3
 
 
 @dataclass(slots=True)
+class Consultation:
+    """What the learned layer says of one paste (``Learned.consult``)."""
+
+    #: each cause's vote: the nearest cases' shares mixed with the linear model's probabilities
+    votes: dict[str, float]
+    #: the nearest cases' own shares, which the reply shows as evidence (the cited cases bear them out)
+    shares: dict[str, float]
+    #: the nearest cases (position, similarity)
+    hits: list[tuple[int, float]]
+    #: the paste's features, when the linear model needed them (reused to cite similar cases)
+    feats: set[str] | None = None
+
+
+@dataclass(slots=True)
 class Learned:
     """The learned layer: the library's cases as neighbours and a linear model trained on them,
     and how much their vote counts.
@@ -752,9 +766,18 @@ class Learned:
 
     def votes_for(self, ex: Extraction) -> tuple[dict[str, float], list[tuple[int, float]]]:
         """``votes(features(ex))``; the search looks up the paste's indexed features without building their names."""
+        consulted = self.consult(ex)
+        return consulted.votes, consulted.hits
+
+    def consult(self, ex: Extraction) -> Consultation:
+        """Everything the classifier needs from the layer for one paste, each computed once:
+        the vote, the nearest cases' own shares, those cases, and the features the model read."""
         hits = self.index.search_ranks(self.index.ranks(ex), limit=self.k)
         shares = self.index.vote(hits)
-        return (self._with_model(shares, features(ex)) if self.linear is not None else shares), hits
+        if self.linear is None:
+            return Consultation(votes=shares, shares=shares, hits=hits)
+        feats = features(ex)
+        return Consultation(votes=self._with_model(shares, feats), shares=shares, hits=hits, feats=feats)
 
     def _with_model(self, shares: dict[str, float], feats: set[str]) -> dict[str, float]:
         """The nearest cases' shares mixed with the linear model's probabilities."""
