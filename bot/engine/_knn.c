@@ -213,11 +213,18 @@ typedef struct {
     double *values;
 } LinearScorer;
 
-static void LinearScorer_dealloc(LinearScorer *self) {
+/* Free the weights and forget them (dealloc, and __init__ called again on a built scorer). */
+static void LinearScorer_clear(LinearScorer *self) {
     PyMem_Free(self->bias);
     PyMem_Free(self->offsets);
     PyMem_Free(self->targets);
     PyMem_Free(self->values);
+    self->bias = NULL, self->offsets = NULL, self->targets = NULL, self->values = NULL;
+    self->n_classes = self->n_rows = 0;
+}
+
+static void LinearScorer_dealloc(LinearScorer *self) {
+    LinearScorer_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -227,14 +234,7 @@ static int LinearScorer_init(LinearScorer *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!", kwlist, &PyList_Type, &bias, &PyList_Type, &offsets,
                                      &PyList_Type, &targets, &PyList_Type, &values))
         return -1;
-    if (self->bias) { /* __init__ called again: start from nothing */
-        PyMem_Free(self->bias);
-        PyMem_Free(self->offsets);
-        PyMem_Free(self->targets);
-        PyMem_Free(self->values);
-        self->bias = NULL, self->offsets = NULL, self->targets = NULL, self->values = NULL;
-        self->n_classes = self->n_rows = 0;
-    }
+    LinearScorer_clear(self); /* __init__ called again: start from nothing */
     Py_ssize_t nc = PyList_GET_SIZE(bias), no = PyList_GET_SIZE(offsets), ne = PyList_GET_SIZE(targets);
     if (nc == 0 || no == 0 || PyList_GET_SIZE(values) != ne) {
         PyErr_SetString(PyExc_ValueError, "bias, offsets and one target per value are needed");
