@@ -114,6 +114,24 @@ def test_dropped_indexes_give_their_memory_back() -> None:
     assert _resident_bytes() - before < 40 * 2**20
 
 
+def test_an_index_built_again_in_place_frees_what_it_held() -> None:
+    """``__init__`` called again on one index: 60 rebuilds would keep 180 MB if the earlier arrays
+    were not freed; a refused rebuild leaves an empty index that refuses every rank."""
+    index = default_learned().index
+    postings, weights = [cases for cases, _ in index.ranked], [w for _, w in index.ranked]
+    native = _knn.KnnIndex(postings, weights, index.inverse_norms)
+    expected = native.search([0, 1, 2], 10)
+    before = _resident_bytes()
+    for _ in range(60):
+        native.__init__(postings, weights, index.inverse_norms)
+    assert _resident_bytes() - before < 40 * 2**20
+    assert native.search([0, 1, 2], 10) == expected
+    with pytest.raises(ValueError):
+        native.__init__(postings, weights[:-1], index.inverse_norms)
+    with pytest.raises(IndexError):
+        native.search([0], 10)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=99_000), max_size=60), st.integers(min_value=0, max_value=40))
 def test_any_query_of_valid_ranks_agrees_with_the_python_loop(ranks: list[int], limit: int) -> None:

@@ -34,13 +34,22 @@ typedef struct {
     int32_t *touched;    /* scratch */
 } KnnIndex;
 
-static void KnnIndex_dealloc(KnnIndex *self) {
+/* Free the arrays and forget them (dealloc, and __init__ called again on a built index: without
+ * this a rebuilt index kept its earlier arrays for ever). */
+static void KnnIndex_clear(KnnIndex *self) {
     PyMem_Free(self->postings);
     PyMem_Free(self->offsets);
     PyMem_Free(self->weights);
     PyMem_Free(self->inverse);
     PyMem_Free(self->acc);
     PyMem_Free(self->touched);
+    self->postings = NULL, self->offsets = NULL, self->weights = NULL;
+    self->inverse = NULL, self->acc = NULL, self->touched = NULL;
+    self->n_cases = self->n_features = 0;
+}
+
+static void KnnIndex_dealloc(KnnIndex *self) {
+    KnnIndex_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -50,6 +59,7 @@ static int KnnIndex_init(KnnIndex *self, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!", kwlist, &PyList_Type, &lists, &PyList_Type, &weights,
                                      &PyList_Type, &inverse))
         return -1;
+    KnnIndex_clear(self); /* __init__ called again: start from nothing */
     Py_ssize_t nf = PyList_GET_SIZE(lists), nc = PyList_GET_SIZE(inverse);
     if (PyList_GET_SIZE(weights) != nf) {
         PyErr_SetString(PyExc_ValueError, "one weight per feature");
