@@ -28,6 +28,7 @@ from bot.engine.learned import (
     features,
     focus_text,
     load_learned,
+    scan,
     text_features,
     train_linear,
     training_digest,
@@ -306,6 +307,18 @@ def test_ranks_of_an_extraction_are_the_indexed_features() -> None:
         expected = sorted({r for f, r in ranks.items() if not f.startswith("j:")} | set(japanese))
         assert index.ranks(ex) == expected, text[:80]
         assert learned.votes_for(ex) == learned.votes(features(ex))
+
+
+def test_one_scan_finds_the_rows_the_model_knows() -> None:
+    """``scan`` reads a paste once for both halves: its rows are the model's rows of ``features``."""
+    learned = default_learned()
+    assert learned is not None and learned.linear is not None
+    texts = [case.text for case in default_cases()] + [PASTE, "イメージのプルに失敗しました x509", "ア"]
+    for text in texts:
+        ex = extract(text)
+        ranks, rows = scan(ex, learned.index, learned.linear)
+        assert rows == learned.linear.row_ids(features(ex)), text[:80]
+        assert ranks == learned.index.ranks(ex), text[:80]
 
 
 def test_japanese_character_pairs_take_few_places_in_a_query() -> None:

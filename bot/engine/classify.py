@@ -474,7 +474,7 @@ def classify(
     _weigh_ambiguity(diagnosis, kb, ex, lang, known, consulted.votes if consulted is not None else None)
     if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
-        feats = consulted.feats if consulted is not None and consulted.feats is not None else features(ex)
+        feats = features(ex)
         hits = consulted.hits if consulted is not None else []
         diagnosis.similar_cases = learned.similar(feats, causes, ex.text, hits=hits)
     return diagnosis

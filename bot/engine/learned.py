@@ -227,6 +227,9 @@ class LinearModel:
     values: list[float]
     #: feature name -> its row, built on the first prediction
     rows: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    #: the rows of words, of word pairs (keyed without their ``w:``/``b:``) and of the other
+    #: features, built on the first ``scan``: the paste's tokens are looked up as they are read
+    tables: tuple[dict[str, int], dict[str, int], dict[str, int]] | None = field(default=None, repr=False, compare=False)
     #: the compiled additions, built on the first prediction; ``False`` without the module
     native: Any = field(default=None, repr=False, compare=False)
 
@@ -251,8 +254,27 @@ class LinearModel:
         get = rows.get
         return sorted([r for r in map(get, feats) if r is not None])
 
+    def row_tables(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """Rows by kind: words and word pairs by their text, the other features by name."""
+        if self.tables is None:
+            words: dict[str, int] = {}
+            pairs: dict[str, int] = {}
+            others: dict[str, int] = {}
+            by_kind = {"w:": words, "b:": pairs}
+            for row, name in enumerate(self.features):
+                table = by_kind.get(name[:2])
+                if table is None:
+                    others[name] = row
+                else:
+                    table[name[2:]] = row
+            self.tables = (words, pairs, others)
+        return self.tables
+
     def logits(self, feats: Iterable[str]) -> list[float]:
-        rows = self.row_ids(feats)
+        return self.logits_rows(self.row_ids(feats))
+
+    def logits_rows(self, rows: list[int]) -> list[float]:
+        """The logits of a paste given the sorted rows of its known features."""
         native = self.native
         if native is None:
             native = self.native = (
@@ -274,7 +296,11 @@ class LinearModel:
 
     def predict(self, feats: Iterable[str]) -> dict[str, float]:
         """Probability of every cause (at ``LINEAR_TEMPERATURE``)."""
-        z = self.logits(feats)
+        return self.predict_rows(self.row_ids(feats))
+
+    def predict_rows(self, rows: list[int]) -> dict[str, float]:
+        """``predict`` given the sorted rows of the paste's known features (``scan``)."""
+        z = self.logits_rows(rows)
         top = max(z)
         exps = [math.exp((v - top) / LINEAR_TEMPERATURE) for v in z]
         total = sum(exps)
@@ -486,49 +512,7 @@ class CaseIndex:
         The query ``search`` makes of ``features(ex)`` (Japanese character pairs capped at
         ``JAPANESE_QUERY``), without building the names that are not indexed.
         """
-        found: set[int] = set()
-        add = found.add
-        rank = self.rank.get
-        word = self.word_rank.get
-        pair = self.pair_rank.get
-        previous = ""
-        japanese: set[int] = set()
-        for token in _TOKEN.findall(focus_text(ex.text).lower()):
-            if token[0] >= _CJK_START:
-                for i in range(max(1, len(token) - 1)):
-                    r = rank("j:" + token[i : i + 2])
-                    if r is not None:
-                        japanese.add(r)
-                previous = ""
-                continue
-            if token in _STOP:
-                previous = ""
-                continue
-            r = word(token)
-            if r is not None:
-                add(r)
-            if previous:
-                r = pair(previous + "_" + token)
-                if r is not None:
-                    add(r)
-            previous = token
-        for signal in ex.facts.signals:
-            r = rank("s:" + signal)
-            if r is not None:
-                add(r)
-        derived = ex.derived
-        for key in _FACT_KEYS:
-            for value in derived.get(key, ()):
-                r = rank(f"f:{key}={value}")
-                if r is not None:
-                    add(r)
-        if ex.registry_context:
-            r = rank("ctx")
-            if r is not None:
-                add(r)
-        if japanese:
-            found.update(sorted(japanese)[:JAPANESE_QUERY])
-        return sorted(found)
+        return scan(ex, self, None)[0]
 
     def search(
         self, feats: Iterable[str], *, labels: set[str] | None = None, limit: int = 10
@@ -687,6 +671,82 @@ MIN_SIMILARITY = 0.15
 MIN_SIMILARITY_OTHER = 0.3
 
 
+def scan(ex: Extraction, index: CaseIndex, linear: LinearModel | None) -> tuple[list[int], list[int]]:
+    """Read a paste's features once for both halves of the layer: the sorted ranks of those the
+    case index holds (``CaseIndex.ranks``) and the sorted rows of those the linear model knows.
+
+    The same features as ``features(ex)``, looked up as they are read, without building the
+    names of the many that neither half knows; Japanese character pairs are capped at
+    ``JAPANESE_QUERY`` for the index only (the model reads them all, as it was trained).
+    """
+    found: set[int] = set()
+    add = found.add
+    rank = index.rank.get
+    word = index.word_rank.get
+    pair = index.pair_rank.get
+    japanese: set[int] = set()
+    rows: set[int] = set()
+    add_row = rows.add
+    if linear is not None:
+        word_rows, pair_rows, other_rows = linear.row_tables()
+    else:
+        word_rows = pair_rows = other_rows = {}
+    word_row = word_rows.get
+    pair_row = pair_rows.get
+    other_row = other_rows.get
+
+    def other(name: str) -> None:
+        r = rank(name)
+        if r is not None:
+            add(r)
+        r = other_row(name)
+        if r is not None:
+            add_row(r)
+
+    previous = ""
+    for token in _TOKEN.findall(focus_text(ex.text).lower()):
+        if token[0] >= _CJK_START:
+            for i in range(max(1, len(token) - 1)):
+                name = "j:" + token[i : i + 2]
+                r = rank(name)
+                if r is not None:
+                    japanese.add(r)
+                r = other_row(name)
+                if r is not None:
+                    add_row(r)
+            previous = ""
+            continue
+        if token in _STOP:
+            previous = ""
+            continue
+        r = word(token)
+        if r is not None:
+            add(r)
+        r = word_row(token)
+        if r is not None:
+            add_row(r)
+        if previous:
+            joined = previous + "_" + token
+            r = pair(joined)
+            if r is not None:
+                add(r)
+            r = pair_row(joined)
+            if r is not None:
+                add_row(r)
+        previous = token
+    for signal in ex.facts.signals:
+        other("s:" + signal)
+    derived = ex.derived
+    for key in _FACT_KEYS:
+        for value in derived.get(key, ()):
+            other(f"f:{key}={value}")
+    if ex.registry_context:
+        other("ctx")
+    if japanese:
+        found.update(sorted(japanese)[:JAPANESE_QUERY])
+    return sorted(found), sorted(rows)
+
+
 @dataclass(slots=True)
 class Consultation:
     """What the learned layer says of one paste (``Learned.consult``)."""
@@ -697,8 +757,6 @@ class Consultation:
     shares: dict[str, float]
     #: the nearest cases (position, similarity)
     hits: list[tuple[int, float]]
-    #: the paste's features, when the linear model needed them (reused to cite similar cases)
-    feats: set[str] | None = None
 
 
 @dataclass(slots=True)
@@ -771,20 +829,25 @@ class Learned:
 
     def consult(self, ex: Extraction) -> Consultation:
         """Everything the classifier needs from the layer for one paste, each computed once:
-        the vote, the nearest cases' own shares, those cases, and the features the model read."""
-        hits = self.index.search_ranks(self.index.ranks(ex), limit=self.k)
+        the vote, the nearest cases' own shares and those cases. The paste is read once for both
+        halves (``scan``); the same vote as ``votes(features(ex))``."""
+        ranks, rows = scan(ex, self.index, self.linear)
+        hits = self.index.search_ranks(ranks, limit=self.k)
         shares = self.index.vote(hits)
         if self.linear is None:
             return Consultation(votes=shares, shares=shares, hits=hits)
-        feats = features(ex)
-        return Consultation(votes=self._with_model(shares, feats), shares=shares, hits=hits, feats=feats)
+        return Consultation(votes=self._mix(shares, self.linear.predict_rows(rows)), shares=shares, hits=hits)
 
     def _with_model(self, shares: dict[str, float], feats: set[str]) -> dict[str, float]:
         """The nearest cases' shares mixed with the linear model's probabilities."""
         if self.linear is None:
             return shares
+        return self._mix(shares, self.linear.predict(feats))
+
+    def _mix(self, shares: dict[str, float], probabilities: dict[str, float]) -> dict[str, float]:
+        """``linear_weight`` of the model's probabilities plus the rest of the cases' shares."""
         weight = self.linear_weight
-        mixed = {cause: weight * p for cause, p in self.linear.predict(feats).items()}
+        mixed = {cause: weight * p for cause, p in probabilities.items()}
         for cause, share in shares.items():
             mixed[cause] = mixed.get(cause, 0.0) + (1.0 - weight) * share
         return mixed
