@@ -393,6 +393,12 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
         ('docker build -t web .\nERROR: Get "http://172.20.0.9:2375/_ping": dial tcp 172.20.0.9:2375: connect: connection refused', "client-docker-daemon", "docker_api_port"),
         # NXDOMAIN from Docker Desktop's own DNS forwarder, which can miss the host's VPN DNS
         ('Error response from daemon: Get "https://registry.corp.example/v2/": dial tcp: lookup registry.corp.example on 192.168.65.7:53: no such host', "client-dns", "docker_desktop_resolver"),
+        # an older docker client dialling a daemon socket that is not there
+        (
+            "docker pull nginx:1.25\nPost http:///var/run/docker.sock/v1.20/images/create?fromImage=nginx&tag=1.25: dial unix /var/run/docker.sock: no such file or directory",
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
         # prose: a pull said to fail, with a private endpoint in the picture
         ("Since we added a private endpoint to the registry, the build agents cannot pull from contosoreg.azurecr.io", "registry-private-endpoint", "private_endpoint_words"),
         ("プライベート エンドポイントを作ってから、社内の VM で ACR からプルできない状態です", "registry-private-endpoint", "private_endpoint_words"),
@@ -2360,3 +2366,14 @@ def test_the_distribution_apis_error_envelope_is_a_container_registrys_answer_wh
     d = classify(extract(text), learned=None, cite=False)
     assert d.reply and d.cause == "auth", [(c.id, c.score) for c in d.causes]
     assert_silent("Nacos 注册中心连接失败: 服务注册时出现错误 (error: connection refused)")
+
+
+def test_an_empty_host_in_another_services_api_url_is_not_an_unset_registry_variable() -> None:
+    """``https:///v2/`` is a registry request with no host (an unset $CI_REGISTRY); the same empty
+    host in another service's API path is that service's client, and stays silent."""
+    assert_silent(
+        'Syncing projects failed\nGet "https:///api/v4/users/ops/projects?page=2&per_page=100": x509: certificate signed by unknown authority'
+    )
+    d = diagnose('docker login -u "$CI_REGISTRY_USER" --password-stdin\nError response from daemon: Get "https:///v2/": http: no Host in request URL')
+    assert "empty_registry_host" in d.facts.signals
+    assert d.reply and d.cause == "registry-not-found", [(c.id, c.confidence) for c in d.causes]
