@@ -2377,3 +2377,13 @@ def test_an_empty_host_in_another_services_api_url_is_not_an_unset_registry_vari
     d = diagnose('docker login -u "$CI_REGISTRY_USER" --password-stdin\nError response from daemon: Get "https:///v2/": http: no Host in request URL')
     assert "empty_registry_host" in d.facts.signals
     assert d.reply and d.cause == "registry-not-found", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_terraforms_own_azure_login_failure_is_not_a_registry_login() -> None:
+    """The azurerm provider's "Error building ARM Config" (and Terraform's "Initializing the
+    backend...") name Terraform even when the word does not appear: its Azure CLI login is not the registry's."""
+    assert_silent(
+        "Initializing the backend...\n╷\n│ Error: Error building ARM Config: please ensure you have installed Azure CLI"
+        " version 2.0.79 or newer. Error parsing json result from the Azure CLI: Error waiting for the Azure CLI:"
+        " exit status 1: ERROR: Please run 'az login' to setup account."
+    )
