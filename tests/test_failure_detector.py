@@ -2387,3 +2387,22 @@ def test_terraforms_own_azure_login_failure_is_not_a_registry_login() -> None:
         " version 2.0.79 or newer. Error parsing json result from the Azure CLI: Error waiting for the Azure CLI:"
         " exit status 1: ERROR: Please run 'az login' to setup account."
     )
+
+
+def test_gos_plain_http_answer_is_a_registry_served_without_tls_even_alone() -> None:
+    """Go's "server gave HTTP response to HTTPS client" alone is, in real pastes, a registry served
+    over plain HTTP; kubectl's "Unable to connect to the server:" prefix is its API server."""
+    assert_rule_decides("http: server gave HTTP response to HTTPS client", "registry-tls-config", "go_http_response_to_https")
+    assert_silent("Unable to connect to the server: http: server gave HTTP response to HTTPS client")
+
+
+def test_github_packages_permission_code_is_the_tokens_scope() -> None:
+    """ghcr.io's ``permission_denied: write_package`` is the token's package scope; the same code
+    from npm's GitHub registry is npm's and stays silent."""
+    assert_rule_decides(
+        "ERROR: failed to push ghcr.io/acme/api:1.4.0: denied: permission_denied: write_package", "auth", "package_permission_denied"
+    )
+    assert_rule_decides("permission_denied: read_package", "auth", "package_permission_denied")
+    assert_silent(
+        "npm ERR! code E403\nnpm ERR! 403 403 Forbidden - PUT https://npm.pkg.github.com/@acme%2fui - Permission permission_denied: write_package"
+    )
