@@ -10,13 +10,23 @@ is refused with a clear error and they are never echoed (``allow_nan=False``). A
 flushed whenever the input has no further complete line at hand, i.e. before the process could
 wait for input: a driver that sends one line and waits gets its answer at once, and a batch
 piped in is not paid for with one write system call per line.
+
+SIGTERM (and SIGINT) stop the stream without tearing an answer: work under way finishes, the
+answers computed so far are written whole and flushed, and the process exits with 128 + the
+signal's number (143 for SIGTERM). Lines not yet answered get no line at all, never half of one:
+a driver resends from the first id it has no answer for. Waiting for input, the process stops at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
+import threading
 from collections.abc import Iterable, Iterator
+from types import FrameType
 from typing import Any, TextIO
 
 log = logging.getLogger("bot.cli.main")
@@ -70,27 +80,90 @@ _READ_SIZE = 1 << 16
 _WRITE_BATCH = 1 << 16
 
 
-def input_lines(stdin: TextIO) -> Iterable[tuple[str, bool]]:
+class _Stopped(Exception):
+    """Raised by the signal handler only while the stream waits for input (nothing is unwritten)."""
+
+
+class StopSignals:
+    """SIGTERM/SIGINT while answering: remember it, finish the answer, write it, then stop.
+
+    A handler that raised mid-write would leave half an answer on stdout; this one raises only
+    while the stream is blocked reading input, when every answer so far is written and flushed.
+    The first signal puts the previous handlers back, so a second one stops the process as it
+    always did. Installed only in the main thread (the only one Python delivers signals to);
+    elsewhere it is inert.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.reading = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+        self._restore()  # a second signal acts as it would have (a writer stuck on a full pipe can still be stopped)
+        if self.reading:
+            raise _Stopped
+
+    def _restore(self) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def exit_code(self) -> int:
+        return 128 + self.received if self.received is not None else 0
+
+
+def input_lines(stdin: TextIO, stop: StopSignals | None = None) -> Iterable[tuple[str, bool]]:
     """Input lines split on ``\\n`` only, decoded as UTF-8 with replacement, each with whether
     another complete line is already at hand (when not, the caller flushes before reading on)."""
+    stop = stop or StopSignals()
     buffer = getattr(stdin, "buffer", None)
     if buffer is None or not hasattr(buffer, "read1"):
-        for line in stdin:
+        lines = iter(stdin)
+        while True:
+            stop.reading = True
+            try:
+                line = next(lines, None)
+            finally:
+                stop.reading = False
+            if line is None:
+                return
             yield line, False
-        return
-    for raw, more in _split_reads(buffer):
+    for raw, more in _split_reads(buffer, stop):
         yield raw.decode("utf-8", errors="replace"), more
 
 
-def _split_reads(buffer: Any) -> Iterator[tuple[bytes, bool]]:
+def _read1(buffer: Any, stop: StopSignals) -> bytes:
+    """One ``read1``, during which a stop signal ends the stream at once."""
+    stop.reading = True
+    try:
+        chunk: bytes = buffer.read1(_READ_SIZE)
+    finally:
+        stop.reading = False
+    return chunk
+
+
+def _split_reads(buffer: Any, stop: StopSignals) -> Iterator[tuple[bytes, bool]]:
     """Lines of a binary stream read with ``read1`` (what is there, blocking only when nothing is).
 
     A line longer than one read is gathered as a list of pieces and joined once, so a huge
     line costs linear time.
     """
     pieces: list[bytes] = []
-    while True:
-        chunk = buffer.read1(_READ_SIZE)
+    while stop.received is None:
+        chunk = _read1(buffer, stop)
         if not chunk:
             break
         if b"\n" not in chunk:
@@ -105,7 +178,7 @@ def _split_reads(buffer: Any) -> Iterator[tuple[bytes, bool]]:
         last = len(lines) - 1
         for index, line in enumerate(lines):
             yield line, index < last
-    if pieces:
+    if pieces and stop.received is None:
         yield b"".join(pieces), False
 
 
@@ -133,12 +206,56 @@ def answer(line: str, number: int, lang: str | None) -> dict[str, Any]:
         return {"id": item_id, "line": number, "error": f"could not diagnose this line ({type(exc).__name__})"}
 
 
+class AnswerSink:
+    """Where answers go: straight to stdout's file descriptor when it has one, else ``stdout.write``.
+
+    Written with ``os.write`` until every byte is out, because Python's own text and buffered
+    writers (3.11) drop the rest of a write that a signal interrupts part-way (a pipe full when
+    SIGTERM arrives): the handler runs, and the tail of the batch never reaches the pipe. The answers
+    are batched already, so nothing is lost by skipping their buffer.
+    """
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+        self.fd: int | None = None
+        buffer = getattr(stdout, "buffer", None)
+        try:
+            fd = stdout.fileno() if buffer is not None else None
+        except (AttributeError, OSError, ValueError):  # io.StringIO and other streams without a descriptor
+            fd = None
+        if fd is not None:
+            stdout.flush()  # anything written through the stream before comes first
+            self.fd = fd
+
+    def write(self, text: str) -> None:
+        if self.fd is None:
+            self.stdout.write(text)
+            return
+        view = memoryview(text.encode("utf-8", errors="replace"))
+        written = 0
+        while written < len(view):
+            written += os.write(self.fd, view[written:])
+
+    def flush(self) -> None:
+        if self.fd is None:
+            self.stdout.flush()
+
+
 def run_jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
     """Stream ``{"id", "text"}`` lines to one answer line each (see the module docstring)."""
+    # _Stopped is raised only while waiting for input, when every answer is written and flushed
+    with StopSignals() as stop, contextlib.suppress(_Stopped):
+        _answer_lines(stdin, AnswerSink(stdout), lang, stop)
+    if stop.received is not None:
+        log.warning("stopped by signal %d; every answer written is whole", stop.received)
+    return stop.exit_code()
+
+
+def _answer_lines(stdin: TextIO, stdout: AnswerSink, lang: str | None, stop: StopSignals) -> None:
     pending: list[str] = []  # answers not yet written: one write per batch, even with PYTHONUNBUFFERED
     size = 0
     loaded = False
-    for number, (raw, more) in enumerate(input_lines(stdin), 1):
+    for number, (raw, more) in enumerate(input_lines(stdin, stop), 1):
         line = raw.strip(JSON_WHITESPACE)
         if line:
             if not loaded:  # the engine is loaded when the first line arrives, then kept out of the collector
@@ -149,6 +266,8 @@ def run_jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
             encoded = encode_answer(answer(line, number, lang), number) + "\n"
             pending.append(encoded)
             size += len(encoded)
+        if stop.received is not None:
+            break
         if pending and (not more or size >= _WRITE_BATCH):
             stdout.write("".join(pending))
             pending.clear()
@@ -158,4 +277,3 @@ def run_jsonl(stdin: TextIO, stdout: TextIO, lang: str | None) -> int:
     if pending:
         stdout.write("".join(pending))
     stdout.flush()
-    return 0
