@@ -2406,3 +2406,18 @@ def test_github_packages_permission_code_is_the_tokens_scope() -> None:
     assert_silent(
         "npm ERR! code E403\nnpm ERR! 403 403 Forbidden - PUT https://npm.pkg.github.com/@acme%2fui - Permission permission_denied: write_package"
     )
+
+
+def test_the_registrys_storage_refusing_the_request_itself_is_not_a_firewall() -> None:
+    """An object store's own request error behind a registry (a required header missing, a
+    requester-pays bucket) is the registry's storage setup; AccessDenied from it stays the data path."""
+    xml = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    pull = (
+        "$ docker pull registry.acme.example/base/python:3.12\n3.12: Pulling from base/python\n"
+        'error pulling image configuration: error parsing HTTP 400 response body: invalid character \'<\' looking for beginning of value: "{body}"'
+    )
+    rejected = pull.format(body=xml.format(code="InvalidRequest", message="Missing x-amz-content-sha256"))
+    assert_rule_decides(rejected, "other-acr", "storage_request_rejected")
+    denied = pull.format(body=xml.format(code="AccessDenied", message="Access Denied")).replace("HTTP 400", "HTTP 403")
+    d = diagnose(denied)
+    assert d.reply and d.cause == "client-firewall-data-endpoint", [(c.id, c.confidence) for c in d.causes]
