@@ -2421,3 +2421,23 @@ def test_the_registrys_storage_refusing_the_request_itself_is_not_a_firewall() -
     denied = pull.format(body=xml.format(code="AccessDenied", message="Access Denied")).replace("HTTP 400", "HTTP 403")
     d = diagnose(denied)
     assert d.reply and d.cause == "client-firewall-data-endpoint", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        # a JSON-escaped log line: the registry's /v2/ URL ends in \" rather than "
+        ('{"msg":"build failed: Get \\"https://https/v2/\\": dial tcp: lookup https on 10.96.0.10:53: no such host"}', "v2_endpoint"),
+        # kubectl logs on a container whose image cannot be pulled
+        (
+            'Error from server (BadRequest): container "api" in pod "api-7d9f" is waiting to start: trying and failing to pull image',
+            "pod_pull_failure",
+        ),
+        # containerd resolving the image at the registry (172 library pastes, none unrelated)
+        ('Warning  Failed  kubelet  failed to resolve reference "quay.io/acme/worker:v2.3": not found', "registry_error_line"),
+    ],
+)
+def test_registry_operations_in_their_less_common_wordings_are_answered(text: str, signal: str) -> None:
+    d = diagnose(text)
+    assert signal in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
