@@ -309,6 +309,24 @@ def test_ranks_of_an_extraction_are_the_indexed_features() -> None:
         assert learned.votes_for(ex) == learned.votes(features(ex))
 
 
+def test_row_tables_hold_every_feature_under_its_kind() -> None:
+    """Words and word pairs are keyed by their text, the rest by name; every row exactly once."""
+    learned = default_learned()
+    assert learned is not None and learned.linear is not None
+    model = learned.linear
+    words, pairs, others = model.row_tables()
+    expected: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+    for row, name in enumerate(model.features):
+        if name.startswith("w:"):
+            expected[0][name[2:]] = row
+        elif name.startswith("b:"):
+            expected[1][name[2:]] = row
+        else:
+            expected[2][name] = row
+    assert (words, pairs, others) == expected
+    assert others and words and pairs
+
+
 def test_one_scan_finds_the_rows_the_model_knows() -> None:
     """``scan`` reads a paste once for both halves: its rows are the model's rows of ``features``."""
     learned = default_learned()

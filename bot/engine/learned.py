@@ -27,7 +27,9 @@ import json
 import math
 import random
 import re
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -257,18 +259,20 @@ class LinearModel:
     def row_tables(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         """Rows by kind: words and word pairs by their text, the other features by name."""
         if self.tables is None:
-            words: dict[str, int] = {}
-            pairs: dict[str, int] = {}
-            others: dict[str, int] = {}
-            by_kind = {"w:": words, "b:": pairs}
-            for row, name in enumerate(self.features):
-                table = by_kind.get(name[:2])
-                if table is None:
-                    others[name] = row
-                else:
-                    table[name[2:]] = row
-            self.tables = (words, pairs, others)
+            with no_collection():  # 21,000 new keys: 16 ms with collections, 3 without
+                self.tables = self._build_tables()
         return self.tables
+
+    def _build_tables(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        names = self.features  # sorted: each kind's names are one run, found by bisection
+        runs = {prefix: (bisect_left(names, prefix), bisect_left(names, prefix[0] + ";")) for prefix in ("b:", "w:")}
+        words, pairs = (
+            dict(zip([name[2:] for name in names[start:end]], range(start, end), strict=True))
+            for start, end in (runs["w:"], runs["b:"])
+        )
+        rest = [(0, runs["b:"][0]), (runs["b:"][1], runs["w:"][0]), (runs["w:"][1], len(names))]
+        others = {names[row]: row for start, end in rest for row in range(start, end)}
+        return words, pairs, others
 
     def logits(self, feats: Iterable[str]) -> list[float]:
         return self.logits_rows(self.row_ids(feats))
@@ -932,10 +936,18 @@ def load_learned(path: Path | None = None) -> Learned | None:
     otherwise scan them over and over while they are made (about 15 ms of every one-shot answer).
     """
     path = path or artefact_path()
+    with no_collection():
+        return _read_learned(path)
+
+
+@contextmanager
+def no_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused while many objects that form no cycles are made: it
+    would otherwise scan the engine's hundreds of thousands of objects again and again."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _read_learned(path)
+        yield
     finally:
         if collecting:
             gc.enable()
