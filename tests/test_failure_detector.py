@@ -2441,3 +2441,13 @@ def test_registry_operations_in_their_less_common_wordings_are_answered(text: st
     d = diagnose(text)
     assert signal in d.facts.signals, d.facts.signals
     assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_gits_rejected_push_is_not_a_registry_push() -> None:
+    """git's "failed to push some refs" holds "failed to push", which a registry push also prints."""
+    assert_silent(
+        "To github.com:acme/app.git\n ! [rejected]        main -> main (fetch first)\n"
+        "error: failed to push some refs to 'github.com:acme/app.git'\n"
+        "hint: Updates were rejected because the remote contains work that you do not have locally."
+    )
+    assert_silent("error: failed to push some refs to 'https://dev.azure.com/acme/_git/app'")
