@@ -118,7 +118,7 @@ class StopSignals:
 
     def _restore(self) -> None:
         for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
         self._previous.clear()
 
     def exit_code(self) -> int:
