@@ -2451,3 +2451,14 @@ def test_gits_rejected_push_is_not_a_registry_push() -> None:
         "hint: Updates were rejected because the remote contains work that you do not have locally."
     )
     assert_silent("error: failed to push some refs to 'https://dev.azure.com/acme/_git/app'")
+
+
+def test_testcontainers_failing_to_fetch_its_image_is_a_pull_failure() -> None:
+    """Testcontainers words a failed pull as ContainerFetchException: "Can't get Docker image"."""
+    d = diagnose(
+        "org.testcontainers.containers.ContainerFetchException: Can't get Docker image: "
+        "RemoteDockerImage(imageName=postgres:16-alpine, imagePullPolicy=DefaultPullPolicy())\n"
+        "\tat org.testcontainers.containers.GenericContainer.getDockerImageName(GenericContainer.java:1364)"
+    )
+    assert "registry_op_failed" in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
