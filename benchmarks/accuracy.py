@@ -17,6 +17,7 @@ Figures, for English and Japanese items separately:
 * silence: unrelated items (chatter, other tools' errors, successes) the bot stays silent on.
 
     python benchmarks/accuracy.py [--folds 10] [--show-misses] [--no-runner-ups] [--cases DIR] [extra.jsonl ...]
+    python benchmarks/accuracy.py --extra-only new-batch.jsonl
 
 The cards' rules were written looking at some of these items' misses (listed in
 ``benchmarks/rules-seen.txt``); the "unread" rows are the other items. They are NOT an estimate
@@ -29,7 +30,9 @@ thread in any row.
 Extra JSONL files (same format) are scored without cross-validation: by the packaged artefact,
 or, with ``--cases DIR``, by a learned layer trained on that library only. New real pastes are
 scored this way before they join the library (a blind figure), and a library without some files
-measures those files as pastes the learned layer never saw.
+measures those files as pastes the learned layer never saw. ``--extra-only`` skips the
+cross-validation and scores only the extra files with the packaged artefact (seconds, not
+minutes): the blind figure of a batch on arrival, before anyone reads its misses.
 """
 
 from __future__ import annotations
@@ -217,8 +220,8 @@ def print_reliability(results: list[tuple[Item, Diagnosis]]) -> None:
     for (kind, bucket), values in sorted(rows.items()):
         upper = next((b for b in RELIABILITY_BUCKETS if b > bucket), 1.0)
         mean = sum(v for v, _ in values) / len(values)
-        right = sum(r for _, r in values) / len(values)
-        print(f"  {kind:10} {bucket:4.0%}-{upper:4.0%} {len(values):6} {mean:10.1%} {right:7.1%}")
+        share_right = sum(r for _, r in values) / len(values)
+        print(f"  {kind:10} {bucket:4.0%}-{upper:4.0%} {len(values):6} {mean:10.1%} {share_right:7.1%}")
 
 
 def extra_sets(paths: list[str], learned: Learned | None) -> None:
@@ -264,9 +267,21 @@ def main() -> int:
         default=Path(__file__).resolve().parent / "rules-seen.txt",
         help="file of case ids whose misses were read while writing rules; adds figures for the other (unread, biased upward) items",
     )
+    parser.add_argument(
+        "--extra-only",
+        action="store_true",
+        help="score only the extra files, with the packaged artefact (no cross-validation)",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
+    if args.extra_only:
+        if not args.extra or args.cases is not None:
+            parser.error("--extra-only scores extra files with the packaged artefact: give files, not --cases")
+        print("extra sets (packaged artefact, not cross-validated; verbatim + chat wrappings):")
+        extra_sets(args.extra, default_learned())
+        print(f"({time.perf_counter() - started:.1f} s)")
+        return 0
     kb = default_knowledge()
     cases = load_cases(args.cases, labels=set(kb.cards))
     items: list[list[Item]] = []
