@@ -210,6 +210,17 @@ def features(ex: Extraction) -> set[str]:
     return out
 
 
+def feature_in(name: str, words: dict[str, int], pairs: dict[str, int], others: dict[str, int]) -> int | None:
+    """A feature's entry in tables kept by kind, as the case index and the linear model keep
+    theirs: words (``w:``) and word pairs (``b:``) by their text, every other feature by name."""
+    kind = name[:2]
+    if kind == "w:":
+        return words.get(name[2:])
+    if kind == "b:":
+        return pairs.get(name[2:])
+    return others.get(name)
+
+
 # ------------------------------------------------------------------------------- linear model
 @dataclass(slots=True)
 class LinearModel:
@@ -227,10 +238,8 @@ class LinearModel:
     offsets: list[int]
     targets: list[int]
     values: list[float]
-    #: feature name -> its row, built on the first prediction
-    rows: dict[str, int] | None = field(default=None, repr=False, compare=False)
     #: the rows of words, of word pairs (keyed without their ``w:``/``b:``) and of the other
-    #: features, built on the first ``scan``: the paste's tokens are looked up as they are read
+    #: features, built on the first prediction: ``scan`` looks the paste's tokens up as they are read
     tables: tuple[dict[str, int], dict[str, int], dict[str, int]] | None = field(default=None, repr=False, compare=False)
     #: the compiled additions, built on the first prediction; ``False`` without the module
     native: Any = field(default=None, repr=False, compare=False)
@@ -250,11 +259,9 @@ class LinearModel:
 
     def row_ids(self, feats: Iterable[str]) -> list[int]:
         """The rows of the known features among ``feats``, in sorted order."""
-        rows = self.rows
-        if rows is None:
-            rows = self.rows = dict(zip(self.features, range(len(self.features)), strict=True))
-        get = rows.get
-        return sorted([r for r in map(get, feats) if r is not None])
+        words, pairs, others = self.row_tables()
+        found = (feature_in(name, words, pairs, others) for name in feats)
+        return sorted([r for r in found if r is not None])
 
     def row_tables(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         """Rows by kind: words and word pairs by their text, the other features by name."""
@@ -471,12 +478,7 @@ class CaseIndex:
 
     def rank_of(self, name: str) -> int | None:
         """The rank of an indexed feature by its name (``None`` when it is not indexed)."""
-        kind = name[:2]
-        if kind == "w:":
-            return self.word_rank.get(name[2:])
-        if kind == "b:":
-            return self.pair_rank.get(name[2:])
-        return self.rank.get(name)
+        return feature_in(name, self.word_rank, self.pair_rank, self.rank)
 
     @classmethod
     def build(
