@@ -121,6 +121,15 @@ class StopSignals:
             signal.signal(signum, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
         self._previous.clear()
 
+    @contextlib.contextmanager
+    def waiting_for_input(self) -> Iterator[None]:
+        """A blocking read, during which a stop signal ends the stream at once."""
+        self.reading = True
+        try:
+            yield
+        finally:
+            self.reading = False
+
     def exit_code(self) -> int:
         return 128 + self.received if self.received is not None else 0
 
@@ -133,26 +142,13 @@ def input_lines(stdin: TextIO, stop: StopSignals | None = None) -> Iterable[tupl
     if buffer is None or not hasattr(buffer, "read1"):
         lines = iter(stdin)
         while True:
-            stop.reading = True
-            try:
+            with stop.waiting_for_input():
                 line = next(lines, None)
-            finally:
-                stop.reading = False
             if line is None:
                 return
             yield line, False
     for raw, more in _split_reads(buffer, stop):
         yield raw.decode("utf-8", errors="replace"), more
-
-
-def _read1(buffer: Any, stop: StopSignals) -> bytes:
-    """One ``read1``, during which a stop signal ends the stream at once."""
-    stop.reading = True
-    try:
-        chunk: bytes = buffer.read1(_READ_SIZE)
-    finally:
-        stop.reading = False
-    return chunk
 
 
 def _split_reads(buffer: Any, stop: StopSignals) -> Iterator[tuple[bytes, bool]]:
@@ -163,7 +159,8 @@ def _split_reads(buffer: Any, stop: StopSignals) -> Iterator[tuple[bytes, bool]]
     """
     pieces: list[bytes] = []
     while stop.received is None:
-        chunk = _read1(buffer, stop)
+        with stop.waiting_for_input():
+            chunk = buffer.read1(_READ_SIZE)
         if not chunk:
             break
         if b"\n" not in chunk:
