@@ -39,6 +39,36 @@ def test_every_library_paste_finds_the_same_neighbours_as_the_python_loop() -> N
     assert compared > 5_000
 
 
+def test_a_search_for_one_cause_finds_the_same_cases_as_the_python_loop() -> None:
+    """The search for the cases a reply cites (one cause's) is compiled too, through a mask."""
+    index = default_learned().index
+    causes = sorted(set(index.labels))
+    compared = 0
+    for number, case in enumerate(default_cases()):
+        if number % 3:
+            continue
+        order = index.ranks(extract(case.text))
+        for cause in (case.label, causes[number % len(causes)]):
+            native = index.search_ranks(order, labels={cause}, limit=6)
+            assert native == index.search_python(order, labels={cause}, limit=6), (case.id, cause)
+            assert all(index.labels[i] == cause for i, _ in native)
+        compared += 1
+    assert compared > 1_500
+
+
+def test_the_mask_keeps_only_its_cases_and_is_checked() -> None:
+    index = _tiny()
+    order = sorted({r for r in (index.rank_of("a"), index.rank_of("b")) if r is not None})
+    assert [i for i, _ in index.search_ranks(order, labels={"other-acr"}, limit=5)] == [3, 2]
+    assert index.search_ranks(order, labels={"client-dns"}, limit=5) == []  # c4 shares no feature
+    native = index.native
+    with pytest.raises(ValueError):
+        native.search(order, 5, b"\x01")  # one byte per case
+    with pytest.raises(ValueError):
+        native.search(order, 5, "11111")
+    assert native.search(order, 5, None) == index.search_python(order, limit=5)  # the scratch stayed clean
+
+
 def _tiny() -> CaseIndex:
     """Five cases; feature 'a' in cases 0-3, 'b' in 1 and 3, 'c' in 4, with equal norms so scores tie."""
     return CaseIndex.build(

@@ -18,7 +18,7 @@ from typing import Any
 from bot.engine.extract import Extraction
 from bot.engine.hosts import intended_login_server
 from bot.engine.knowledge import Card, Condition, KnowledgeBase, azure_only_command, default_knowledge
-from bot.engine.learned import Consultation, Learned, default_learned, features
+from bot.engine.learned import Consultation, Learned, default_learned
 from bot.engine.live_facts import LiveFacts
 from bot.engine.models import (
     VANTAGE_PASTE,
@@ -474,9 +474,11 @@ def classify(
     _weigh_ambiguity(diagnosis, kb, ex, lang, known, consulted.votes if consulted is not None else None)
     if learned is not None and cite and diagnosis.reply:
         causes = [c.id for c in diagnosis.candidates] or [diagnosis.cause]
-        feats = features(ex)
-        hits = consulted.hits if consulted is not None else []
-        diagnosis.similar_cases = learned.similar(feats, causes, ex.text, hits=hits)
+        if consulted is not None:
+            ranks, hits = consulted.ranks, consulted.hits
+        else:  # the rules were sure: the layer was not consulted
+            ranks, hits = learned.index.ranks(ex), []
+        diagnosis.similar_cases = learned.similar(ranks, causes, ex.text, hits=hits)
     return diagnosis
 
 

@@ -243,6 +243,8 @@ class LinearModel:
     tables: tuple[dict[str, int], dict[str, int], dict[str, int]] | None = field(default=None, repr=False, compare=False)
     #: the compiled additions, built on the first prediction; ``False`` without the module
     native: Any = field(default=None, repr=False, compare=False)
+    #: the compiled search's filters by set of labels (``_mask``)
+    masks: dict[frozenset[str], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_rows(
@@ -454,6 +456,8 @@ class CaseIndex:
     #: The compiled search over ``ranked`` (``bot/engine/_knn.c``), built on the first search;
     #: ``False`` when the module is not installed.
     native: Any = field(default=None, repr=False, compare=False)
+    #: the compiled search's filters by set of labels (``_mask``)
+    masks: dict[frozenset[str], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
@@ -546,17 +550,26 @@ class CaseIndex:
 
         Only the paste's ``QUERY_FEATURES`` rarest indexed features are looked up: they decide
         which cases are nearest, and the common ones would multiply the work. The compiled
-        search answers when it is installed (the same neighbours and similarities, bit for bit);
-        a search restricted to some labels (citing cases of one cause) runs in Python.
+        search answers when it is installed (the same neighbours and similarities, bit for bit),
+        also a search restricted to some labels (citing cases of one cause), through a mask.
         """
-        if labels is None:
-            native = self.native
-            if native is None:
-                native = self.native = self._build_native()
-            if native is not False:
-                result: list[tuple[int, float]] = native.search(order[:QUERY_FEATURES], limit)
-                return result
+        native = self.native
+        if native is None:
+            native = self.native = self._build_native()
+        if native is not False:
+            mask = None if labels is None else self._mask(labels)
+            result: list[tuple[int, float]] = native.search(order[:QUERY_FEATURES], limit, mask)
+            return result
         return self.search_python(order, labels=labels, limit=limit)
+
+    def _mask(self, labels: set[str]) -> bytes:
+        """One byte per case, 1 for those of ``labels``: the compiled search's filter (kept per
+        set of labels; a reply cites from some 16 causes)."""
+        key = frozenset(labels)
+        mask = self.masks.get(key)
+        if mask is None:
+            mask = self.masks[key] = bytes(label in key for label in self.labels)
+        return mask
 
     def _build_native(self) -> Any:
         """The compiled index over ``ranked`` (6 ms for the packaged library), or ``False`` without the module."""
@@ -763,6 +776,9 @@ class Consultation:
     shares: dict[str, float]
     #: the nearest cases (position, similarity)
     hits: list[tuple[int, float]]
+    #: the sorted ranks of the paste's indexed features (``CaseIndex.ranks``): the query that
+    #: found ``hits``, kept for the search of cited cases
+    ranks: list[int]
 
 
 @dataclass(slots=True)
@@ -841,8 +857,9 @@ class Learned:
         hits = self.index.search_ranks(ranks, limit=self.k)
         shares = self.index.vote(hits)
         if self.linear is None:
-            return Consultation(votes=shares, shares=shares, hits=hits)
-        return Consultation(votes=self._mix(shares, self.linear.predict_rows(rows)), shares=shares, hits=hits)
+            return Consultation(votes=shares, shares=shares, hits=hits, ranks=ranks)
+        votes = self._mix(shares, self.linear.predict_rows(rows))
+        return Consultation(votes=votes, shares=shares, hits=hits, ranks=ranks)
 
     def _with_model(self, shares: dict[str, float], feats: set[str]) -> dict[str, float]:
         """The nearest cases' shares mixed with the linear model's probabilities."""
@@ -860,7 +877,7 @@ class Learned:
 
     def similar(
         self,
-        feats: set[str],
+        ranks: list[int],
         causes: Sequence[str],
         text: str,
         *,
@@ -871,6 +888,7 @@ class Learned:
         in ``causes`` that has any (the diagnosis, then the other candidates).
 
         The paste itself is never cited (same normalised text), and one thread is cited once.
+        ``ranks`` are the paste's indexed features (``CaseIndex.ranks``, or ``Consultation.ranks``);
         ``hits`` are the neighbours already found for the vote; a search restricted to a cause
         runs only when they hold too few of it.
         """
@@ -882,7 +900,7 @@ class Learned:
             floor = MIN_SIMILARITY if rank == 0 else MIN_SIMILARITY_OTHER
             wanted = [(i, s) for i, s in hits or () if index.labels[i] == cause and s >= floor]
             if len(wanted) < limit:  # the vote's neighbours hold too few: search this cause alone
-                wanted = index.search(feats, labels={cause}, limit=limit + 4)
+                wanted = index.search_ranks(ranks, labels={cause}, limit=limit + 4)
             for position, similarity in wanted:
                 if similarity < floor:
                     break
