@@ -224,10 +224,13 @@ def print_reliability(results: list[tuple[Item, Diagnosis]]) -> None:
         print(f"  {kind:10} {bucket:4.0%}-{upper:4.0%} {len(values):6} {mean:10.1%} {share_right:7.1%}")
 
 
-def extra_sets(paths: list[str], learned: Learned | None) -> None:
+def extra_sets(paths: list[str], learned: Learned | None, show_misses: bool = False) -> None:
     """Sets outside the library scored without cross-validation, by ``learned`` (the packaged
-    artefact, or one trained on ``--cases``): new real pastes scored blind, or written sets."""
+    artefact, or one trained on ``--cases``): new real pastes scored blind, or written sets.
+    ``show_misses`` lists the verbatim misses after the figures (read them only once the blind
+    figure is recorded)."""
     labels = set(default_knowledge().cards)
+    misses: list[str] = []
     for path in paths:
         tally, base = Tally(), Tally()
         for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
@@ -238,10 +241,24 @@ def extra_sets(paths: list[str], learned: Learned | None) -> None:
             for variant, text in wrappers(case.text).items():
                 ex = extract(text)
                 item = Item(case, variant, ex, set())
-                tally.add(case, diagnose_with(item, learned))
+                answer = diagnose_with(item, learned)
+                tally.add(case, answer)
                 base.add(case, diagnose_with(item, None))
+                if show_misses and variant == "verbatim" and not answered_right(case, answer):
+                    misses.append(f"  {case.id} {case.label} -> {answer.cause if answer.reply else 'silent'}: "
+                                  + case.text[:160].replace("\n", " | "))
         print(f"{Path(path).name:22} rules   {base.row()}")
         print(f"{Path(path).name:22} final   {tally.row()}")
+    if misses:
+        print("misses (verbatim):", *misses, sep="\n")
+
+
+def answered_right(case: Case, d: Diagnosis) -> bool:
+    """What a miss is for ``--show-misses``: a negative answered, or a registry error not answered
+    with its label first."""
+    if case.label == UNRELATED:
+        return not d.reply
+    return bool(d.reply) and d.cause == case.label
 
 
 def main() -> int:
@@ -279,7 +296,7 @@ def main() -> int:
         if not args.extra or args.cases is not None:
             parser.error("--extra-only scores extra files with the packaged artefact: give files, not --cases")
         print("extra sets (packaged artefact, not cross-validated; verbatim + chat wrappings):")
-        extra_sets(args.extra, default_learned())
+        extra_sets(args.extra, default_learned(), args.show_misses)
         print(f"({time.perf_counter() - started:.1f} s)")
         return 0
     kb = default_knowledge()
@@ -351,7 +368,7 @@ def main() -> int:
         print()
         if args.cases is None:
             print("extra sets (packaged artefact, not cross-validated):")
-            extra_sets(args.extra, default_learned())
+            extra_sets(args.extra, default_learned(), args.show_misses)
         else:  # the learned layer knows only --cases: the extra sets are pastes it never saw
             print(f"extra sets (learned layer trained on {args.cases} only, not cross-validated):")
             train = trainer(args.model, args.blend, args.k, not args.no_runner_ups)
