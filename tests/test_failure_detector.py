@@ -2462,3 +2462,25 @@ def test_testcontainers_failing_to_fetch_its_image_is_a_pull_failure() -> None:
     )
     assert "registry_op_failed" in d.facts.signals, d.facts.signals
     assert d.reply and d.cause != "unrelated", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        # "unauthorized: authentication required" as Microsoft's Traditional Chinese docs word it
+        ("az acr login 成功了，但是 docker pull 的時候出現錯誤：未經授權：需要驗證", "auth"),
+        # "ACR Tasks can't push or pull images": zh-TW writes Tasks as 工作 and pull as 提取
+        ("我們的 ACR 工作無法推送或提取映射，請問要怎麼設定網路規則？", "service-integration"),
+    ],
+)
+def test_traditional_chinese_registry_failures_are_answered(text: str, cause: str) -> None:
+    """Traditional Chinese (Taiwan, Hong Kong) words registry failures differently from Simplified
+    Chinese (無法, 鏡像, 提取, 未經授權); the library's zh-TW pastes went unanswered."""
+    d = diagnose(text)
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_traditional_chinese_chatter_about_mappings_and_pages_stays_silent() -> None:
+    """映射 (mapping) and 無法 (cannot) alone are not a registry failure: a port mapping or a page."""
+    assert_silent("部署時出現錯誤：端口映射失敗，請問怎麼處理")
+    assert_silent("這個頁面無法顯示，請稍後再試")
