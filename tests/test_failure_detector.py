@@ -2484,3 +2484,27 @@ def test_traditional_chinese_chatter_about_mappings_and_pages_stays_silent() -> 
     """映射 (mapping) and 無法 (cannot) alone are not a registry failure: a port mapping or a page."""
     assert_silent("部署時出現錯誤：端口映射失敗，請問怎麼處理")
     assert_silent("這個頁面無法顯示，請稍後再試")
+
+
+def test_an_image_said_not_to_exist_is_the_registrys_missing_repository_not_credentials() -> None:
+    """Registries answer a missing repository with 'denied' or 'unauthorized' as often as with
+    'not found'; when the person says the image or tag does not exist, that decides it."""
+    d = diagnose(
+        "Error response from daemon: pull access denied for acme/worker, repository does not exist or "
+        "may require 'docker login': denied: requested access to the resource is denied\n"
+        "looks like the image doesn't exist anymore on docker hub?"
+    )
+    assert "image_missing_prose" in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+    d = diagnose("kubelet keeps failing with ErrImagePull; the tag 1.8.3 was removed from quay.io last week")
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_local_tag_or_a_vm_image_that_does_not_exist_is_not_a_registry_answer() -> None:
+    """docker push's 'An image does not exist locally' is a local tag; a VM image is no container image."""
+    d = diagnose("An image does not exist locally with the tag: myreg.azurecr.io/app")
+    assert "image_missing_prose" not in d.facts.signals
+    assert_silent(
+        "Error: validating OS base images required by ./cluster.json: OS base image not available in "
+        "target cloud: some VM images are missing on the target cloud"
+    )
