@@ -2508,3 +2508,15 @@ def test_a_local_tag_or_a_vm_image_that_does_not_exist_is_not_a_registry_answer(
         "Error: validating OS base images required by ./cluster.json: OS base image not available in "
         "target cloud: some VM images are missing on the target cloud"
     )
+
+
+def test_a_missing_ca_file_under_certs_d_is_the_registrys_trust_setup() -> None:
+    """Docker reads /etc/docker/certs.d/<host>/*.crt before every pull from that host; a file that
+    is named there but missing (a dangling symlink) fails the pull before any request is made."""
+    d = diagnose(
+        "$ docker pull registry.example.org/platform/base:9\n"
+        "Trying to pull repository registry.example.org/platform/base ...\n"
+        "open /etc/docker/certs.d/registry.example.org/corp-ca.crt: no such file or directory"
+    )
+    assert "registry_ca_file_missing" in d.facts.signals, d.facts.signals
+    assert d.reply and d.cause == "registry-tls-config", [(c.id, c.confidence) for c in d.causes]
