@@ -39,6 +39,22 @@ def test_binary_and_control_characters_are_dropped() -> None:
     assert out == "ok text"
 
 
+def test_every_typographic_quote_no_break_space_and_control_character_is_mapped() -> None:
+    """Each character the normaliser rewrites, in non-ASCII text (where it is done by pattern, not table)."""
+    out = normalize("‘a’ “b” c\u00a0d 「e」 『f』 〝g〟 \x00\x08\x0b\x0c\x0e\x1f\x7fh\tі\nj")
+    assert out == "'a' \"b\" c d \"e\" \"f\" \"g\" h\tі\nj"
+
+
+def test_a_binary_paste_keeps_its_text_and_loses_only_control_characters() -> None:
+    """All 256 Latin-1 characters: tab and newline stay, the other C0 controls and DEL go, NBSP is a space."""
+    latin1 = bytes(range(256)).decode("latin-1")
+    out = normalize(latin1 * 4)
+    dropped = {chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]}
+    assert not dropped & set(out)
+    assert "\t" in out and "\n" in out and "\u00a0" not in out
+    assert "ÿ" in out and "é" in out
+
+
 def test_an_error_at_the_end_of_a_long_line_is_still_read() -> None:
     from bot.diagnose import diagnose
 

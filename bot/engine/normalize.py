@@ -19,16 +19,19 @@ MAX_LINE_CHARS = 4_000
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)")
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^<>|\s]{1,2048})(?:\|([^<>]{0,512}))?>")
 _SLACK_SPECIAL = re.compile(r"<([#@!][^<>\s]{1,200})>")
-_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])  # str.translate deletes them
-#: The same characters as a class: a search for one is ~20 times cheaper than a translate that finds none.
+#: Control characters (not tab or newline), deleted. A class, not a ``str.translate`` table: the
+#: regex engine scans in C, where a translate of non-ASCII text looks every character up in a dict
+#: (a 47 KB binary paste: 7 ms a translate, under 1 ms a ``sub``).
 _CONTROL_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _QUOTE_PREFIX = re.compile(r"^(?:&gt;|>)\s?", re.MULTILINE)
 _UNICODE_ESCAPE = re.compile(r"\\u00(27|22|26|3c|3e|3C|3E)")
 _ESCAPED_NEWLINE = re.compile(r"\\r\\n|\\n")
-_SMART_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " "})
+#: Typographic quotes and the no-break space read as plain ones (each a class for the same reason).
+_SMART_SINGLE = re.compile("[‘’]")
+_SMART_DOUBLE = re.compile("[“”]")
 _UNICODE_MAP = {"27": "'", "22": '"', "26": "&", "3c": "<", "3e": ">"}
 #: Japanese quotation brackets read as plain quotes (「unauthorized」 quotes an error like "...").
-_JA_QUOTES = str.maketrans({"「": '"', "」": '"', "『": '"', "』": '"', "〝": '"', "〟": '"'})
+_JA_QUOTES = re.compile("[「」『』〝〟]")
 _CJK = "\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff"
 #: Japanese prose glued to an error or a host name ("myreg.azurecr.ioに接続できません"): a space
 #: between the scripts lets host patterns and English phrases match as they would in English.
@@ -42,7 +45,7 @@ def fold_width(text: str) -> str:
     """
     if text.isascii():
         return text
-    text = unicodedata.normalize("NFKC", text).translate(_JA_QUOTES)
+    text = _JA_QUOTES.sub('"', unicodedata.normalize("NFKC", text))
     return _SCRIPT_BOUNDARY.sub(" ", text)
 
 
@@ -174,7 +177,7 @@ def normalize(text: str) -> str:
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     if _CONTROL_CHAR.search(text):
-        text = text.translate(_CONTROL)
+        text = _CONTROL_CHAR.sub("", text)
     if "<" in text:
         text = _SLACK_LINK.sub(_slack_link, text)
         text = _SLACK_SPECIAL.sub(r"\1", text)
@@ -194,7 +197,7 @@ def normalize(text: str) -> str:
         if len(text) <= MAX_LINE_CHARS:
             return text  # the common case: no line can be too long, no per-line work at all
     else:
-        text = text.translate(_SMART_QUOTES)
+        text = _SMART_DOUBLE.sub('"', _SMART_SINGLE.sub("'", text)).replace("\u00a0", " ")
     lines = text.split("\n")
     if "│" in text or "┃" in text or "║" in text or max(map(len, lines)) > MAX_LINE_CHARS:
         return "\n".join(_strip_line_borders(line) for line in lines)
