@@ -243,8 +243,6 @@ class LinearModel:
     tables: tuple[dict[str, int], dict[str, int], dict[str, int]] | None = field(default=None, repr=False, compare=False)
     #: the compiled additions, built on the first prediction; ``False`` without the module
     native: Any = field(default=None, repr=False, compare=False)
-    #: the compiled search's filters by set of labels (``_mask``)
-    masks: dict[frozenset[str], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_rows(

@@ -176,8 +176,7 @@ def normalize(text: str) -> str:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in text:
         text = _ANSI.sub("", text)
-    if _CONTROL_CHAR.search(text):
-        text = _CONTROL_CHAR.sub("", text)
+    text = _CONTROL_CHAR.sub("", text)  # returns the text itself when there is none
     if "<" in text:
         text = _SLACK_LINK.sub(_slack_link, text)
         text = _SLACK_SPECIAL.sub(r"\1", text)
