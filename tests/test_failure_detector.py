@@ -2522,3 +2522,35 @@ def test_a_missing_ca_file_under_certs_d_is_the_registrys_trust_setup() -> None:
         "registry-tls-config",
         "registry_ca_file_missing",
     )
+
+
+def test_a_resolver_socket_that_cannot_be_opened_is_the_clients_dns() -> None:
+    """Go's resolver dials the name server first; 'cannot assign requested address' on that dial
+    (a loopback resolver with IPv6 off, a VM without the address) fails before any lookup is sent."""
+    assert_rule_decides(
+        'Error response from daemon: Get "https://contoso.azurecr.io/v2/": dial tcp: lookup contoso.azurecr.io '
+        "on [::1]:53: dial udp [::1]:53: connect: cannot assign requested address",
+        "client-dns",
+        "dns_udp_failure",
+    )
+
+
+def test_login_failed_alone_is_not_the_registrys_401() -> None:
+    """az acr login prints 'Login failed.' after every failed docker login, a network one too: the
+    words are no 401 from the registry, so a DNS failure before them keeps its cause and the reply
+    never claims the registry answered 'unauthorized'."""
+    d = diagnose(
+        "$ az acr login --name contoso\n"
+        'Error response from daemon: Get "https://contoso.azurecr.io/v2/": dial tcp: lookup contoso.azurecr.io '
+        "on 127.0.0.53:53: server misbehaving\nLogin failed."
+    )
+    assert "unauthorized" not in d.facts.signals and "login_failed" in d.facts.signals
+    assert d.reply and d.cause == "client-dns", [(c.id, c.confidence) for c in d.causes]
+    assert not any("401" in reason for cause in d.causes for reason in cause.reasons)
+
+
+def test_a_login_that_failed_without_saying_why_still_leans_on_credentials() -> None:
+    """With no network error in the paste, a failed login is most often the credentials."""
+    d = diagnose("docker login contoso.azurecr.io -u ci-bot\nPassword:\nLogin failed, check the pipeline logs")
+    assert "login_failed" in d.facts.signals
+    assert d.causes and d.causes[0].id == "auth", [(c.id, c.confidence) for c in d.causes]
