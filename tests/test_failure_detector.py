@@ -2554,3 +2554,53 @@ def test_a_login_that_failed_without_saying_why_still_leans_on_credentials() -> 
     d = diagnose("docker login contoso.azurecr.io -u ci-bot\nPassword:\nLogin failed, check the pipeline logs")
     assert "login_failed" in d.facts.signals
     assert d.causes and d.causes[0].id == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_an_expired_azure_cli_sign_in_names_no_registry() -> None:
+    """Every az command prints the CLI's lapsed sign-in (AADSTS700082, 'Please run az login'):
+    without a registry in the paste it is the CLI's own login, and passive mode stays silent."""
+    assert_silent(
+        "$ az storage account list -o table\n"
+        'ERROR: Get Token request returned http error: 400 and server response: {"error":"invalid_grant",'
+        '"error_description":"AADSTS700082: The refresh token has expired due to inactivity."}\n'
+        "Please run 'az login' to setup account."
+    )
+
+
+def test_az_acr_login_after_a_lapsed_sign_in_is_still_answered() -> None:
+    """The same lapsed sign-in under az acr login is the registry login failing: still answered."""
+    d = diagnose(
+        "$ az acr login --name contoso\n"
+        "AADSTS700082: The refresh token has expired due to inactivity.\nPlease run 'az login' to setup account."
+    )
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$ docker exec -it worker sh\nError response from daemon: Container "
+        "4f1c2a9b7d3e8f60a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8a9 is not running",
+        "$ docker run -d --name api registry.example.org/team/api:2\n"
+        'docker: Error response from daemon: Conflict. The container name "/api" is already in use by container '
+        '"9c8b7a6d5e4f". You have to remove (or rename) that container to be able to reuse that name.',
+        "Creating network app_default\nError response from daemon: cannot create network 4e5f (br-4e5f): conflicts "
+        "with network 9a8b (br-9a8b): networks have overlapping IPv4",
+        "docker: Error response from daemon: oci runtime error: container_linux.go:247: starting container process "
+        'caused "exec: \\"/entrypoint.sh\\": permission denied".',
+    ],
+)
+def test_the_engines_own_container_and_network_errors_are_not_registry_failures(text: str) -> None:
+    """'Error response from daemon' also prefixes the engine's local errors: a stopped container,
+    a name or network clash, the runtime failing to start a process. No registry was asked."""
+    assert_silent(text)
+
+
+def test_a_stopped_docker_daemon_is_still_the_daemon_not_a_stopped_container() -> None:
+    """'is not running' about the daemon itself keeps its cause (the container rule wants a container ID)."""
+    assert_rule_decides(
+        "$ docker pull contoso.azurecr.io/api:1\nerror during connect: this error may indicate that the docker "
+        "daemon is not running: Get \"http://%2F%2F.%2Fpipe%2Fdocker_engine/v1.24/images/create\"",
+        "client-docker-daemon",
+        "docker_daemon_unreachable",
+    )
