@@ -240,3 +240,57 @@ def test_dropped_scorers_give_their_memory_back() -> None:
         scorer.logits([0, 1, 2])
         del scorer
     assert _resident_bytes() - before < 40 * 2**20  # each holds ~2 MB of C arrays: 400 MB if never freed
+
+
+# ------------------------------------------------------------------ the index from flat postings
+
+
+def _flat_of(index: CaseIndex) -> learned.FlatPostings:
+    return learned.FlatPostings.of([cases for cases, _ in index.ranked])
+
+
+def test_an_index_from_flat_postings_is_the_index_from_lists() -> None:
+    index = default_learned().index
+    flat = _flat_of(index)
+    assert flat.lists() == [cases for cases, _ in index.ranked]
+    from_lists = _knn.KnnIndex([cases for cases, _ in index.ranked], [w for _, w in index.ranked], index.inverse_norms)
+    from_flat = _knn.KnnIndex.from_flat(flat.postings, flat.offsets, index.weights, index.inverse_norms)
+    for order in ([0, 1, 2], list(range(5, 300, 7)), [len(index.ranked) - 1]):
+        assert from_flat.search(order, 10) == from_lists.search(order, 10)
+
+
+@pytest.mark.parametrize(
+    ("postings", "offsets", "message"),
+    [
+        ([0, 7], [0, 2], "out of range"),  # a case position past the last case
+        ([0, 1], [0, 3], "end at the number"),  # offsets end past the postings
+        ([0, 1], [1, 2], "start at 0"),
+        ([0, 1, 0], [0, 2, 1, 3], "not decrease"),
+        ([0, 1, 0, 1], [0, 4], "weight"),  # a run longer than the weights by frequency reach
+        ([], [], "int32 arrays"),  # no offsets at all
+    ],
+)
+def test_malformed_flat_postings_are_refused(postings: list[int], offsets: list[int], message: str) -> None:
+    from array import array
+
+    flat, starts = array("i", postings).tobytes(), array("i", offsets).tobytes()
+    with pytest.raises(ValueError, match=message):
+        _knn.KnnIndex.from_flat(flat, starts, [0.0, 1.0, 2.0, 3.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="int32 arrays"):
+        _knn.KnnIndex.from_flat(b"\x00\x00\x00", starts, [0.0, 1.0], [1.0, 1.0])  # not whole int32s
+    with pytest.raises(TypeError):
+        _knn.KnnIndex.from_flat(flat, starts, (0.0, 1.0), [1.0, 1.0])  # weights are a list
+
+
+def test_indexes_from_flat_postings_give_their_memory_back() -> None:
+    index = default_learned().index
+    flat = _flat_of(index)
+    before = _resident_bytes()
+    for _ in range(60):
+        native = _knn.KnnIndex.from_flat(flat.postings, flat.offsets, index.weights, index.inverse_norms)
+        native.search([0, 1, 2], 10)
+        del native
+    for _ in range(200):  # refused half-way: what was allocated is freed too
+        with pytest.raises(ValueError):
+            _knn.KnnIndex.from_flat(flat.postings, flat.offsets, index.weights[:2], index.inverse_norms)
+    assert _resident_bytes() - before < 40 * 2**20

@@ -113,3 +113,58 @@ def test_writing_the_cache_removes_temporaries_that_killed_writers_left(artefact
     os.utime(old, (hour_ago, hour_ago))
     load_learned(artefact)
     assert not old.exists() and fresh.exists()
+
+
+def test_the_cache_keeps_the_postings_flat_and_searches_as_the_json_index(artefact: Path) -> None:
+    """The cache holds the postings as int32 bytes: the next process builds the compiled index from
+    them and makes no Python list, and every library paste finds the neighbours the artefact's own
+    (JSON) index finds with the reference Python loop, bit for bit."""
+    from bot.engine.cases import default_cases
+    from bot.engine.extract import extract
+    from bot.engine.learned import FlatPostings
+
+    first = load_learned(artefact)
+    again = load_learned(artefact)
+    assert first is not None and again is not None
+    assert first.index.flat is None and isinstance(again.index.flat, FlatPostings)
+    compared = 0
+    for case in default_cases()[::7]:
+        order = again.index.ranks(extract(case.text))
+        assert again.index.search_ranks(order, limit=10) == first.index.search_python(order, limit=10), case.id
+        compared += 1
+    assert compared > 700
+    assert again.index.ranked_lists is None  # the compiled search never needed the lists
+    assert again.index.weights == first.index.weights
+    assert again.index.ranked == first.index.ranked  # built from the bytes when something reads them
+    assert again.index.posting_items() == first.index.posting_items()
+
+
+def test_a_flat_index_without_the_compiled_module_searches_in_python(
+    artefact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install built without a compiler reads the same cache: the lists come from the bytes."""
+    from bot.engine import learned
+
+    expected = load_learned(artefact)
+    monkeypatch.setattr(learned, "NativeIndex", None)
+    flat = load_learned(artefact)
+    assert expected is not None and flat is not None and flat.index.flat is not None
+    order = list(range(0, 400, 3))
+    assert flat.index.search_ranks(order, limit=10) == expected.index.search_python(order, limit=10)
+    assert flat.index.native is False
+
+
+def test_a_cache_of_the_earlier_layout_is_not_read(artefact: Path, tmp_path: Path) -> None:
+    """A cache written before the postings were flattened (format 1, same artefact bytes) is
+    another file name's business: its format field does not match, so the JSON is read again."""
+    import marshal
+
+    raw = artefact.read_bytes()
+    digest = learned_cache.artefact_digest(raw)
+    load_learned(artefact)
+    (cache,) = _caches(tmp_path)
+    data = json.loads(raw)
+    data["blend"] = 3.5
+    cache.write_bytes(marshal.dumps((1, digest, data)))
+    loaded = load_learned(artefact)
+    assert loaded is not None and loaded.blend != 3.5

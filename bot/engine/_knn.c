@@ -113,6 +113,76 @@ static int KnnIndex_init(KnnIndex *self, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+/* KnnIndex.from_flat(postings, offsets, df_weights, inverse_norms): the index from the compact
+ * form the learned artefact's cache keeps (bot.engine.learned_cache): ``postings`` every feature's
+ * case positions end to end and ``offsets`` where each feature's run starts (n_features + 1
+ * entries), both native int32 bytes; a feature's weight is ``df_weights[len(its run)]``. The
+ * same index as KnnIndex(lists, weights, inverse_norms) over the same postings, without the
+ * 125,000 Python lists that a one-shot answer would otherwise unmarshal and walk. */
+static PyObject *KnnIndex_from_flat(PyTypeObject *type, PyObject *args) {
+    Py_buffer flat, offs;
+    PyObject *df_weights, *inverse;
+    if (!PyArg_ParseTuple(args, "y*y*O!O!", &flat, &offs, &PyList_Type, &df_weights, &PyList_Type, &inverse))
+        return NULL;
+    KnnIndex *self = NULL;
+    if (flat.len % (Py_ssize_t)sizeof(int32_t) || offs.len % (Py_ssize_t)sizeof(int32_t) || offs.len < (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "postings and offsets must be int32 arrays (offsets: n_features + 1 entries)");
+        goto done;
+    }
+    Py_ssize_t total = flat.len / (Py_ssize_t)sizeof(int32_t), nf = offs.len / (Py_ssize_t)sizeof(int32_t) - 1;
+    Py_ssize_t nc = PyList_GET_SIZE(inverse), nw = PyList_GET_SIZE(df_weights);
+    const int32_t *src = (const int32_t *)flat.buf, *at = (const int32_t *)offs.buf;
+    self = (KnnIndex *)type->tp_alloc(type, 0);
+    if (!self) goto done;
+    self->postings = PyMem_Malloc(sizeof(int32_t) * (total ? total : 1));
+    self->offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (nf + 1));
+    self->weights = PyMem_Malloc(sizeof(double) * (nf ? nf : 1));
+    self->inverse = PyMem_Malloc(sizeof(double) * (nc ? nc : 1));
+    self->acc = PyMem_Calloc(nc ? nc : 1, sizeof(double));
+    self->touched = PyMem_Malloc(sizeof(int32_t) * (nc ? nc : 1));
+    if (!self->postings || !self->offsets || !self->weights || !self->inverse || !self->acc || !self->touched) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (at[0] != 0 || at[nf] != total) {
+        PyErr_SetString(PyExc_ValueError, "offsets must start at 0 and end at the number of postings");
+        goto fail;
+    }
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        Py_ssize_t start = at[f], end = at[f + 1];
+        if (end < start || end - start >= nw) {
+            PyErr_SetString(PyExc_ValueError, "offsets must not decrease, and every run needs its weight");
+            goto fail;
+        }
+        self->offsets[f] = start;
+        double w = PyFloat_AsDouble(PyList_GET_ITEM(df_weights, end - start));
+        if (w == -1.0 && PyErr_Occurred()) goto fail;
+        self->weights[f] = w;
+    }
+    self->offsets[nf] = total;
+    for (Py_ssize_t j = 0; j < total; j++) {
+        if (src[j] < 0 || src[j] >= nc) {
+            PyErr_SetString(PyExc_ValueError, "case position out of range");
+            goto fail;
+        }
+        self->postings[j] = src[j];
+    }
+    for (Py_ssize_t i = 0; i < nc; i++) {
+        double v = PyFloat_AsDouble(PyList_GET_ITEM(inverse, i));
+        if (v == -1.0 && PyErr_Occurred()) goto fail;
+        self->inverse[i] = v;
+    }
+    self->n_cases = nc;
+    self->n_features = nf;
+    goto done;
+fail:
+    Py_CLEAR(self);
+done:
+    PyBuffer_Release(&flat);
+    PyBuffer_Release(&offs);
+    return (PyObject *)self;
+}
+
 /* search(order, limit, mask=None) -> [(case, similarity)], most similar first; ties: the later
  * case first. ``mask`` (bytes, one per case) keeps only the cases whose byte is not zero: the
  * search for the cases of one cause that a reply cites (before, a Python loop over every case
@@ -208,6 +278,8 @@ fail:
 static PyMethodDef KnnIndex_methods[] = {
     {"search", (PyCFunction)KnnIndex_search, METH_VARARGS,
      "search(order, limit, mask=None): the most similar cases (of those the mask keeps) for the ranks of a paste's features"},
+    {"from_flat", (PyCFunction)KnnIndex_from_flat, METH_VARARGS | METH_CLASS,
+     "from_flat(postings, offsets, df_weights, inverse_norms): the index from int32 postings end to end and their offsets"},
     {NULL, NULL, 0, NULL},
 };
 

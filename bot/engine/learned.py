@@ -27,12 +27,14 @@ import json
 import math
 import random
 import re
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -418,6 +420,33 @@ def train_linear(
 
 
 # ------------------------------------------------------------------------------- nearest cases
+@dataclass(frozen=True, slots=True)
+class FlatPostings:
+    """The postings by rank end to end: ``postings`` (native int32 case positions) and
+    ``offsets`` (int32, where each feature's run starts; one more than there are features), and
+    the longest run. What the learned artefact's cache keeps instead of 125,000 lists: bytes
+    unmarshal at once, and the compiled index copies them (``KnnIndex.from_flat``)."""
+
+    postings: bytes
+    offsets: bytes
+    longest: int
+
+    @classmethod
+    def of(cls, lists: Sequence[Sequence[int]]) -> FlatPostings:
+        offsets = array("i", [0])
+        flat = array("i")
+        for cases in lists:
+            flat.extend(cases)
+            offsets.append(len(flat))
+        return cls(flat.tobytes(), offsets.tobytes(), max(map(len, lists), default=0))
+
+    def lists(self) -> list[list[int]]:
+        flat, offsets = array("i"), array("i")
+        flat.frombytes(self.postings)
+        offsets.frombytes(self.offsets)
+        return [flat[start:end].tolist() for start, end in pairwise(offsets)]
+
+
 @dataclass(slots=True)
 class CaseIndex:
     """TF-IDF vectors of the library's cases behind an inverted index, for cosine search.
@@ -442,8 +471,8 @@ class CaseIndex:
     rank: dict[str, int] = field(default_factory=dict)
     word_rank: dict[str, int] = field(default_factory=dict)
     pair_rank: dict[str, int] = field(default_factory=dict)
-    #: by rank: the feature's cases and its squared IDF
-    ranked: list[tuple[list[int], float]] = field(default_factory=list)
+    #: by rank: the feature's cases and its squared IDF (``ranked``, built when first read)
+    ranked_table: list[tuple[list[int], float]] | None = None
     #: ``postings`` are already in rank order (an artefact written by ``to_dict``): loading skips
     #: sorting 25,000+ names, a fifth of a one-shot CLI answer's start-up.
     rank_ordered: bool = False
@@ -451,6 +480,9 @@ class CaseIndex:
     #: ``rank``/``word_rank``/``pair_rank`` come ready from the JSON, so loading builds no table
     #: in Python (``postings`` stays empty until ``posting_items`` needs the names).
     ranked_lists: list[list[int]] | None = None
+    #: The postings by rank in the compact form of the artefact's cache (``FlatPostings``): the
+    #: compiled index is built straight from it, and the lists only if something reads ``ranked``.
+    flat: FlatPostings | None = None
     #: The compiled search over ``ranked`` (``bot/engine/_knn.c``), built on the first search;
     #: ``False`` when the module is not installed.
     native: Any = field(default=None, repr=False, compare=False)
@@ -459,6 +491,11 @@ class CaseIndex:
 
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
+        n = len(self.case_ids)
+        if self.flat is not None:
+            self.rank_ordered = True
+            self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, self.flat.longest + 1)]
+            return
         lists = self.ranked_lists
         if lists is None:  # built from postings: rank them and fill the tables
             postings = self.postings
@@ -473,10 +510,24 @@ class CaseIndex:
             lists = [postings[name] for name in order]
         else:
             self.rank_ordered = True
-        n = len(self.case_ids)
+        self.ranked_lists = lists
         longest = max(map(len, lists), default=0)
         self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
-        self.ranked = list(zip(lists, map(self.weights.__getitem__, map(len, lists)), strict=True))
+
+    @property
+    def ranked(self) -> list[tuple[list[int], float]]:
+        """By rank: the feature's cases and its squared IDF (the Python search's table)."""
+        if self.ranked_table is None:
+            lists = self._lists()
+            self.ranked_table = list(zip(lists, map(self.weights.__getitem__, map(len, lists)), strict=True))
+        return self.ranked_table
+
+    def _lists(self) -> list[list[int]]:
+        """The postings by rank as lists."""
+        if self.ranked_lists is None:
+            assert self.flat is not None  # __post_init__ sets one of the two
+            self.ranked_lists = self.flat.lists()
+        return self.ranked_lists
 
     def rank_of(self, name: str) -> int | None:
         """The rank of an indexed feature by its name (``None`` when it is not indexed)."""
@@ -573,6 +624,8 @@ class CaseIndex:
         """The compiled index over ``ranked`` (6 ms for the packaged library), or ``False`` without the module."""
         if NativeIndex is None:
             return False
+        if self.flat is not None and self.ranked_lists is None:
+            return NativeIndex.from_flat(self.flat.postings, self.flat.offsets, self.weights, self.inverse_norms)
         return NativeIndex([cases for cases, _ in self.ranked], [w2 for _, w2 in self.ranked], self.inverse_norms)
 
     def search_python(
@@ -613,13 +666,14 @@ class CaseIndex:
 
     def posting_items(self) -> list[tuple[str, list[int]]]:
         """Every indexed feature's name and cases, rarest first (the rank order)."""
-        if self.ranked_lists is None:
+        if self.ranked_lists is None and self.flat is None:
             return [(name, self.postings[name]) for name in sorted(self.postings, key=self._rank_key)]
-        names = [""] * len(self.ranked_lists)
+        lists = self._lists()
+        names = [""] * len(lists)
         for table, prefix in ((self.word_rank, "w:"), (self.pair_rank, "b:"), (self.rank, "")):
             for name, r in table.items():
                 names[r] = prefix + name
-        return list(zip(names, self.ranked_lists, strict=True))
+        return list(zip(names, lists, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
         """The index as rank tables: the three name -> rank dicts and the postings by rank.
@@ -636,7 +690,7 @@ class CaseIndex:
             "words": self.word_rank,
             "pairs": self.pair_rank,
             "others": self.rank,
-            "postings": [cases for cases, _ in self.ranked],
+            "postings": self._lists(),
         }
 
     def _rank_key(self, name: str) -> tuple[int, str]:
@@ -654,7 +708,8 @@ class CaseIndex:
                 rank=data["others"],
                 word_rank=data["words"],
                 pair_rank=data["pairs"],
-                ranked_lists=data["postings"],
+                ranked_lists=None if isinstance(data["postings"], FlatPostings) else data["postings"],
+                flat=data["postings"] if isinstance(data["postings"], FlatPostings) else None,
             )
         return cls(
             postings=data["postings"],
@@ -982,7 +1037,9 @@ def _read_learned(path: Path) -> Learned | None:
     data = learned_cache.read_cached(path, digest)
     if data is None:
         data = json.loads(raw.decode("utf-8"))
-        learned_cache.write_cached(path, digest, data)
+        learned_cache.write_cached(path, digest, _cache_form(data))
+    else:
+        data = _from_cache_form(data)
     if data.get("feature_version") != FEATURE_VERSION:
         return None
     linear = data.get("linear")
@@ -995,6 +1052,30 @@ def _read_learned(path: Path) -> Learned | None:
         digest=str(data.get("library_sha256", "")),
         confusions={str(k): {str(c): float(v) for c, v in row.items()} for k, row in data.get("confusions", {}).items()},
     )
+
+
+#: Marks the index's postings in the cache as ``FlatPostings`` fields (``marshal`` keeps no classes).
+_FLAT = "flat-int32"
+
+
+def _cache_form(data: dict[str, Any]) -> dict[str, Any]:
+    """The artefact's data as its cache keeps it: the index's postings by rank flattened into bytes."""
+    index = data.get("index")
+    if not isinstance(index, dict) or index.get("postings_order") != RANK_TABLES:
+        return data
+    flat = FlatPostings.of(index["postings"])
+    return {**data, "index": {**index, "postings": (_FLAT, flat.postings, flat.offsets, flat.longest)}}
+
+
+def _from_cache_form(data: dict[str, Any]) -> dict[str, Any]:
+    """``_cache_form`` undone as far as loading needs: flattened postings become ``FlatPostings``."""
+    index = data.get("index")
+    if not isinstance(index, dict):
+        return data
+    postings = index.get("postings")
+    if isinstance(postings, tuple) and len(postings) == 4 and postings[0] == _FLAT:
+        data["index"] = {**index, "postings": FlatPostings(postings[1], postings[2], int(postings[3]))}
+    return data
 
 
 @lru_cache(maxsize=1)

@@ -25,8 +25,8 @@ from typing import Any
 
 from bot.engine.knowledge import cache_dirs, write_cache_file
 
-#: Bump when the cached layout changes.
-CACHE_FORMAT = 1
+#: Bump when the cached layout changes (2: the index's postings flattened into int32 bytes).
+CACHE_FORMAT = 2
 _PREFIX = "learned-"
 
 
