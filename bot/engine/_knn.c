@@ -53,6 +53,22 @@ static void KnnIndex_dealloc(KnnIndex *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* The arrays of an index of ``total`` postings over ``nf`` features and ``nc`` cases (the scratch
+ * zeroed); -1 with MemoryError set when one cannot be had (KnnIndex_clear frees the others). */
+static int KnnIndex_allocate(KnnIndex *self, Py_ssize_t total, Py_ssize_t nf, Py_ssize_t nc) {
+    self->postings = PyMem_Malloc(sizeof(int32_t) * (total ? total : 1));
+    self->offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (nf + 1));
+    self->weights = PyMem_Malloc(sizeof(double) * (nf ? nf : 1));
+    self->inverse = PyMem_Malloc(sizeof(double) * (nc ? nc : 1));
+    self->acc = PyMem_Calloc(nc ? nc : 1, sizeof(double));
+    self->touched = PyMem_Malloc(sizeof(int32_t) * (nc ? nc : 1));
+    if (!self->postings || !self->offsets || !self->weights || !self->inverse || !self->acc || !self->touched) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 static int KnnIndex_init(KnnIndex *self, PyObject *args, PyObject *kwds) {
     PyObject *lists, *weights, *inverse;
     static char *kwlist[] = {"postings", "weights", "inverse_norms", NULL};
@@ -74,16 +90,7 @@ static int KnnIndex_init(KnnIndex *self, PyObject *args, PyObject *kwds) {
         }
         total += PyList_GET_SIZE(cases);
     }
-    self->postings = PyMem_Malloc(sizeof(int32_t) * (total ? total : 1));
-    self->offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (nf + 1));
-    self->weights = PyMem_Malloc(sizeof(double) * (nf ? nf : 1));
-    self->inverse = PyMem_Malloc(sizeof(double) * (nc ? nc : 1));
-    self->acc = PyMem_Calloc(nc ? nc : 1, sizeof(double));
-    self->touched = PyMem_Malloc(sizeof(int32_t) * (nc ? nc : 1));
-    if (!self->postings || !self->offsets || !self->weights || !self->inverse || !self->acc || !self->touched) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (KnnIndex_allocate(self, total, nf, nc) < 0) return -1;
     Py_ssize_t at = 0;
     for (Py_ssize_t f = 0; f < nf; f++) {
         PyObject *cases = PyList_GET_ITEM(lists, f);
@@ -134,16 +141,7 @@ static PyObject *KnnIndex_from_flat(PyTypeObject *type, PyObject *args) {
     const int32_t *src = (const int32_t *)flat.buf, *at = (const int32_t *)offs.buf;
     self = (KnnIndex *)type->tp_alloc(type, 0);
     if (!self) goto done;
-    self->postings = PyMem_Malloc(sizeof(int32_t) * (total ? total : 1));
-    self->offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (nf + 1));
-    self->weights = PyMem_Malloc(sizeof(double) * (nf ? nf : 1));
-    self->inverse = PyMem_Malloc(sizeof(double) * (nc ? nc : 1));
-    self->acc = PyMem_Calloc(nc ? nc : 1, sizeof(double));
-    self->touched = PyMem_Malloc(sizeof(int32_t) * (nc ? nc : 1));
-    if (!self->postings || !self->offsets || !self->weights || !self->inverse || !self->acc || !self->touched) {
-        PyErr_NoMemory();
-        goto fail;
-    }
+    if (KnnIndex_allocate(self, total, nf, nc) < 0) goto fail;
     if (at[0] != 0 || at[nf] != total) {
         PyErr_SetString(PyExc_ValueError, "offsets must start at 0 and end at the number of postings");
         goto fail;
