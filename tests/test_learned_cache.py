@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,3 +170,33 @@ def test_a_cache_of_the_earlier_layout_is_not_read(artefact: Path, tmp_path: Pat
     cache.write_bytes(marshal.dumps((1, digest, data)))
     loaded = load_learned(artefact)
     assert loaded is not None and loaded.blend != 3.5
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: ("flat-int32", p[1][:-2], p[2], p[3]),  # postings cut mid-entry
+        lambda p: ("flat-int32", p[1], p[2][:-4], p[3]),  # one offset short of the features
+        lambda p: ("flat-int32", p[1][:-4], p[2], p[3]),  # offsets end past the postings
+        lambda p: ("flat-int32", p[1], p[2], "7"),  # not a length
+    ],
+)
+def test_a_cache_whose_postings_do_not_add_up_is_ignored(
+    artefact: Path, tmp_path: Path, damage: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+) -> None:
+    """A cache that unmarshals but whose flat postings are damaged is not used: the JSON is read,
+    the answer is the same, and a good cache replaces the damaged one."""
+    import marshal
+
+    expected = load_learned(artefact)
+    (cache,) = _caches(tmp_path)
+    fmt, digest, data = marshal.loads(cache.read_bytes())
+    data["index"]["postings"] = damage(data["index"]["postings"])
+    data["blend"] = 4.5  # would show if the damaged cache were used
+    cache.write_bytes(marshal.dumps((fmt, digest, data)))
+    loaded = load_learned(artefact)
+    assert loaded is not None and expected is not None
+    assert loaded.blend == expected.blend and loaded.index.flat is None
+    assert loaded.index.search_ranks([0, 1, 2], limit=5) == expected.index.search_ranks([0, 1, 2], limit=5)
+    fixed = load_learned(artefact)
+    assert fixed is not None and fixed.blend == expected.blend and fixed.index.flat is not None

@@ -1034,12 +1034,11 @@ def _read_learned(path: Path) -> Learned | None:
     except FileNotFoundError:
         return None
     digest = learned_cache.artefact_digest(raw)
-    data = learned_cache.read_cached(path, digest)
-    if data is None:
+    cached = learned_cache.read_cached(path, digest)
+    data = _from_cache_form(cached) if cached is not None else None
+    if data is None:  # no cache, or one whose postings do not add up: the JSON, and a new cache
         data = json.loads(raw.decode("utf-8"))
         learned_cache.write_cached(path, digest, _cache_form(data))
-    else:
-        data = _from_cache_form(data)
     if data.get("feature_version") != FEATURE_VERSION:
         return None
     linear = data.get("linear")
@@ -1067,14 +1066,27 @@ def _cache_form(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "index": {**index, "postings": (_FLAT, flat.postings, flat.offsets, flat.longest)}}
 
 
-def _from_cache_form(data: dict[str, Any]) -> dict[str, Any]:
-    """``_cache_form`` undone as far as loading needs: flattened postings become ``FlatPostings``."""
+def _from_cache_form(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``_cache_form`` undone as far as loading needs: flattened postings become ``FlatPostings``;
+    ``None`` when they do not add up (sizes that are no int32 arrays, another number of features
+    than the rank tables name, offsets that do not span the postings). The compiled index checks
+    every entry again when it is built; these checks cost nothing and send a damaged cache back to the JSON."""
     index = data.get("index")
     if not isinstance(index, dict):
         return data
     postings = index.get("postings")
-    if isinstance(postings, tuple) and len(postings) == 4 and postings[0] == _FLAT:
-        data["index"] = {**index, "postings": FlatPostings(postings[1], postings[2], int(postings[3]))}
+    if not (isinstance(postings, tuple) and len(postings) == 4 and postings[0] == _FLAT):
+        return data
+    _, flat, offsets, longest = postings
+    if not (isinstance(flat, bytes) and isinstance(offsets, bytes) and isinstance(longest, int)):
+        return None
+    if len(flat) % 4 or len(offsets) % 4 or len(offsets) < 4:
+        return None
+    starts = memoryview(offsets).cast("i")
+    features = sum(len(index.get(table) or ()) for table in ("words", "pairs", "others"))
+    if len(starts) != features + 1 or starts[0] != 0 or starts[-1] != len(flat) // 4:
+        return None
+    data["index"] = {**index, "postings": FlatPostings(flat, offsets, longest)}
     return data
 
 
