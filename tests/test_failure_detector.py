@@ -2604,3 +2604,14 @@ def test_a_stopped_docker_daemon_is_still_the_daemon_not_a_stopped_container() -
         "client-docker-daemon",
         "docker_daemon_unreachable",
     )
+
+
+def test_a_client_that_cannot_reach_the_docker_engine_is_the_daemon() -> None:
+    """Docker Toolbox and Kitematic say 'Docker Engine' where the CLI says 'Docker daemon': the
+    client could not reach the engine in its VM, before any registry was asked."""
+    assert_rule_decides(
+        "Pulling nginx from the hub...\nThere was a problem connecting to the Docker Engine in the VirtualBox VM. "
+        "Check the host-only adapter and try again.",
+        "client-docker-daemon",
+        "docker_daemon_unreachable",
+    )
