@@ -179,15 +179,28 @@ def test_a_cache_of_the_earlier_layout_is_not_read(artefact: Path, tmp_path: Pat
         lambda p: ("flat-int32", p[1], p[2][:-4], p[3]),  # one offset short of the features
         lambda p: ("flat-int32", p[1][:-4], p[2], p[3]),  # offsets end past the postings
         lambda p: ("flat-int32", p[1], p[2], "7"),  # not a length
+        lambda p: ("flat-int32", p[1], p[2], 10**9),  # a run longer than there are cases
+        lambda p: ("flat-int32", p[1], p[2], 1),  # shorter than the longest run
+        lambda p: ("flat-int32", p[1][:8] + b"\xff\xff\xff\x7f" + p[1][12:], p[2], p[3]),  # a position past the last case
     ],
 )
+@pytest.mark.parametrize("compiled", [True, False])
 def test_a_cache_whose_postings_do_not_add_up_is_ignored(
-    artefact: Path, tmp_path: Path, damage: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    artefact: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: Callable[[tuple[Any, ...]], tuple[Any, ...]],
+    compiled: bool,
 ) -> None:
-    """A cache that unmarshals but whose flat postings are damaged is not used: the JSON is read,
-    the answer is the same, and a good cache replaces the damaged one."""
+    """A cache that unmarshals but whose flat postings are damaged is not used (checked when it is
+    loaded, not at the first search): the JSON is read, the answer is the same, and a good cache
+    replaces the damaged one. Without the compiled module too."""
     import marshal
 
+    from bot.engine import learned
+
+    if not compiled:
+        monkeypatch.setattr(learned, "NativeIndex", None)
     expected = load_learned(artefact)
     (cache,) = _caches(tmp_path)
     fmt, digest, data = marshal.loads(cache.read_bytes())

@@ -514,6 +514,24 @@ class CaseIndex:
         longest = max(map(len, lists), default=0)
         self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
 
+    def verify_flat(self) -> None:
+        """Check flat postings (a cache's) entry by entry now, not at the first search: build the
+        compiled index from them, which refuses any position or run it cannot use, or without
+        the module the lists, against the number of cases and the longest run. ``ValueError``
+        when they do not hold what they should (the loader then reads the JSON)."""
+        flat = self.flat
+        if flat is None:
+            return
+        if NativeIndex is not None:
+            self.native = self._build_native()
+            return
+        positions = array("i")
+        positions.frombytes(flat.postings)
+        if positions and not 0 <= min(positions) <= max(positions) < len(self.case_ids):
+            raise ValueError("case position out of range")
+        if max(map(len, self._lists()), default=0) > flat.longest:
+            raise ValueError("a run is longer than the longest run")
+
     @property
     def ranked(self) -> list[tuple[list[int], float]]:
         """By rank: the feature's cases and its squared IDF (the Python search's table)."""
@@ -1028,7 +1046,7 @@ def no_collection() -> Iterator[None]:
 
 def _read_learned(path: Path) -> Learned | None:
     """The artefact's data from its compiled cache (``bot.engine.learned_cache``) when one holds
-    these exact bytes, else from the JSON (writing the cache for the next process)."""
+    these exact bytes and is whole, else from the JSON (writing the cache for the next process)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -1036,9 +1054,21 @@ def _read_learned(path: Path) -> Learned | None:
     digest = learned_cache.artefact_digest(raw)
     cached = learned_cache.read_cached(path, digest)
     data = _from_cache_form(cached) if cached is not None else None
-    if data is None:  # no cache, or one whose postings do not add up: the JSON, and a new cache
-        data = json.loads(raw.decode("utf-8"))
-        learned_cache.write_cached(path, digest, _cache_form(data))
+    if data is not None:
+        try:
+            learned = _learned_from(data)
+            if learned is not None:
+                learned.index.verify_flat()
+            return learned
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # a cache that does not hold what it should: the JSON below, and a new cache
+    data = json.loads(raw.decode("utf-8"))
+    learned_cache.write_cached(path, digest, _cache_form(data))
+    return _learned_from(data)
+
+
+def _learned_from(data: dict[str, Any]) -> Learned | None:
+    """The learned layer of the artefact's data (``None`` for another feature version)."""
     if data.get("feature_version") != FEATURE_VERSION:
         return None
     linear = data.get("linear")
@@ -1085,6 +1115,8 @@ def _from_cache_form(data: dict[str, Any]) -> dict[str, Any] | None:
     starts = memoryview(offsets).cast("i")
     features = sum(len(index.get(table) or ()) for table in ("words", "pairs", "others"))
     if len(starts) != features + 1 or starts[0] != 0 or starts[-1] != len(flat) // 4:
+        return None
+    if not 0 <= longest <= len(index.get("case_ids") or ()):  # a run never holds a case twice
         return None
     data["index"] = {**index, "postings": FlatPostings(flat, offsets, longest)}
     return data
