@@ -2569,11 +2569,12 @@ def test_an_expired_azure_cli_sign_in_names_no_registry() -> None:
 
 def test_az_acr_login_after_a_lapsed_sign_in_is_still_answered() -> None:
     """The same lapsed sign-in under az acr login is the registry login failing: still answered."""
-    d = diagnose(
+    assert_rule_decides(
         "$ az acr login --name contoso\n"
-        "AADSTS700082: The refresh token has expired due to inactivity.\nPlease run 'az login' to setup account."
+        "AADSTS700082: The refresh token has expired due to inactivity.\nPlease run 'az login' to setup account.",
+        "auth",
+        "az_login_needed",
     )
-    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
 
 
 @pytest.mark.parametrize(

@@ -492,10 +492,16 @@ class CaseIndex:
     def __post_init__(self) -> None:
         self.inverse_norms = [1.0 / n for n in self.norms]
         n = len(self.case_ids)
+        longest = self._set_up_postings()
+        self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
+
+    def _set_up_postings(self) -> int:
+        """Put the postings in rank order and return the longest run (the most cases one indexed
+        feature has): a cache's flat postings come ranked and say it; lists read from rank tables
+        come ranked; ``postings`` by name are ranked here, filling the rank tables."""
         if self.flat is not None:
             self.rank_ordered = True
-            self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, self.flat.longest + 1)]
-            return
+            return self.flat.longest
         lists = self.ranked_lists
         if lists is None:  # built from postings: rank them and fill the tables
             postings = self.postings
@@ -511,8 +517,7 @@ class CaseIndex:
         else:
             self.rank_ordered = True
         self.ranked_lists = lists
-        longest = max(map(len, lists), default=0)
-        self.weights = [0.0] + [_idf(n, df) ** 2 for df in range(1, longest + 1)]
+        return max(map(len, lists), default=0)
 
     def verify_flat(self) -> None:
         """Check flat postings (a cache's) entry by entry now, not at the first search: build the
@@ -717,6 +722,7 @@ class CaseIndex:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseIndex:
         if data.get("postings_order") == RANK_TABLES:
+            flat = data["postings"] if isinstance(data["postings"], FlatPostings) else None
             return cls(
                 postings={},
                 norms=data["norms"],
@@ -726,8 +732,8 @@ class CaseIndex:
                 rank=data["others"],
                 word_rank=data["words"],
                 pair_rank=data["pairs"],
-                ranked_lists=None if isinstance(data["postings"], FlatPostings) else data["postings"],
-                flat=data["postings"] if isinstance(data["postings"], FlatPostings) else None,
+                ranked_lists=None if flat else data["postings"],
+                flat=flat,
             )
         return cls(
             postings=data["postings"],
