@@ -402,6 +402,30 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
         # prose: a pull said to fail, with a private endpoint in the picture
         ("Since we added a private endpoint to the registry, the build agents cannot pull from contosoreg.azurecr.io", "registry-private-endpoint", "private_endpoint_words"),
         ("プライベート エンドポイントを作ってから、社内の VM で ACR からプルできない状態です", "registry-private-endpoint", "private_endpoint_words"),
+        # Docker Desktop refusing a Windows user outside its group: the engine is out of reach, no registry involved yet
+        (
+            'Docker Desktop failed to start\nYou are not allowed to use Docker. You must be in the "docker-users" group. (then docker pull fails too)',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
+        # TLS trouble on the Docker daemon's API port (docker-machine, boot2docker): client and daemon, not a registry
+        ("2015/03/29 17:01:43 Post https://10.1.2.3:2376/v1.20/images/create?fromImage=nginx: x509: certificate signed by unknown authority", "client-docker-daemon", "docker_api_port"),
+        # the older Go wording of an unresolvable proxy host: the name looked up is the proxy's
+        (
+            "Error response from daemon: Get https://registry-1.docker.io/v2/: http: error connecting to proxy http://proxy.corp:3128: "
+            "dial tcp: lookup proxy.corp on 10.0.2.3:53: no such host",
+            "client-proxy",
+            "proxy_host_lookup",
+        ),
+        # nslookup's own words for name servers that do not answer
+        ("$ nslookup registry-1.docker.io\n;; communications error to 127.0.0.53#53: timed out\n;; no servers could be reached\n(docker pull keeps failing)", "client-dns", "dns_udp_failure"),
+        # ECR's login call with a lapsed AWS session: credentials, not the network
+        (
+            "aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n"
+            "An error occurred (ExpiredTokenException) when calling the GetAuthorizationToken operation: The security token included in the request is expired",
+            "auth",
+            "unauthorized",
+        ),
     ],
 )
 def test_the_rule_that_knows_the_phrase_decides(text: str, cause: str, signal: str) -> None:
@@ -465,6 +489,14 @@ def assert_rule_decides(text: str, cause: str, signal: str) -> None:
             "v1.4.0.mod: proxyconnect tcp: EOF",
             "go_module_error",
         ),
+        (  # kubectl logs/exec: the API server could not reach a node's kubelet (no image, no registry)
+            "kubectl logs api-5d8f7 -n shop\nError from server: error dialing backend: dial tcp: lookup worker-3 on 10.96.0.10:53: no such host",
+            "kubectl_api_server",
+        ),
+        (  # an app in a compose stack cannot resolve its own database service
+            "api-1  | MongooseServerSelectionError: getaddrinfo EAI_AGAIN mongodb\napi-1  |     at NativeConnection.Connection.openUri",
+            "database_error",
+        ),
     ],
 )
 def test_another_services_failure_is_said_to_be_unrelated(text: str, signal: str) -> None:
@@ -472,6 +504,13 @@ def test_another_services_failure_is_said_to_be_unrelated(text: str, signal: str
     d = diagnose(text)
     assert signal in d.facts.signals
     assert not d.reply and d.cause == "unrelated" and d.confidence >= 0.8, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_rejected_bind_mount_is_the_engines_own_error() -> None:
+    """The engine rejected a ``-v`` argument before it ran anything: its own error, not a registry's."""
+    d = diagnose('docker run -v /srv/data:app:/data busybox\ndocker: Error response from daemon: invalid bind mount spec "/srv/data:app:/data": invalid mode: /data.')
+    assert "docker_local_error" in d.facts.signals
+    assert not d.reply and d.cause == "unrelated", [(c.id, c.confidence) for c in d.causes]
 
 
 def test_an_authorization_failure_on_another_azure_service_is_not_the_registry() -> None:
