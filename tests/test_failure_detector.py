@@ -419,6 +419,14 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
         ),
         # nslookup's own words for name servers that do not answer
         ("$ nslookup registry-1.docker.io\n;; communications error to 127.0.0.53#53: timed out\n;; no servers could be reached\n(docker pull keeps failing)", "client-dns", "dns_udp_failure"),
+        # the registry answered 5xx on one attempt and timed out on the next: an outage, not a blocked path
+        (
+            "Error response from daemon: Get https://quay.io/v2/acme/tool/manifests/1.2: received unexpected HTTP status: 502 Bad Gateway\n"
+            "retrying...\nError response from daemon: Get https://quay.io/v2/auth?scope=repository%3Aacme%2Ftool%3Apull&service=quay.io: "
+            "net/http: request canceled (Client.Timeout exceeded while awaiting headers)",
+            "other-acr",
+            "registry_status_5xx",
+        ),
         # ECR's login call with a lapsed AWS session: credentials, not the network
         (
             "aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n"
@@ -492,6 +500,11 @@ def assert_rule_decides(text: str, cause: str, signal: str) -> None:
         (  # kubectl logs/exec: the API server could not reach a node's kubelet (no image, no registry)
             "kubectl logs api-5d8f7 -n shop\nError from server: error dialing backend: dial tcp: lookup worker-3 on 10.96.0.10:53: no such host",
             "kubectl_api_server",
+        ),
+        (  # the AWS CLI refused the command line (v2 dropped get-login): nothing was sent to a registry yet
+            "aws ecr get-login --no-include-email --region eu-west-1\nusage: aws [options] <command> <subcommand> [<subcommand> ...] [parameters]\n"
+            "aws: error: argument operation: Invalid choice, valid choices are:\nbatch-check-layer-availability | batch-delete-image",
+            "cli_usage_error",
         ),
         (  # an app in a compose stack cannot resolve its own database service
             "api-1  | MongooseServerSelectionError: getaddrinfo EAI_AGAIN mongodb\napi-1  |     at NativeConnection.Connection.openUri",
