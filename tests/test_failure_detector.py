@@ -410,6 +410,13 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
         ),
         # TLS trouble on the Docker daemon's API port (docker-machine, boot2docker): client and daemon, not a registry
         ("2015/03/29 17:01:43 Post https://10.1.2.3:2376/v1.20/images/create?fromImage=nginx: x509: certificate signed by unknown authority", "client-docker-daemon", "docker_api_port"),
+        # docker-machine cannot check its VM's daemon certificate (the VM's address changed)
+        (
+            "$ eval $(docker-machine env dev)\nError checking TLS connection: Error checking and/or regenerating the certs: There was an error "
+            'validating certificates for host "192.168.99.101:2376": x509: certificate is valid for 192.168.99.102, not 192.168.99.101',
+            "client-docker-daemon",
+            "docker_daemon_unreachable",
+        ),
         # the older Go wording of an unresolvable proxy host: the name looked up is the proxy's
         (
             "Error response from daemon: Get https://registry-1.docker.io/v2/: http: error connecting to proxy http://proxy.corp:3128: "
