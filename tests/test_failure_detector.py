@@ -434,6 +434,21 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "other-acr",
             "registry_status_5xx",
         ),
+        # a credential store that needs a desktop session; the apt-get in the prose is its fix, not a failed package fetch
+        (
+            "docker compose build api\nfailed to solve: failed to create LLB definition: error getting credentials - err: exit status 1, "
+            "out: `Cannot autolaunch D-Bus without X11 $DISPLAY`\nsudo apt-get install pass on the build server fixed it",
+            "auth",
+            "credential_helper_error",
+        ),
+        ("Connect Registry failed (Docker Hub)\nError Message: The name org.freedesktop.secrets was not provided by any .service files", "auth", "credential_helper_error"),
+        # an image in the retired schema 1 format: neither the network nor the credentials
+        (
+            'Failed to pull image "quay.io/acme/legacy:0.9": failed to get converter for "quay.io/acme/legacy:0.9": Pulling Schema 1 images '
+            "have been deprecated and disabled by default since containerd v2.0.",
+            "other-acr",
+            "schema1_image",
+        ),
         # ECR's login call with a lapsed AWS session: credentials, not the network
         (
             "aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n"
