@@ -442,6 +442,12 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "credential_helper_error",
         ),
         ("Connect Registry failed (Docker Hub)\nError Message: The name org.freedesktop.secrets was not provided by any .service files", "auth", "credential_helper_error"),
+        (
+            "Action: vscode-docker.registries.connectRegistry\nError type: Error\nError Message: No such interface "
+            "\u201corg.freedesktop.Secret.Collection\u201d on object at path /org/freedesktop/secrets/collection/login",
+            "auth",
+            "credential_helper_error",
+        ),
         # an image in the retired schema 1 format: neither the network nor the credentials
         (
             'Failed to pull image "quay.io/acme/legacy:0.9": failed to get converter for "quay.io/acme/legacy:0.9": Pulling Schema 1 images '
@@ -527,6 +533,15 @@ def assert_rule_decides(text: str, cause: str, signal: str) -> None:
             "aws ecr get-login --no-include-email --region eu-west-1\nusage: aws [options] <command> <subcommand> [<subcommand> ...] [parameters]\n"
             "aws: error: argument operation: Invalid choice, valid choices are:\nbatch-check-layer-availability | batch-delete-image",
             "cli_usage_error",
+        ),
+        (  # metrics-server reading a kubelet's summary API: the kubelet's 401, not a registry's
+            'E0601 10:00:00.000000 1 summary.go:97] error while getting metrics summary from Kubelet worker-2(10.0.0.12:10250): '
+            'request failed - "401 Unauthorized", response: "Unauthorized"',
+            "metrics_scrape",
+        ),
+        (  # kubectl exec through the API server to a kubelet that refused it
+            "kubectl exec -it web-0 -n shop -- sh\nerror: unable to upgrade connection: Unauthorized",
+            "kubectl_api_server",
         ),
         (  # an app in a compose stack cannot resolve its own database service
             "api-1  | MongooseServerSelectionError: getaddrinfo EAI_AGAIN mongodb\napi-1  |     at NativeConnection.Connection.openUri",
