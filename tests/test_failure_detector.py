@@ -417,6 +417,8 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "client-docker-daemon",
             "docker_daemon_unreachable",
         ),
+        # the docker context names an endpoint that is not there: the CLI has no daemon to talk to
+        ('docker --context build-vm pull nginx:1.27\nERROR: docker endpoint for "build-vm" not found', "client-docker-daemon", "docker_daemon_unreachable"),
         # the older Go wording of an unresolvable proxy host: the name looked up is the proxy's
         (
             "Error response from daemon: Get https://registry-1.docker.io/v2/: http: error connecting to proxy http://proxy.corp:3128: "
@@ -556,9 +558,16 @@ def test_another_services_failure_is_said_to_be_unrelated(text: str, signal: str
     assert not d.reply and d.cause == "unrelated" and d.confidence >= 0.8, [(c.id, c.confidence) for c in d.causes]
 
 
-def test_a_rejected_bind_mount_is_the_engines_own_error() -> None:
-    """The engine rejected a ``-v`` argument before it ran anything: its own error, not a registry's."""
-    d = diagnose('docker run -v /srv/data:app:/data busybox\ndocker: Error response from daemon: invalid bind mount spec "/srv/data:app:/data": invalid mode: /data.')
+@pytest.mark.parametrize(
+    "text",
+    [
+        'docker run -v /srv/data:app:/data busybox\ndocker: Error response from daemon: invalid bind mount spec "/srv/data:app:/data": invalid mode: /data.',
+        "docker run --cpus=4 ghcr.io/acme/worker:2.1\ndocker: Error response from daemon: Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available.",
+    ],
+)
+def test_arguments_the_engine_rejects_are_its_own_errors(text: str) -> None:
+    """The engine rejected a ``-v`` or ``--cpus`` argument before it ran anything: its own error, not a registry's."""
+    d = diagnose(text)
     assert "docker_local_error" in d.facts.signals
     assert not d.reply and d.cause == "unrelated", [(c.id, c.confidence) for c in d.causes]
 
