@@ -457,6 +457,13 @@ def test_a_failure_names_its_cause(text: str, cause: str) -> None:
             "other-acr",
             "schema1_image",
         ),
+        # a Maven plugin that pushes through the Docker daemon: its failed goal is the registry's refusal, not a Maven repository's
+        (
+            "[ERROR] Failed to execute goal com.spotify:dockerfile-maven-plugin:1.4.13:push (default-cli) on project orders: "
+            "Could not push image: denied: requested access to the resource is denied -> [Help 1]",
+            "auth",
+            "docker_build_plugin",
+        ),
         # ECR's login call with a lapsed AWS session: credentials, not the network
         (
             "aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n"
