@@ -2721,3 +2721,14 @@ def test_a_client_that_cannot_reach_the_docker_engine_is_the_daemon() -> None:
         "client-docker-daemon",
         "docker_daemon_unreachable",
     )
+
+
+def test_the_daemons_own_network_timeout_is_answered_with_the_network_candidates() -> None:
+    """An older daemon's 'Network timed out while trying to connect to <registry URL>' is a registry
+    request lost on the network path; a remark that the internet works does not make it solved."""
+    d = diagnose(
+        "docker pull acme/tools\nNetwork timed out while trying to connect to https://index.docker.io/v1/repositories/acme/tools/images. "
+        "You may want to check your internet connection or if you are behind a proxy.\nMy internet works fine."
+    )
+    assert "docker_network_timeout" in d.facts.signals
+    assert d.reply and d.cause in {"client-dns", "client-firewall", "client-proxy"}, [(c.id, c.confidence) for c in d.causes]
