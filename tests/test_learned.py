@@ -175,6 +175,20 @@ def test_text_features_words_pairs_and_japanese() -> None:
     assert "w:the" not in text_features("the registry")
 
 
+def test_korean_and_chinese_prose_is_read_as_character_pairs() -> None:
+    """Korean (Hangul) runs become character pairs like Japanese and Chinese ones: without them a
+    Korean paste gave the learned layer nothing but its ASCII words."""
+    assert {"j:이미", "j:실패", "j:拉取"} <= text_features("도커 이미지 풀 실패 / 拉取镜像")
+
+
+@pytest.mark.parametrize("line", ["이미지 풀 실패: 권한이 없습니다", "拉取镜像失败: 连接超时", "レジストリへの接続に失敗しました"])
+def test_a_long_pastes_error_line_in_korean_or_chinese_is_kept(line: str) -> None:
+    """A long paste is cut to its error lines; lines that say 'failed' or 'error' in Korean or Chinese count."""
+    noise = "step 12/40 : RUN make all\n" * 400
+    focused = focus_text(noise + line + "\n" + noise)
+    assert line in focused
+
+
 def test_linear_alternative_learns_and_is_deterministic() -> None:
     samples = [{"w:a", "w:x"}, {"w:a", "w:y"}, {"w:b", "w:x"}, {"w:b", "w:y"}] * 3
     labels = ["auth", "auth", "client-dns", "client-dns"] * 3

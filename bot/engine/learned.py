@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from bot.engine.extract import Extraction
 
 #: Bump when ``features`` changes meaning: the artefact must then be retrained.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 ARTEFACT_NAME = "learned.json"
 #: The learned layer reads at most this much text (the error lines of a paste).
 TEXT_BUDGET = 3_000
@@ -107,12 +107,14 @@ _FACT_KEYS = (
     "checkhealth",
     "canipull",
 )
-_TOKEN = re.compile(r"[a-z][a-z0-9_]{1,30}|[\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff]{1,60}")
+#: Latin words, and runs of Japanese, Chinese or Korean (Hangul syllables) characters, which are read as
+#: character pairs: none of the three separates its words with spaces the way the features need.
+_TOKEN = re.compile(r"[a-z][a-z0-9_]{1,30}|[\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7a3]{1,60}")
 _CJK_START = "\u3041"
 _ERROR_LINE = re.compile(
     r"^[^\n]{0,400}?(?:error|fail|denied|refused|time[d ]?out|unauthori|forbidden|x509|certificate|lookup|eof|proxy|"
     r"daemon|cannot|can't|unable|not found|exceeded|no such host|reset|tls|ssl|unknown|invalid|"
-    r"エラー|失敗|できません|できない)[^\n]{0,600}",
+    r"エラー|失敗|できません|できない|错误|失败|无法|에러|오류|실패)[^\n]{0,600}",
     re.IGNORECASE | re.MULTILINE,
 )
 #: Tokens that carry no meaning for the cause (host name parts shared by every paste, prose glue).
@@ -178,7 +180,7 @@ def focus_text(text: str) -> str:
 
 
 def text_features(text: str) -> set[str]:
-    """Words and word pairs of the (lowercased) text; Japanese runs become character pairs."""
+    """Words and word pairs of the (lowercased) text; Japanese, Chinese and Korean runs become character pairs."""
     out: set[str] = set()
     previous = ""
     for token in _TOKEN.findall(text.lower()):
