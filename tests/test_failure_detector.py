@@ -2732,3 +2732,13 @@ def test_the_daemons_own_network_timeout_is_answered_with_the_network_candidates
     )
     assert "docker_network_timeout" in d.facts.signals
     assert d.reply and d.cause in {"client-dns", "client-firewall", "client-proxy"}, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_registrys_5xx_in_the_clients_words_is_one_line_of_evidence() -> None:
+    """docker's 'received unexpected HTTP status: 502 Bad Gateway' is both a registry 5xx and a bare 5xx:
+    the reply says it once, in the more telling words, and the cause keeps both rules' weight."""
+    d = diagnose("Error response from daemon: Get https://quay.io/v2/acme/tool/manifests/1.2: received unexpected HTTP status: 502 Bad Gateway")
+    assert {"registry_status_5xx", "server_error_5xx"} <= set(d.facts.signals)
+    details = [e.detail for e in d.evidence if e.check == "text"]
+    assert d.cause == "other-acr" and len([x for x in details if "5xx" in x]) == 1, details
+    assert d.causes[0].score >= 9
