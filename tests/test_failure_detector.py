@@ -2742,3 +2742,15 @@ def test_a_registrys_5xx_in_the_clients_words_is_one_line_of_evidence() -> None:
     details = [e.detail for e in d.evidence if e.check == "text"]
     assert d.cause == "other-acr" and len([x for x in details if "5xx" in x]) == 1, details
     assert d.causes[0].score >= 9
+
+
+def test_a_docker_login_5xx_is_one_line_of_evidence() -> None:
+    """docker login's 'failed with status: 503' is both a login 5xx and a bare 5xx: the reply says it
+    once, in the login's words, and the cause keeps both rules' weight."""
+    d = diagnose(
+        "Error response from daemon: login attempt to https://myreg.azurecr.io/v2/ failed with status: 503 Service Unavailable"
+    )
+    assert {"login_attempt_5xx", "server_error_5xx"} <= set(d.facts.signals)
+    details = [e.detail for e in d.evidence if e.check == "text"]
+    assert d.cause == "other-acr" and len([x for x in details if "5xx" in x]) == 1, details
+    assert d.causes[0].score >= 7.5

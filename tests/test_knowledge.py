@@ -132,3 +132,46 @@ def test_a_signal_that_masks_an_unknown_signal_is_rejected(tmp_path: Path) -> No
     signals.write_text(signals.read_text().replace("masks: [error_marker]", "masks: [error_markr]", 1))
     with pytest.raises(KnowledgeError, match=r"signals\.yaml: signal 'error_reference' masks unknown signals \['error_markr'\]"):
         load_knowledge(directory)
+
+
+def _quiet_the_bare_5xx_rule(directory: Path, quiet_with: str) -> None:
+    card = directory / "other-acr.yaml"
+    text = card.read_text()
+    assert "quiet_with: [registry_status_5xx, login_attempt_5xx]" in text
+    card.write_text(text.replace("quiet_with: [registry_status_5xx, login_attempt_5xx]", f"quiet_with: {quiet_with}", 1))
+
+
+def test_quiet_with_must_name_a_known_signal(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    _quiet_the_bare_5xx_rule(directory, "[registry_status_5xxx]")
+    with pytest.raises(KnowledgeError, match=r"other-acr\.yaml: field 'recognise\.\d+\.quiet_with': unknown signal 'registry_status_5xxx'"):
+        load_knowledge(directory)
+
+
+def test_quiet_with_must_name_a_signal_another_rule_of_the_card_says(tmp_path: Path) -> None:
+    """A reason may only be left out when another rule of the same card says it instead."""
+    directory = _copy(tmp_path)
+    _quiet_the_bare_5xx_rule(directory, "[dns_no_such_host]")
+    with pytest.raises(KnowledgeError, match=r"no other rule of this card requires 'dns_no_such_host'"):
+        load_knowledge(directory)
+
+
+def test_a_quietened_reason_still_counts_and_shows_when_the_better_rule_does_not_hold(tmp_path: Path) -> None:
+    """``quiet_with`` hides a reason only when the more precise rule held: a bare 5xx keeps its line,
+    a 5xx in docker's words shows one line, and removing ``quiet_with`` changes no score."""
+    from bot.engine.classify import classify
+    from bot.engine.extract import extract
+
+    bare = "Get https://myreg.azurecr.io/v2/: 503 Service Unavailable"
+    worded = "Error response from daemon: Get https://quay.io/v2/acme/tool/manifests/1.2: received unexpected HTTP status: 502 Bad Gateway"
+    kb = load_knowledge(KNOWLEDGE)
+    bare_d, worded_d = (classify(extract(t, kb), kb=kb, learned=None) for t in (bare, worded))
+    assert "The registry answered with a server error (5xx)." in bare_d.causes[0].reasons
+    assert "The registry answered with a server error (5xx)." not in worded_d.causes[0].reasons
+    directory = _copy(tmp_path)
+    card = directory / "other-acr.yaml"
+    card.write_text(card.read_text().replace("    quiet_with: [registry_status_5xx, login_attempt_5xx]\n", "", 1))
+    loud = load_knowledge(directory)
+    loud_d = classify(extract(worded, loud), kb=loud, learned=None)
+    assert "The registry answered with a server error (5xx)." in loud_d.causes[0].reasons
+    assert loud_d.causes[0].score == worded_d.causes[0].score

@@ -367,14 +367,25 @@ class _RuleTable:
     at the rules that can hold (plus those that need no signal), in the cards' own order.
     """
 
-    __slots__ = ("another_tool", "by_signal", "cards", "rules", "unconditional")
+    __slots__ = ("another_tool", "by_signal", "cards", "quieted_by", "rules", "unconditional")
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.cards = [(card.id, card.base_score) for card in kb.cards.values()]
         self.rules: list[tuple[int, float, _Compiled, Any]] = []
         self.by_signal: dict[str, list[int]] = {}
+        #: rule position -> the positions of the same card's rules that say its reason better
+        #: (``quiet_with``): when one of those holds, its reason is left out
+        self.quieted_by: dict[int, frozenset[int]] = {}
         unconditional: list[int] = []
         for card_position, card in enumerate(kb.cards.values()):
+            first = len(self.rules)
+            for offset, rule in enumerate(card.recognise):
+                if rule.quiet_with:
+                    self.quieted_by[first + offset] = frozenset(
+                        first + j
+                        for j, other in enumerate(card.recognise)
+                        if j != offset and other.score > 0 and set(rule.quiet_with) & set(other.when.signals)
+                    )
             for rule in card.recognise:
                 c = _compiled(rule.when)
                 position = len(self.rules)
@@ -445,12 +456,16 @@ def classify(
     known: dict[str, str] | None = None  # the user's values, computed once when a reason needs them
     values: _Values | None = None
     rules = table.rules
-    for position in sorted(candidates):  # the cards' own order, so reasons keep theirs
-        card_position, rule_score, c, reason = rules[position]
-        if not _holds(c, ex, signals):
-            continue
+    held = [position for position in sorted(candidates) if _holds(rules[position][2], ex, signals)]
+    quieted_by = table.quieted_by
+    held_set = frozenset(held) if quieted_by else frozenset()
+    for position in held:  # the cards' own order, so reasons keep theirs
+        card_position, rule_score, _, reason = rules[position]
         card_scores[card_position] += rule_score
         if rule_score > 0:
+            better = quieted_by.get(position)
+            if better and better & held_set:  # a more precise rule of this card says it
+                continue
             if values is None:
                 known = template_values(ex.facts)
                 values = _Values(known)

@@ -156,6 +156,9 @@ class Rule:
     when: Condition
     score: float
     reason: LocalText
+    #: signals whose rules in this card say this rule's reason more precisely (``classify`` leaves
+    #: this reason out when one of those rules holds; the score still counts)
+    quiet_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +287,10 @@ def card_from_data(data: dict[str, Any]) -> Card:
         decide=_decider(data["decide"]),
         decide_elsewhere=_decider(data.get("decide_elsewhere")),
         base_score=data["base_score"],
-        recognise=[Rule(_condition(r["when"]), r["score"], _text(r["reason"])) for r in data["recognise"]],  # type: ignore[arg-type]
+        recognise=[
+            Rule(_condition(r["when"]), r["score"], _text(r["reason"]), tuple(r["quiet_with"]))  # type: ignore[arg-type]
+            for r in data["recognise"]
+        ],
         live=LiveRules(
             dict(data["live"]["confirm"]),
             dict(data["live"]["rule_out"]),
@@ -404,7 +410,7 @@ class KnowledgeBase:
 # --- Loading, through the compiled cache ---------------------------------------------------------
 
 #: Bump when the cache's layout changes (the schema module's own text is hashed too).
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 _SCHEMA_SOURCE = Path(__file__).with_name("knowledge_schema.py")
 
 

@@ -58,6 +58,10 @@ class Rule(BaseModel):
     when: Condition
     score: float = Field(ge=-20, le=20)
     reason: LocalText
+    #: Signals whose own rule in this card says the same thing more precisely: when a rule of this
+    #: card that requires one of them holds, this rule's reason is left out of the evidence (its
+    #: score still counts), so one observation is one line of evidence, not two.
+    quiet_with: list[str] = Field(default_factory=list)
 
 
 class LiveRules(BaseModel):
@@ -205,6 +209,7 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
 
     for i, rule in enumerate(card.recognise):
         check(rule.when, f"recognise.{i}.when")
+        _check_quiet_with(path, card, i, rule, known)
     for i, step in enumerate(card.fix):
         check(step.when, f"fix.{i}.when")
         check(step.lead, f"fix.{i}.lead")
@@ -224,6 +229,23 @@ def _check_signal_refs(path: Path, card: Card, known: set[str]) -> None:
     for name in card.live.context:
         if name not in known:
             raise KnowledgeError(f"{path.name}: field 'live.context': unknown signal '{name}'")
+
+
+def _check_quiet_with(path: Path, card: Card, i: int, rule: Rule, known: set[str]) -> None:
+    """``quiet_with`` names signals that another positive rule of the same card requires:
+    otherwise nothing would say what this rule's silenced reason said."""
+    if rule.quiet_with and rule.score <= 0:
+        raise KnowledgeError(f"{path.name}: field 'recognise.{i}.quiet_with': a rule that shows no reason has none to quieten")
+    for name in rule.quiet_with:
+        if name not in known:
+            raise KnowledgeError(f"{path.name}: field 'recognise.{i}.quiet_with': unknown signal '{name}'")
+        if not any(
+            j != i and other.score > 0 and name in other.when.signals for j, other in enumerate(card.recognise)
+        ):
+            raise KnowledgeError(
+                f"{path.name}: field 'recognise.{i}.quiet_with': no other rule of this card requires '{name}' "
+                "and says it instead"
+            )
 
 
 def validate_knowledge(directory: Path) -> dict[str, Any]:
