@@ -2754,3 +2754,29 @@ def test_a_docker_login_5xx_is_one_line_of_evidence() -> None:
     details = [e.detail for e in d.evidence if e.check == "text"]
     assert d.cause == "other-acr" and len([x for x in details if "5xx" in x]) == 1, details
     assert d.causes[0].score >= 7.5
+
+
+def test_dockers_outdated_schema1_warning_is_the_image_format() -> None:
+    """Docker's older warning for a schema 1 image names the format, not a network fault."""
+    d = diagnose(
+        "$ docker pull registry.example.com/team/tool:1.0\n"
+        "Image registry.example.com/team/tool:1.0 uses outdated schema1 manifest format. "
+        "Please upgrade to a schema2 image for better future compatibility."
+    )
+    assert "schema1_image" in d.facts.signals
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_chinese_base_image_pull_through_an_inspecting_proxy_is_answered() -> None:
+    """'从注册表拉取基础镜像' (pulling the base image from the registry) is a registry operation."""
+    d = diagnose("Zscaler 会拦截 HTTPS 流量并替换证书，从注册表拉取基础镜像也一样：\n\nx509: certificate signed by unknown authority")
+    assert d.reply and d.cause == "tls-interception", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_metrics_backends_ingestion_limit_is_not_a_registry_push() -> None:
+    """Cortex, Mimir and Loki say 'push failed' with a 429 when a tenant's ingestion limit is hit."""
+    d = diagnose(
+        'level=warn ts=2023-05-02T10:11:12Z caller=push.go:55 msg="push failed" err="rpc error: code = Code(429) '
+        'desc = the request has been rejected because the tenant exceeded its ingestion rate limit, set to 10000 items/s"'
+    )
+    assert not d.reply, [(c.id, c.confidence) for c in d.causes]
