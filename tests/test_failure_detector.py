@@ -2780,3 +2780,33 @@ def test_a_metrics_backends_ingestion_limit_is_not_a_registry_push() -> None:
         'desc = the request has been rejected because the tenant exceeded its ingestion rate limit, set to 10000 items/s"'
     )
     assert not d.reply, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dec 01 10:00:00 node1 dockerd[811]: failed to start daemon: error initializing graphdriver: driver not supported: overlay2",
+        "Docker Desktop - Unexpected WSL error\ndeploying WSL2 distributions\n"
+        "provisioning docker WSL distros: ensuring main distro is deployed: exit code: 4294967295",
+    ],
+)
+def test_a_docker_engine_that_cannot_start_is_the_local_daemon(text: str) -> None:
+    """dockerd refusing its storage driver, or Docker Desktop failing to set up its WSL distros: no engine runs."""
+    d = diagnose(text)
+    assert d.reply and d.cause == "client-docker-daemon", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_red_hats_missing_registry_ca_file_is_the_registrys_trust_setup() -> None:
+    """Red Hat's registry CA in certs.d links to /etc/rhsm/ca/redhat-uep.pem, which only the rhsm package installs."""
+    d = diagnose("the node cannot pull the pause image from registry.access.redhat.com: /etc/rhsm/ca/redhat-uep.pem: no such file or directory")
+    assert "registry_ca_file_missing" in d.facts.signals
+    assert d.reply and d.cause == "registry-tls-config" and d.confidence >= 0.5, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_cloud_runs_platform_refusal_is_the_image_not_the_network() -> None:
+    d = diagnose(
+        "ERROR: (gcloud.run.deploy) Revision 'api-00002' is not ready: Cloud Run does not support image "
+        "'europe-docker.pkg.dev/p/r/api:2': Container manifest type 'application/vnd.oci.image.index.v1+json' must support amd64/linux."
+    )
+    assert "platform_mismatch" in d.facts.signals
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
