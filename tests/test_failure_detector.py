@@ -2810,3 +2810,24 @@ def test_cloud_runs_platform_refusal_is_the_image_not_the_network() -> None:
     )
     assert "platform_mismatch" in d.facts.signals
     assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_maven_docker_plugins_push_is_not_another_cloud_tool() -> None:
+    """'maven' names another cloud tool's endpoint, except when Maven's Docker plugin is pushing an image."""
+    d = diagnose(
+        "[INFO] --- docker-maven-plugin:1.2.2:push (default-cli) @ api ---\n[ERROR] Failed to execute goal "
+        "com.spotify:docker-maven-plugin:1.2.2:push (default-cli) on project api: Exception caught: "
+        "unauthorized: authentication required -> [Help 1]"
+    )
+    reasons = [reason for cause in d.causes for reason in cause.reasons]
+    assert "Another cloud tool or service endpoint." not in reasons, reasons
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_an_image_pull_that_was_unsuccessful_is_a_registry_failure() -> None:
+    d = diagnose(
+        '2021/03/01 10:00:00 Image pull was unsuccessful: reading image "gcr.io/acme/base:1.4": Get '
+        "https://gcr.io/v2/token?scope=repository%3Aacme%2Fbase%3Apull&service=gcr.io: invoking docker-credential-gcloud: exit status 1"
+    )
+    assert "registry_op_failed" in d.facts.signals
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
