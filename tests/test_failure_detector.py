@@ -2831,3 +2831,35 @@ def test_an_image_pull_that_was_unsuccessful_is_a_registry_failure() -> None:
     )
     assert "registry_op_failed" in d.facts.signals
     assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_ecrs_invalid_authorization_token_is_the_credentials() -> None:
+    d = diagnose(
+        "[ERROR] Failed to execute goal com.spotify:dockerfile-maven-plugin:1.4.13:push (default-cli) on project shop: "
+        "Could not push image: denied: Your Authorization Token is invalid. -> [Help 1]"
+    )
+    assert "unauthorized" in d.facts.signals
+    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_containerds_refusal_of_a_prettyjws_manifest_is_the_schema1_image() -> None:
+    d = diagnose(
+        'ctr: failed to resolve reference "registry.example.com/legacy/app:3": not implemented: media type '
+        '"application/vnd.docker.distribution.manifest.v1+prettyjws" is no longer supported since containerd v2.1'
+    )
+    assert "schema1_image" in d.facts.signals
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_push_refused_as_too_large_is_the_registrys_front_end() -> None:
+    """nginx's body-size limit in front of a registry refuses big layers; a git push's 413 stays another tool's."""
+    d = diagnose(
+        "$ docker push registry.example.com/ml/model:2\n"
+        "3f1c2a9b8e7d: Pushing  1.2GB/4.8GB\n"
+        "error parsing HTTP 413 response body: invalid character '<' looking for beginning of value: "
+        '"<html>\\r\\n<head><title>413 Request Entity Too Large</title></head>"'
+    )
+    assert "upload_too_large" in d.facts.signals
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+    git = diagnose("error: RPC failed; HTTP 413 curl 22 The requested URL returned error: 413\nfatal: the remote end hung up unexpectedly")
+    assert not git.reply, [(c.id, c.confidence) for c in git.causes]
