@@ -2863,3 +2863,23 @@ def test_a_push_refused_as_too_large_is_the_registrys_front_end() -> None:
     assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
     git = diagnose("error: RPC failed; HTTP 413 curl 22 The requested URL returned error: 413\nfatal: the remote end hung up unexpectedly")
     assert not git.reply, [(c.id, c.confidence) for c in git.causes]
+
+
+def test_a_gateway_error_while_uploading_a_layer_is_a_push_failure() -> None:
+    d = diagnose(
+        "Pushing 9c1e2b7a04d3\n2014/01/02 10:00:00 Received HTTP code 502 while uploading layer: <html>\n"
+        "<head><title>502 Bad Gateway</title></head>\n</html>"
+    )
+    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_minikubes_registry_warning_is_answered_without_its_proxy_link_deciding() -> None:
+    """minikube warns when its node cannot reach the registry; its hint links a proxy page for everyone,
+    which is not the user saying a proxy is on the path."""
+    d = diagnose(
+        "❗  Failing to connect to https://registry.k8s.io/ from inside the minikube container\n"
+        "💡  To pull new external images, you may need to configure a proxy: "
+        "https://minikube.sigs.k8s.io/docs/reference/networking/proxy/"
+    )
+    assert "proxy_mention" not in d.facts.signals
+    assert d.reply and d.confidence < 0.5, [(c.id, c.confidence) for c in d.causes]
