@@ -2883,3 +2883,29 @@ def test_minikubes_registry_warning_is_answered_without_its_proxy_link_deciding(
     )
     assert "proxy_mention" not in d.facts.signals
     assert d.reply and d.confidence < 0.5, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_english_prose_that_the_registry_name_does_not_resolve_is_the_resolver() -> None:
+    d = diagnose("since the VPN client update our laptops can't resolve the private registry hostname, every docker pull fails")
+    assert "resolve_failure_prose" in d.facts.signals
+    assert d.reply and d.cause == "client-dns", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ERROR: failed to solve: node:18-alpine: failed to resolve source metadata for docker.io/library/node:18-alpine",
+        "Could not resolve com.android.tools.build:gradle:7.0.0.",
+        'failed to resolve reference "docker.io/library/busybox:latest"',
+        "fatal: unable to access 'https://git.example.com/x.git/': Could not resolve host: git.example.com",
+    ],
+)
+def test_a_tools_resolve_that_is_not_a_name_lookup_is_not_resolver_prose(text: str) -> None:
+    """Build tools resolve metadata, references and dependencies; curl's DNS error has its own signal."""
+    assert "resolve_failure_prose" not in diagnose(text).facts.signals
+
+
+def test_pulls_that_time_out_in_prose_are_answered() -> None:
+    d = diagnose("pulls from the private registry time out only when I'm on the corporate VPN")
+    assert {"error_marker", "registry_failure_phrase"} <= set(d.facts.signals)
+    assert d.reply, [(c.id, c.confidence) for c in d.causes]
