@@ -2909,3 +2909,76 @@ def test_pulls_that_time_out_in_prose_are_answered() -> None:
     d = diagnose("pulls from the private registry time out only when I'm on the corporate VPN")
     assert {"error_marker", "registry_failure_phrase"} <= set(d.facts.signals)
     assert d.reply, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_message_that_says_pulls_fail_has_an_error_in_words() -> None:
+    """'No error in the message' is not said of a message that says pulls, pushes or logins fail."""
+    d = diagnose("since we switched the registry to a private endpoint, pulls from the office laptops fail")
+    reasons = [reason for cause in d.causes for reason in cause.reasons]
+    assert "No error in the message." not in reasons, reasons
+    assert d.reply and d.cause == "registry-private-endpoint", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_a_client_that_cannot_reach_the_registry_in_prose_is_answered() -> None:
+    d = diagnose("the build agent in the new subnet cannot reach contoso.azurecr.io, the connection times out on 443")
+    assert "registry_unreachable_prose" in d.facts.signals
+    assert d.reply and d.cause in {"client-firewall", "client-proxy", "registry-private-endpoint"}, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_acr_tasks_failing_after_the_registry_was_locked_down_is_the_service_integration() -> None:
+    d = diagnose("our ACR Tasks runs fail to push since we locked down the registry to selected IPs")
+    assert d.reply and d.cause == "service-integration", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        ("x509 errors when pulling from our ACR in the office, at home it works", "tls-interception"),
+        ("docker pull from the registry times out in the office but works from home", "client-firewall"),
+    ],
+)
+def test_works_on_another_network_is_a_symptom_not_a_solution(text: str, cause: str) -> None:
+    """'at home it works' says the office network is the difference; it is not the problem being solved."""
+    d = diagnose(text)
+    assert "resolved_prose" not in d.facts.signals
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ACR からの pull が社内ネットワークだけでタイムアウトします",
+        "プライベート エンドポイントを作成してから AKS からイメージを pull できなくなりました",
+    ],
+)
+def test_japanese_prose_that_pulls_time_out_or_stopped_working_is_answered(text: str) -> None:
+    """Japanese puts the failure after the object; 'できなくなりました' (can no longer) is a failure."""
+    d = diagnose(text)
+    assert "registry_failure_phrase_ja" in d.facts.signals
+    assert d.reply, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_an_azure_registry_resolving_to_its_public_address_is_the_private_dns() -> None:
+    d = diagnose("from the VNet, nslookup contoso.azurecr.io still returns the public IP instead of the private one")
+    assert d.reply and d.cause == "registry-private-endpoint", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "at_least"),
+    [
+        ("Microsoft Defender stopped showing vulnerability scan results for our registry after we turned off public access", "service-integration", 0.5),
+        ("our Azure ML workspace can't build the environment image any more, its ACR is in a VNet", "service-integration", 0.5),
+        ("pulling from registry.lab.internal fails, the registry's certificate is not trusted on the new nodes", "registry-tls-config", 0.5),
+        ("Netskope breaks every docker pull from Docker Hub on the office Wi-Fi", "tls-interception", 0.0),
+    ],
+)
+def test_short_chat_reports_of_a_registry_failure_are_answered(text: str, cause: str, at_least: float) -> None:
+    """What people type in a channel: a sentence, no log. 'stopped showing', 'breaks', 'not trusted', 'Azure ML'."""
+    d = diagnose(text)
+    assert d.reply and d.cause == cause and d.confidence >= at_least, [(c.id, c.confidence) for c in d.causes]
+
+
+def test_azure_mls_other_errors_are_not_a_registrys() -> None:
+    """Azure ML named without its images or registry (a compute instance's download) is not an image build."""
+    d = diagnose("Could not install Azure ML websocket server on the compute instance: downloading the server failed, please try again later")
+    assert "azure_ml_image_prose" not in d.facts.signals and d.cause != "service-integration"
