@@ -2982,3 +2982,13 @@ def test_azure_mls_other_errors_are_not_a_registrys() -> None:
     """Azure ML named without its images or registry (a compute instance's download) is not an image build."""
     d = diagnose("Could not install Azure ML websocket server on the compute instance: downloading the server failed, please try again later")
     assert "azure_ml_image_prose" not in d.facts.signals and d.cause != "service-integration"
+
+
+def test_check_acr_saying_the_cluster_cannot_pull_is_the_clusters_side() -> None:
+    d = diagnose("ran az aks check-acr against our registry and it says the cluster can't pull from it")
+    assert d.reply and d.cause == "aks-pull", [(c.id, c.confidence) for c in d.causes]
+
+
+def test_pods_that_stopped_pulling_after_an_egress_change_lead_with_the_firewall() -> None:
+    d = diagnose("every pod on the new node pool is in ImagePullBackOff since the network team added a UDR to the hub firewall")
+    assert d.reply and d.cause == "client-firewall", [(c.id, c.confidence) for c in d.causes]
