@@ -2756,17 +2756,6 @@ def test_a_docker_login_5xx_is_one_line_of_evidence() -> None:
     assert d.causes[0].score >= 7.5
 
 
-def test_dockers_outdated_schema1_warning_is_the_image_format() -> None:
-    """Docker's older warning for a schema 1 image names the format, not a network fault."""
-    d = diagnose(
-        "$ docker pull registry.example.com/team/tool:1.0\n"
-        "Image registry.example.com/team/tool:1.0 uses outdated schema1 manifest format. "
-        "Please upgrade to a schema2 image for better future compatibility."
-    )
-    assert "schema1_image" in d.facts.signals
-    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
-
-
 def test_a_chinese_base_image_pull_through_an_inspecting_proxy_is_answered() -> None:
     """'从注册表拉取基础镜像' (pulling the base image from the registry) is a registry operation."""
     d = diagnose("Zscaler 会拦截 HTTPS 流量并替换证书，从注册表拉取基础镜像也一样：\n\nx509: certificate signed by unknown authority")
@@ -2803,15 +2792,6 @@ def test_red_hats_missing_registry_ca_file_is_the_registrys_trust_setup() -> Non
     assert d.reply and d.cause == "registry-tls-config" and d.confidence >= 0.5, [(c.id, c.confidence) for c in d.causes]
 
 
-def test_cloud_runs_platform_refusal_is_the_image_not_the_network() -> None:
-    d = diagnose(
-        "ERROR: (gcloud.run.deploy) Revision 'api-00002' is not ready: Cloud Run does not support image "
-        "'europe-docker.pkg.dev/p/r/api:2': Container manifest type 'application/vnd.oci.image.index.v1+json' must support amd64/linux."
-    )
-    assert "platform_mismatch" in d.facts.signals
-    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
-
-
 def test_a_maven_docker_plugins_push_is_not_another_cloud_tool() -> None:
     """'maven' names another cloud tool's endpoint, except when Maven's Docker plugin is pushing an image."""
     d = diagnose(
@@ -2822,33 +2802,6 @@ def test_a_maven_docker_plugins_push_is_not_another_cloud_tool() -> None:
     reasons = [reason for cause in d.causes for reason in cause.reasons]
     assert "Another cloud tool or service endpoint." not in reasons, reasons
     assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
-
-
-def test_an_image_pull_that_was_unsuccessful_is_a_registry_failure() -> None:
-    d = diagnose(
-        '2021/03/01 10:00:00 Image pull was unsuccessful: reading image "gcr.io/acme/base:1.4": Get '
-        "https://gcr.io/v2/token?scope=repository%3Aacme%2Fbase%3Apull&service=gcr.io: invoking docker-credential-gcloud: exit status 1"
-    )
-    assert "registry_op_failed" in d.facts.signals
-    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
-
-
-def test_ecrs_invalid_authorization_token_is_the_credentials() -> None:
-    d = diagnose(
-        "[ERROR] Failed to execute goal com.spotify:dockerfile-maven-plugin:1.4.13:push (default-cli) on project shop: "
-        "Could not push image: denied: Your Authorization Token is invalid. -> [Help 1]"
-    )
-    assert "unauthorized" in d.facts.signals
-    assert d.reply and d.cause == "auth", [(c.id, c.confidence) for c in d.causes]
-
-
-def test_containerds_refusal_of_a_prettyjws_manifest_is_the_schema1_image() -> None:
-    d = diagnose(
-        'ctr: failed to resolve reference "registry.example.com/legacy/app:3": not implemented: media type '
-        '"application/vnd.docker.distribution.manifest.v1+prettyjws" is no longer supported since containerd v2.1'
-    )
-    assert "schema1_image" in d.facts.signals
-    assert d.reply and d.cause == "other-acr", [(c.id, c.confidence) for c in d.causes]
 
 
 def test_a_push_refused_as_too_large_is_the_registrys_front_end() -> None:
@@ -2883,12 +2836,6 @@ def test_minikubes_registry_warning_is_answered_without_its_proxy_link_deciding(
     )
     assert "proxy_mention" not in d.facts.signals
     assert d.reply and d.confidence < 0.5, [(c.id, c.confidence) for c in d.causes]
-
-
-def test_english_prose_that_the_registry_name_does_not_resolve_is_the_resolver() -> None:
-    d = diagnose("since the VPN client update our laptops can't resolve the private registry hostname, every docker pull fails")
-    assert "resolve_failure_prose" in d.facts.signals
-    assert d.reply and d.cause == "client-dns", [(c.id, c.confidence) for c in d.causes]
 
 
 @pytest.mark.parametrize(
@@ -2992,3 +2939,46 @@ def test_check_acr_saying_the_cluster_cannot_pull_is_the_clusters_side() -> None
 def test_pods_that_stopped_pulling_after_an_egress_change_lead_with_the_firewall() -> None:
     d = diagnose("every pod on the new node pool is in ImagePullBackOff since the network team added a UDR to the hub firewall")
     assert d.reply and d.cause == "client-firewall", [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    ("text", "signal", "cause"),
+    [
+        pytest.param(
+            "$ docker pull registry.example.com/team/tool:1.0\n"
+            "Image registry.example.com/team/tool:1.0 uses outdated schema1 manifest format. "
+            "Please upgrade to a schema2 image for better future compatibility.",
+            "schema1_image", "other-acr", id="docker-outdated-schema1-warning",
+        ),
+        pytest.param(
+            'ctr: failed to resolve reference "registry.example.com/legacy/app:3": not implemented: media type '
+            '"application/vnd.docker.distribution.manifest.v1+prettyjws" is no longer supported since containerd v2.1',
+            "schema1_image", "other-acr", id="containerd-prettyjws-refused",
+        ),
+        pytest.param(
+            "ERROR: (gcloud.run.deploy) Revision 'api-00002' is not ready: Cloud Run does not support image "
+            "'europe-docker.pkg.dev/p/r/api:2': Container manifest type 'application/vnd.oci.image.index.v1+json' must support amd64/linux.",
+            "platform_mismatch", "other-acr", id="cloud-run-platform",
+        ),
+        pytest.param(
+            '2021/03/01 10:00:00 Image pull was unsuccessful: reading image "gcr.io/acme/base:1.4": Get '
+            "https://gcr.io/v2/token?scope=repository%3Aacme%2Fbase%3Apull&service=gcr.io: invoking docker-credential-gcloud: exit status 1",
+            "registry_op_failed", "auth", id="pull-was-unsuccessful",
+        ),
+        pytest.param(
+            "[ERROR] Failed to execute goal com.spotify:dockerfile-maven-plugin:1.4.13:push (default-cli) on project shop: "
+            "Could not push image: denied: Your Authorization Token is invalid. -> [Help 1]",
+            "unauthorized", "auth", id="ecr-authorization-token-invalid",
+        ),
+        pytest.param(
+            "since the VPN client update our laptops can't resolve the private registry hostname, every docker pull fails",
+            "resolve_failure_prose", "client-dns", id="prose-cannot-resolve-registry",
+        ),
+    ],
+)  # fmt: skip
+def test_a_tools_message_is_read_as_its_signal_and_cause(text: str, signal: str, cause: str) -> None:
+    """Messages of real tools (Docker's schema-1 warning, containerd 2.1, Cloud Run, kaniko-style pull
+    logs, ECR) and a sentence a person types: each is read as its signal, and the cause follows."""
+    d = diagnose(text)
+    assert signal in d.facts.signals, sorted(d.facts.signals)
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
