@@ -175,3 +175,15 @@ def test_a_quietened_reason_still_counts_and_shows_when_the_better_rule_does_not
     loud_d = classify(extract(worded, loud), kb=loud, learned=None)
     assert "The registry answered with a server error (5xx)." in loud_d.causes[0].reasons
     assert loud_d.causes[0].score == worded_d.causes[0].score
+
+
+def test_quiet_with_on_a_rule_that_shows_no_reason_is_refused(tmp_path: Path) -> None:
+    """Only positive rules show a reason; quieting a negative one would be a no-op that reads like a rule."""
+    directory = _copy(tmp_path)
+    card = directory / "other-acr.yaml"
+    text = card.read_text()
+    old = "    score: 3.5\n    quiet_with: [registry_status_5xx, login_attempt_5xx]\n"
+    assert old in text
+    card.write_text(text.replace(old, "    score: -1\n    quiet_with: [registry_status_5xx, login_attempt_5xx]\n", 1))
+    with pytest.raises(KnowledgeError, match=r"other-acr\.yaml: field 'recognise\.\d+\.quiet_with': a rule that shows no reason"):
+        load_knowledge(directory)
