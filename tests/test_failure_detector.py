@@ -2982,3 +2982,34 @@ def test_a_tools_message_is_read_as_its_signal_and_cause(text: str, signal: str,
     d = diagnose(text)
     assert signal in d.facts.signals, sorted(d.facts.signals)
     assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I can't log in to jira since this morning", "cannot log in to grafana after the upgrade", "unable to login to the vpn portal"],
+)
+def test_a_login_to_another_service_is_not_a_registry_login(text: str) -> None:
+    """'can't log in to X' is a registry failure only when X reads as a registry."""
+    assert not diagnose(text).reply
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        ("can't log in to our registry since the password rotation", "auth"),
+        ("cannot log in to contoso.azurecr.io with the service principal any more", "auth"),
+        ("since the DNS server change nobody in the office can pull from our registry", "client-dns"),
+        ("our registry is returning 500s on every push since noon", "other-acr"),
+    ],
+)
+def test_chat_reports_of_logins_pulls_and_pushes_are_answered(text: str, cause: str) -> None:
+    d = diagnose(text)
+    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["nobody can pull requests on github today", "the API is returning 500s since the deploy", "no one can log in to jira"],
+)
+def test_look_alike_chat_about_other_services_stays_silent(text: str) -> None:
+    assert not diagnose(text).reply
