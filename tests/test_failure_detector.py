@@ -3013,3 +3013,16 @@ def test_chat_reports_of_logins_pulls_and_pushes_are_answered(text: str, cause: 
 )
 def test_look_alike_chat_about_other_services_stays_silent(text: str) -> None:
     assert not diagnose(text).reply
+
+
+def test_japanese_pushes_that_stall_and_certificate_errors_are_read() -> None:
+    """'止まります' (stops) after push is a stalled registry operation; '証明書エラー' is a TLS failure."""
+    stalled = diagnose("docker push が途中で止まります")
+    assert "registry_failure_phrase_ja" in stalled.facts.signals and stalled.reply
+    certificate = diagnose("証明書エラーで ACR から pull できません")
+    assert "ssl_generic" in certificate.facts.signals and certificate.reply
+
+
+@pytest.mark.parametrize("text", ["時計が止まります", "会議中に Teams が固まる", "証明書エラーで社内 Wiki が開けません"])
+def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str) -> None:
+    assert not diagnose(text).reply
