@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.engine.extract import Extraction
 from bot.engine.hosts import intended_login_server
-from bot.engine.knowledge import Card, Condition, KnowledgeBase, azure_only_command, default_knowledge
+from bot.engine.knowledge import Card, Condition, KnowledgeBase, azure_only_command, default_knowledge, rules_saying
 from bot.engine.learned import Consultation, Learned, default_learned
 from bot.engine.live_facts import LiveFacts
 from bot.engine.models import (
@@ -380,15 +380,12 @@ class _RuleTable:
         for card_position, card in enumerate(kb.cards.values()):
             first = len(self.rules)
             for offset, rule in enumerate(card.recognise):
-                if rule.quiet_with:
-                    self.quieted_by[first + offset] = frozenset(
-                        first + j
-                        for j, other in enumerate(card.recognise)
-                        if j != offset and other.score > 0 and set(rule.quiet_with) & set(other.when.signals)
-                    )
-            for rule in card.recognise:
                 c = _compiled(rule.when)
                 position = len(self.rules)
+                if rule.quiet_with:
+                    self.quieted_by[position] = frozenset(
+                        first + j for name in rule.quiet_with for j in rules_saying(card.recognise, name, besides=offset)
+                    )
                 self.rules.append((card_position, rule.score, c, rule.reason))
                 if c.signals:  # all of them are needed: any one of them is a sufficient key
                     self.by_signal.setdefault(min(c.signals), []).append(position)

@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -159,6 +159,13 @@ class Rule:
     #: signals whose rules in this card say this rule's reason more precisely (``classify`` leaves
     #: this reason out when one of those rules holds; the score still counts)
     quiet_with: tuple[str, ...] = ()
+
+
+def rules_saying(rules: Sequence[Any], name: str, *, besides: int) -> list[int]:
+    """Positions of the positive rules, other than ``besides``, that require signal ``name``: the
+    rules whose reason makes a ``quiet_with: [name]`` rule's reason redundant. Works on the schema's
+    rules and the engine's alike (both have ``score`` and ``when.signals``)."""
+    return [j for j, other in enumerate(rules) if j != besides and other.score > 0 and name in other.when.signals]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.engine.knowledge import FACT_KEYS, FINDINGS, KnowledgeError, azure_only_command
+from bot.engine.knowledge import FACT_KEYS, FINDINGS, KnowledgeError, azure_only_command, rules_saying
 
 
 class LocalText(BaseModel):
@@ -239,9 +239,7 @@ def _check_quiet_with(path: Path, card: Card, i: int, rule: Rule, known: set[str
     for name in rule.quiet_with:
         if name not in known:
             raise KnowledgeError(f"{path.name}: field 'recognise.{i}.quiet_with': unknown signal '{name}'")
-        if not any(
-            j != i and other.score > 0 and name in other.when.signals for j, other in enumerate(card.recognise)
-        ):
+        if not rules_saying(card.recognise, name, besides=i):
             raise KnowledgeError(
                 f"{path.name}: field 'recognise.{i}.quiet_with': no other rule of this card requires '{name}' "
                 "and says it instead"
