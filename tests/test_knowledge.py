@@ -187,3 +187,40 @@ def test_quiet_with_on_a_rule_that_shows_no_reason_is_refused(tmp_path: Path) ->
     card.write_text(text.replace(old, "    score: -1\n    quiet_with: [registry_status_5xx, login_attempt_5xx]\n", 1))
     with pytest.raises(KnowledgeError, match=r"other-acr\.yaml: field 'recognise\.\d+\.quiet_with': a rule that shows no reason"):
         load_knowledge(directory)
+
+
+def test_a_signal_that_implies_an_unknown_signal_is_rejected(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    signals = directory / "signals.yaml"
+    text = signals.read_text()
+    assert "implies: [registry_op_failed]" in text
+    signals.write_text(text.replace("implies: [registry_op_failed]", "implies: [registry_op_faild]", 1))
+    with pytest.raises(KnowledgeError, match=r"signal 'registry_login_failed' implies unknown signals \['registry_op_faild'\]"):
+        load_knowledge(directory)
+
+
+def test_implications_do_not_chain(tmp_path: Path) -> None:
+    """One level only: a reader of signals.yaml sees everything a signal adds on its own line."""
+    directory = _copy(tmp_path)
+    signals = directory / "signals.yaml"
+    text = signals.read_text().replace(
+        "- id: registry_op_failed\n", "- id: registry_op_failed\n  implies: [registry_failure_phrase]\n", 1
+    )
+    signals.write_text(text)
+    with pytest.raises(KnowledgeError, match=r"signal 'registry_login_failed' implies \['registry_op_failed'\], which imply others"):
+        load_knowledge(directory)
+
+
+def test_an_implied_signal_is_added_in_vocabulary_order_and_only_when_its_source_holds() -> None:
+    """A login to a registry said to fail is also a failed registry operation, so every rule that takes
+    ``registry_op_failed`` takes it; a login to something else implies nothing."""
+    from bot.engine.extract import extract
+
+    kb = load_knowledge(KNOWLEDGE)
+    registry = extract("since this morning I can't log in to our registry, the password was rotated", kb)
+    assert {"registry_login_failed", "registry_op_failed"} <= set(registry.facts.signals)
+    position = {s.id: i for i, s in enumerate(kb.signals)}
+    assert registry.facts.signals == sorted(registry.facts.signals, key=position.__getitem__)
+    other = extract("since this morning I can't log in to jira, the password was rotated", kb)
+    assert "registry_login_failed" not in other.facts.signals
+    assert "registry_op_failed" not in other.facts.signals

@@ -332,6 +332,11 @@ def _find_signals(kb: KnowledgeBase, flat: str, lines: str | None = None) -> tup
             for masked in masker.masks:
                 if masked in found and _only_inside(kb.signal_by_id[masked].any, phrases, flat, present):
                     found.remove(masked)
+    implications = kb.implications
+    implied = {i for sig in found if sig in implications for i in implications[sig]}.difference(found)
+    if implied:
+        found.extend(implied)
+        found.sort(key=kb.signal_position.__getitem__)
     return found, tool, context
 
 

@@ -246,6 +246,7 @@ class Signal:
     registry_context: bool = False
     registry_class: str | None = None  # see knowledge_schema.Signal.registry_class
     masks: list[str] = field(default_factory=list)  # see knowledge_schema.Signal.masks
+    implies: list[str] = field(default_factory=list)  # see knowledge_schema.Signal.implies
     description: str = ""
 
 
@@ -340,6 +341,7 @@ class CompiledSignal:
         "all_set",
         "any",
         "id",
+        "implies",
         "masks",
         "pattern_source",
         "registry_class",
@@ -358,6 +360,7 @@ class CompiledSignal:
         self.registry_context = signal.registry_context
         self.registry_class = signal.registry_class
         self.masks = tuple(signal.masks)
+        self.implies = tuple(signal.implies)
 
     @property
     def pattern(self) -> re.Pattern[str] | None:
@@ -394,6 +397,10 @@ class KnowledgeBase:
         self.signal_by_id = {s.id: s for s in self.signals}
         #: the signals that can mask others (``Signal.masks``), checked after every scan
         self.maskers = [s for s in self.signals if s.masks]
+        #: signal id -> the signals it implies (``Signal.implies``), added after masking
+        self.implications = {s.id: s.implies for s in self.signals if s.implies}
+        #: each signal's place in the vocabulary, which orders a paste's signals
+        self.signal_position = {s.id: position for position, s in enumerate(self.signals)}
         #: the class of registry a signal implies (``Signal.registry_class``), for the few that say one
         self.implied_class = {s.id: s.registry_class for s in self.signals if s.registry_class}
         self.scanner = KeywordScanner(_keywords(signals))
@@ -417,7 +424,7 @@ class KnowledgeBase:
 # --- Loading, through the compiled cache ---------------------------------------------------------
 
 #: Bump when the cache's layout changes (the schema module's own text is hashed too).
-CACHE_FORMAT = 8
+CACHE_FORMAT = 9
 _SCHEMA_SOURCE = Path(__file__).with_name("knowledge_schema.py")
 
 

@@ -168,6 +168,10 @@ class Signal(BaseModel):
     #: "check your internet connection or if you are behind a proxy" holds "proxy"): a masked signal
     #: is dropped when every occurrence of its words in the paste sits inside this signal's phrases.
     masks: list[str] = Field(default_factory=list)
+    #: Signals this one is a case of, added whenever it holds (after masking): a failed login to a
+    #: registry *is* a failed registry operation, so every rule that takes ``registry_op_failed``
+    #: takes it without naming it. One level only: an implied signal implies nothing further.
+    implies: list[str] = Field(default_factory=list)
     description: str = ""
 
     @model_validator(mode="after")
@@ -267,6 +271,17 @@ def validate_knowledge(directory: Path) -> dict[str, Any]:
         unknown = [m for m in signal.masks if m not in known or m == signal.id]
         if unknown:
             raise KnowledgeError(f"{signals_path.name}: signal '{signal.id}' masks unknown signals {unknown}")
+        unknown = [m for m in signal.implies if m not in known or m == signal.id]
+        if unknown:
+            raise KnowledgeError(f"{signals_path.name}: signal '{signal.id}' implies unknown signals {unknown}")
+    by_id = {s.id: s for s in signals}
+    for signal in signals:
+        chained = [m for m in signal.implies if by_id[m].implies]
+        if chained:
+            raise KnowledgeError(
+                f"{signals_path.name}: signal '{signal.id}' implies {chained}, which imply others in turn:"
+                " name every implied signal on the first one"
+            )
 
     cards: dict[str, Card] = {}
     for path in sorted(directory.glob("*.yaml")):
