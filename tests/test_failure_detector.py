@@ -2974,6 +2974,38 @@ def test_pods_that_stopped_pulling_after_an_egress_change_lead_with_the_firewall
             "since the VPN client update our laptops can't resolve the private registry hostname, every docker pull fails",
             "resolve_failure_prose", "client-dns", id="prose-cannot-resolve-registry",
         ),
+        pytest.param(
+            'Error: choosing an image from manifest list docker://registry.example.com/tools/cli:2: no image found in manifest list for architecture arm64, variant "v8", OS linux',
+            "platform_mismatch", "other-acr", id="podman-no-image-for-architecture",
+        ),
+        pytest.param(
+            "docker-build:index:Image app error: failed to connect to any docker daemon",
+            "docker_daemon_unreachable", "client-docker-daemon", id="pulumi-no-docker-daemon",
+        ),
+        pytest.param(
+            "our nerdctl push keeps trying https even though the registry at registry.lab:5000 is plain http",
+            "https_instead_of_http_prose", "registry-tls-config", id="prose-https-to-plain-http-registry",
+        ),
+        pytest.param(
+            "私有仓库 push 不了镜像，客户端会自动把 http 转成 https",
+            "https_instead_of_http_prose", "registry-tls-config", id="zh-prose-https-to-plain-http-registry",
+        ),
+        pytest.param(
+            "the operator pod never starts: the kube-rbac-proxy image is missing from the gcr.io/kubebuilder registry",
+            "image_missing_prose", "other-acr", id="prose-image-missing-from-registry",
+        ),
+        pytest.param(
+            "after kubectl apply -f operator.yaml the controller pod can't pull its image because the image repository has been deleted",
+            "image_missing_prose", "other-acr", id="prose-image-repository-deleted-beside-kubectl",
+        ),
+        pytest.param(
+            "kubectl describe pod shows ErrImagePull; inside the node apt-get update gets 407 Proxy Authentication Required from the proxy",
+            "pod_pull_failure", "client-proxy", id="pod-pull-beside-apt-through-proxy",
+        ),
+        pytest.param(
+            "our docker pulls from Docker Hub run into cert issues since Zscaler was rolled out",
+            "ssl_generic", "tls-interception", id="prose-cert-issues-behind-zscaler",
+        ),
     ],
 )  # fmt: skip
 def test_a_tools_message_is_read_as_its_signal_and_cause(text: str, signal: str, cause: str) -> None:
@@ -3025,4 +3057,23 @@ def test_japanese_pushes_that_stall_and_certificate_errors_are_read() -> None:
 
 @pytest.mark.parametrize("text", ["時計が止まります", "会議中に Teams が固まる", "証明書エラーで社内 Wiki が開けません"])
 def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str) -> None:
+    assert not diagnose(text).reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the GitHub repo with our dotfiles has been deleted",
+        "pip install runs into cert issues behind Zscaler",
+        "apt-get update fails with 407 from the proxy",
+        "the website keeps redirecting http to https and my browser shows a loop",
+        "the app keeps trying https to reach the local mock server at localhost:8080",
+        "git push 不了代码，提示 403",
+        "代码拉不下来，git clone 一直超时",
+        "we have cert issues with the grafana dashboard since yesterday",
+    ],
+)
+def test_look_alikes_of_the_batch_36_phrasings_stay_silent(text: str) -> None:
+    """Deleted git repositories, other tools' certificate and proxy trouble, a site's HTTPS redirect and
+    Chinese 'can't push/pull' about code are not registry failures."""
     assert not diagnose(text).reply
