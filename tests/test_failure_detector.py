@@ -3077,3 +3077,68 @@ def test_look_alikes_of_the_batch_36_phrasings_stay_silent(text: str) -> None:
     """Deleted git repositories, other tools' certificate and proxy trouble, a site's HTTPS redirect and
     Chinese 'can't push/pull' about code are not registry failures."""
     assert not diagnose(text).reply
+
+
+@pytest.mark.parametrize(
+    ("text", "signal", "cause"),
+    [
+        ("docker login works on my mac but not in WSL", "works_here_not_there_prose", "client-firewall"),
+        ("pull works from cloud shell but not from our on-prem build agents", "works_here_not_there_prose", "client-firewall"),
+        ("自宅だと pull できるのに会社だとできません", "works_elsewhere_prose", "client-firewall"),
+        ("公司网络下 docker login harbor 失败，家里可以", "works_elsewhere_prose", "client-firewall"),
+        ("since this morning none of the AKS nodes can pull from our ACR", "registry_failure_phrase_verb", "aks-pull"),
+        ("the build agent times out pushing to myreg.azurecr.io", "registry_failure_phrase_verb", "client-firewall"),
+        ("our proxy is returning 407 when docker pulls from ACR", "proxy_auth_required", "client-proxy"),
+        ("the registry name doesn't resolve from the jumpbox", "registry_name_unresolved_prose", "client-dns"),
+        ("ACR の名前が解決できません", "registry_name_unresolved_prose", "client-dns"),
+        ("the kubelet on the new nodes can't authenticate to ECR", "registry_login_failed", "auth"),
+        ("after the firewall change our build servers get connection reset when pushing to the registry", "connection_reset", "client-firewall"),
+        ('kubectl get events shows "failed to do request: Head ... i/o timeout" for every ACR image', "registry_error_line", None),
+        ("we get 403 when the pipeline pushes to ACR, worked yesterday", "forbidden_403", None),
+        ("ACR のプライベートエンドポイントを作ってから名前解決がパブリック IP を返します", "pe_dns_public_prose", "registry-private-endpoint"),
+        ("GKE nodes time out pulling from gcr.io after we removed the public IPs", "registry_failure_phrase_verb", "client-firewall"),
+        ("we're hitting Docker Hub rate limits in CI again", "toomanyrequests", "other-acr"),
+        ("the ACR firewall is blocking our AKS cluster even though the subnet is allowed", "selected_networks_prose", "registry-public-access"),
+        ("we moved to a new vnet and now the private endpoint DNS doesn't work for ACR", "resolve_failure_prose", "registry-private-endpoint"),
+        ("the scan results in Defender are empty since we locked down ACR", "defender_scan", "service-integration"),
+        ("AKS nodes can't connect to ACR, it times out", "io_timeout", "client-firewall"),
+        ("AKS のノードから ACR に接続できません。タイムアウトします", "io_timeout", "client-firewall"),
+    ],
+)  # fmt: skip
+def test_a_registry_failure_typed_in_a_channel_is_answered(text: str, signal: str, cause: str | None) -> None:
+    """What people type in Slack, with no log: works here but not there, 'none of the nodes can pull',
+    a proxy 'returning 407', a registry name that 'doesn't resolve', a bare 403. Each is answered; where
+    the words name the cause, it leads (``None``: the words cannot tell, and the reply names candidates)."""
+    d = diagnose(text)
+    assert signal in d.facts.signals, sorted(d.facts.signals)
+    assert d.reply, [(c.id, c.confidence) for c in d.causes]
+    if cause is not None:
+        assert d.cause == cause, (d.cause, [c.id for c in d.candidates])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the app works on my laptop but not in production",
+        "docker compose works on linux but not on windows, the bind mount is empty",
+        "the container works with docker but not with podman, it exits with code 1",
+        "docker run works on my machine but not in CI, the tests fail",
+        "git pull works from my laptop but not from the build server",
+        "our proxy is returning 407 when pip installs packages",
+        "the api returns 403 when the pipeline calls it",
+        "the database host name doesn't resolve from the app service",
+        "the hostname doesn't resolve from my laptop, it's the wiki",
+        "curl gets 407 from the corporate proxy",
+        "kubectl get pods times out after the VPN change",
+        "we can't authenticate to the grafana api with the new token",
+        "we're hitting the GitHub API rate limit in CI again",
+        "DNS doesn't work inside WSL since the update, apt can't reach anything",
+        "the firewall is blocking our database port 5432",
+        "kubectl logs are empty since the upgrade",
+        "the cronjob times out pushing metrics to the pushgateway",
+        "the job failed to push metrics to the pushgateway",
+        "Grafana failed pulling metrics from prometheus",
+    ],
+)
+def test_chat_about_other_things_that_work_here_and_not_there_stays_silent(text: str) -> None:
+    assert not diagnose(text).reply
