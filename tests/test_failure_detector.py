@@ -3103,6 +3103,7 @@ def test_look_alikes_of_the_batch_36_phrasings_stay_silent(text: str) -> None:
         ("the scan results in Defender are empty since we locked down ACR", "defender_scan", "service-integration"),
         ("AKS nodes can't connect to ACR, it times out", "io_timeout", "client-firewall"),
         ("AKS のノードから ACR に接続できません。タイムアウトします", "io_timeout", "client-firewall"),
+        ("our new IPv6-only nodes can't pull from ghcr.io, it has no AAAA record", "ipv6_only_prose", "client-firewall"),
     ],
 )  # fmt: skip
 def test_a_registry_failure_typed_in_a_channel_is_answered(text: str, signal: str, cause: str | None) -> None:
@@ -3138,6 +3139,7 @@ def test_a_registry_failure_typed_in_a_channel_is_answered(text: str, signal: st
         "the cronjob times out pushing metrics to the pushgateway",
         "the job failed to push metrics to the pushgateway",
         "Grafana failed pulling metrics from prometheus",
+        "the wiki has no AAAA record so IPv6-only laptops can't open it",
     ],
 )
 def test_chat_about_other_things_that_work_here_and_not_there_stays_silent(text: str) -> None:
