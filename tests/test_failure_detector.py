@@ -2941,6 +2941,35 @@ def test_pods_that_stopped_pulling_after_an_egress_change_lead_with_the_firewall
     assert d.reply and d.cause == "client-firewall", [(c.id, c.confidence) for c in d.causes]
 
 
+#: What people type in Slack, with no log: works here but not there, 'none of the nodes can pull', a proxy
+#: 'returning 407', a registry name that 'doesn't resolve', a bare 403 (``None``: the words cannot tell
+#: the cause, and the reply names candidates and the deciding check).
+CHANNEL_REPORTS = [
+    ("docker login works on my mac but not in WSL", "works_here_not_there_prose", "client-firewall"),
+    ("pull works from cloud shell but not from our on-prem build agents", "works_here_not_there_prose", "client-firewall"),
+    ("自宅だと pull できるのに会社だとできません", "works_elsewhere_prose", "client-firewall"),
+    ("公司网络下 docker login harbor 失败，家里可以", "works_elsewhere_prose", "client-firewall"),
+    ("since this morning none of the AKS nodes can pull from our ACR", "registry_failure_phrase_verb", "aks-pull"),
+    ("the build agent times out pushing to myreg.azurecr.io", "registry_failure_phrase_verb", "client-firewall"),
+    ("our proxy is returning 407 when docker pulls from ACR", "proxy_auth_required", "client-proxy"),
+    ("the registry name doesn't resolve from the jumpbox", "registry_name_unresolved_prose", "client-dns"),
+    ("ACR の名前が解決できません", "registry_name_unresolved_prose", "client-dns"),
+    ("the kubelet on the new nodes can't authenticate to ECR", "registry_login_failed", "auth"),
+    ("after the firewall change our build servers get connection reset when pushing to the registry", "connection_reset", "client-firewall"),
+    ('kubectl get events shows "failed to do request: Head ... i/o timeout" for every ACR image', "registry_error_line", None),
+    ("we get 403 when the pipeline pushes to ACR, worked yesterday", "forbidden_403", None),
+    ("ACR のプライベートエンドポイントを作ってから名前解決がパブリック IP を返します", "pe_dns_public_prose", "registry-private-endpoint"),
+    ("GKE nodes time out pulling from gcr.io after we removed the public IPs", "registry_failure_phrase_verb", "client-firewall"),
+    ("we're hitting Docker Hub rate limits in CI again", "toomanyrequests", "other-acr"),
+    ("the ACR firewall is blocking our AKS cluster even though the subnet is allowed", "selected_networks_prose", "registry-public-access"),
+    ("we moved to a new vnet and now the private endpoint DNS doesn't work for ACR", "resolve_failure_prose", "registry-private-endpoint"),
+    ("the scan results in Defender are empty since we locked down ACR", "defender_scan", "service-integration"),
+    ("AKS nodes can't connect to ACR, it times out", "io_timeout", "client-firewall"),
+    ("AKS のノードから ACR に接続できません。タイムアウトします", "io_timeout", "client-firewall"),
+    ("our new IPv6-only nodes can't pull from ghcr.io, it has no AAAA record", "ipv6_only_prose", "client-firewall"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("text", "signal", "cause"),
     [
@@ -3006,14 +3035,18 @@ def test_pods_that_stopped_pulling_after_an_egress_change_lead_with_the_firewall
             "our docker pulls from Docker Hub run into cert issues since Zscaler was rolled out",
             "ssl_generic", "tls-interception", id="prose-cert-issues-behind-zscaler",
         ),
+        *CHANNEL_REPORTS,
     ],
 )  # fmt: skip
-def test_a_tools_message_is_read_as_its_signal_and_cause(text: str, signal: str, cause: str) -> None:
+def test_a_tools_message_is_read_as_its_signal_and_cause(text: str, signal: str, cause: str | None) -> None:
     """Messages of real tools (Docker's schema-1 warning, containerd 2.1, Cloud Run, kaniko-style pull
-    logs, ECR) and a sentence a person types: each is read as its signal, and the cause follows."""
+    logs, ECR) and sentences people type: each is read as its signal and answered, and where the words
+    name the cause, it leads."""
     d = diagnose(text)
     assert signal in d.facts.signals, sorted(d.facts.signals)
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
+    assert d.reply, [(c.id, c.confidence) for c in d.causes]
+    if cause is not None:
+        assert d.cause == cause, [(c.id, c.confidence) for c in d.causes]
 
 
 @pytest.mark.parametrize(
@@ -3063,63 +3096,6 @@ def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str)
 @pytest.mark.parametrize(
     "text",
     [
-        "the GitHub repo with our dotfiles has been deleted",
-        "pip install runs into cert issues behind Zscaler",
-        "apt-get update fails with 407 from the proxy",
-        "the website keeps redirecting http to https and my browser shows a loop",
-        "the app keeps trying https to reach the local mock server at localhost:8080",
-        "git push 不了代码，提示 403",
-        "代码拉不下来，git clone 一直超时",
-        "we have cert issues with the grafana dashboard since yesterday",
-    ],
-)
-def test_look_alikes_of_the_batch_36_phrasings_stay_silent(text: str) -> None:
-    """Deleted git repositories, other tools' certificate and proxy trouble, a site's HTTPS redirect and
-    Chinese 'can't push/pull' about code are not registry failures."""
-    assert not diagnose(text).reply
-
-
-@pytest.mark.parametrize(
-    ("text", "signal", "cause"),
-    [
-        ("docker login works on my mac but not in WSL", "works_here_not_there_prose", "client-firewall"),
-        ("pull works from cloud shell but not from our on-prem build agents", "works_here_not_there_prose", "client-firewall"),
-        ("自宅だと pull できるのに会社だとできません", "works_elsewhere_prose", "client-firewall"),
-        ("公司网络下 docker login harbor 失败，家里可以", "works_elsewhere_prose", "client-firewall"),
-        ("since this morning none of the AKS nodes can pull from our ACR", "registry_failure_phrase_verb", "aks-pull"),
-        ("the build agent times out pushing to myreg.azurecr.io", "registry_failure_phrase_verb", "client-firewall"),
-        ("our proxy is returning 407 when docker pulls from ACR", "proxy_auth_required", "client-proxy"),
-        ("the registry name doesn't resolve from the jumpbox", "registry_name_unresolved_prose", "client-dns"),
-        ("ACR の名前が解決できません", "registry_name_unresolved_prose", "client-dns"),
-        ("the kubelet on the new nodes can't authenticate to ECR", "registry_login_failed", "auth"),
-        ("after the firewall change our build servers get connection reset when pushing to the registry", "connection_reset", "client-firewall"),
-        ('kubectl get events shows "failed to do request: Head ... i/o timeout" for every ACR image', "registry_error_line", None),
-        ("we get 403 when the pipeline pushes to ACR, worked yesterday", "forbidden_403", None),
-        ("ACR のプライベートエンドポイントを作ってから名前解決がパブリック IP を返します", "pe_dns_public_prose", "registry-private-endpoint"),
-        ("GKE nodes time out pulling from gcr.io after we removed the public IPs", "registry_failure_phrase_verb", "client-firewall"),
-        ("we're hitting Docker Hub rate limits in CI again", "toomanyrequests", "other-acr"),
-        ("the ACR firewall is blocking our AKS cluster even though the subnet is allowed", "selected_networks_prose", "registry-public-access"),
-        ("we moved to a new vnet and now the private endpoint DNS doesn't work for ACR", "resolve_failure_prose", "registry-private-endpoint"),
-        ("the scan results in Defender are empty since we locked down ACR", "defender_scan", "service-integration"),
-        ("AKS nodes can't connect to ACR, it times out", "io_timeout", "client-firewall"),
-        ("AKS のノードから ACR に接続できません。タイムアウトします", "io_timeout", "client-firewall"),
-        ("our new IPv6-only nodes can't pull from ghcr.io, it has no AAAA record", "ipv6_only_prose", "client-firewall"),
-    ],
-)  # fmt: skip
-def test_a_registry_failure_typed_in_a_channel_is_answered(text: str, signal: str, cause: str | None) -> None:
-    """What people type in Slack, with no log: works here but not there, 'none of the nodes can pull',
-    a proxy 'returning 407', a registry name that 'doesn't resolve', a bare 403. Each is answered; where
-    the words name the cause, it leads (``None``: the words cannot tell, and the reply names candidates)."""
-    d = diagnose(text)
-    assert signal in d.facts.signals, sorted(d.facts.signals)
-    assert d.reply, [(c.id, c.confidence) for c in d.causes]
-    if cause is not None:
-        assert d.cause == cause, (d.cause, [c.id for c in d.candidates])
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
         "the app works on my laptop but not in production",
         "docker compose works on linux but not on windows, the bind mount is empty",
         "the container works with docker but not with podman, it exits with code 1",
@@ -3140,7 +3116,18 @@ def test_a_registry_failure_typed_in_a_channel_is_answered(text: str, signal: st
         "the job failed to push metrics to the pushgateway",
         "Grafana failed pulling metrics from prometheus",
         "the wiki has no AAAA record so IPv6-only laptops can't open it",
+        "the GitHub repo with our dotfiles has been deleted",
+        "pip install runs into cert issues behind Zscaler",
+        "apt-get update fails with 407 from the proxy",
+        "the website keeps redirecting http to https and my browser shows a loop",
+        "the app keeps trying https to reach the local mock server at localhost:8080",
+        "git push 不了代码，提示 403",
+        "代码拉不下来，git clone 一直超时",
+        "we have cert issues with the grafana dashboard since yesterday",
     ],
 )
-def test_chat_about_other_things_that_work_here_and_not_there_stays_silent(text: str) -> None:
+def test_other_things_said_the_same_way_stay_silent(text: str) -> None:
+    """The same phrasings about something that is not an image registry: another tool's rate limit, DNS,
+    firewall, proxy or certificate trouble, a deleted git repository, a site's HTTPS redirect, metrics
+    pushed to a Pushgateway, Chinese 'can't push' about code."""
     assert not diagnose(text).reply
