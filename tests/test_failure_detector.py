@@ -2954,7 +2954,7 @@ CHANNEL_REPORTS = [
     ("our proxy is returning 407 when docker pulls from ACR", "proxy_auth_required", "client-proxy"),
     ("the registry name doesn't resolve from the jumpbox", "registry_name_unresolved_prose", "client-dns"),
     ("ACR の名前が解決できません", "registry_name_unresolved_prose", "client-dns"),
-    ("the kubelet on the new nodes can't authenticate to ECR", "registry_login_failed", "auth"),
+    ("the kubelet on the new nodes can't authenticate to ECR", "registry_login_failed", None),  # the nodes' credential provider or the credentials: candidates
     ("after the firewall change our build servers get connection reset when pushing to the registry", "connection_reset", "client-firewall"),
     ('kubectl get events shows "failed to do request: Head ... i/o timeout" for every ACR image', "registry_error_line", None),
     ("we get 403 when the pipeline pushes to ACR, worked yesterday", "forbidden_403", None),
