@@ -2967,6 +2967,8 @@ CHANNEL_REPORTS = [
     ("AKS nodes can't connect to ACR, it times out", "io_timeout", "client-firewall"),
     ("AKS のノードから ACR に接続できません。タイムアウトします", "io_timeout", "client-firewall"),
     ("our new IPv6-only nodes can't pull from ghcr.io, it has no AAAA record", "ipv6_only_prose", "client-firewall"),
+    ("pulls fail on the new subnet, the NSG allows 443 to AzureContainerRegistry service tag only", "firewall_words", "client-firewall"),
+    ("our image pull fails since IT changed the firewall", "firewall_words", "client-firewall"),
 ]  # fmt: skip
 
 
@@ -3116,6 +3118,8 @@ def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str)
         "the job failed to push metrics to the pushgateway",
         "Grafana failed pulling metrics from prometheus",
         "the wiki has no AAAA record so IPv6-only laptops can't open it",
+        "npm install fails behind the firewall",
+        "the firewall blocks git pull from github",
         "the GitHub repo with our dotfiles has been deleted",
         "pip install runs into cert issues behind Zscaler",
         "apt-get update fails with 407 from the proxy",
@@ -3131,3 +3135,16 @@ def test_other_things_said_the_same_way_stay_silent(text: str) -> None:
     firewall, proxy or certificate trouble, a deleted git repository, a site's HTTPS redirect, metrics
     pushed to a Pushgateway, Chinese 'can't push' about code."""
     assert not diagnose(text).reply
+
+
+def test_gnutls_pull_and_push_functions_are_not_registry_operations() -> None:
+    """GnuTLS (curl, git, apt) reports a broken TLS stream as 'Error in the pull function': its transport's
+    read callback, not an image pull."""
+    text = (
+        "* Connected to deb.example.org (203.0.113.9) port 443 (#0)\n"
+        "* gnutls_handshake() failed: Error in the pull function.\n"
+        "curl: (35) gnutls_handshake() failed: Error in the pull function."
+    )
+    d = diagnose(text)
+    assert not {"registry_failure_phrase", "registry_failure_phrase_verb"} & set(d.facts.signals), d.facts.signals
+    assert not d.reply
