@@ -224,3 +224,21 @@ def test_an_implied_signal_is_added_in_vocabulary_order_and_only_when_its_source
     other = extract("since this morning I can't log in to jira, the password was rotated", kb)
     assert "registry_login_failed" not in other.facts.signals
     assert "registry_op_failed" not in other.facts.signals
+
+
+def test_an_implied_signal_brings_its_registry_context(tmp_path: Path) -> None:
+    """An implied signal holds as if it had been found, so a signal with no registry context of its own
+    that implies one with context makes the paste a registry paste."""
+    from bot.engine.extract import extract
+
+    directory = _copy(tmp_path)
+    signals = directory / "signals.yaml"
+    signals.write_text(
+        signals.read_text() + '\n- id: flux_registry_stalled\n  any: ["flux capacitor stalled"]\n  implies: [registry_op_failed]\n'
+    )
+    kb = load_knowledge(directory)
+    assert not kb.signal_by_id["flux_registry_stalled"].registry_context
+    assert kb.signal_by_id["registry_op_failed"].registry_context
+    extraction = extract("the flux capacitor stalled again", kb)
+    assert "registry_op_failed" in extraction.facts.signals
+    assert extraction.registry_context

@@ -335,6 +335,11 @@ def _find_signals(kb: KnowledgeBase, flat: str, lines: str | None = None) -> tup
     implications = kb.implications
     implied = {i for sig in found if sig in implications for i in implications[sig]}.difference(found)
     if implied:
+        # an implied signal holds as if it had been found: its registry context and tool count too
+        for signal_id in implied:
+            sig = kb.signal_by_id[signal_id]
+            context = context or sig.registry_context
+            tool = tool or sig.tool
         found.extend(implied)
         found.sort(key=kb.signal_position.__getitem__)
     return found, tool, context
