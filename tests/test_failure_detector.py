@@ -2969,6 +2969,11 @@ CHANNEL_REPORTS = [
     ("our new IPv6-only nodes can't pull from ghcr.io, it has no AAAA record", "ipv6_only_prose", "client-firewall"),
     ("pulls fail on the new subnet, the NSG allows 443 to AzureContainerRegistry service tag only", "firewall_words", "client-firewall"),
     ("our image pull fails since IT changed the firewall", "firewall_words", "client-firewall"),
+    ("is ACR down? our deploys are stuck pulling images", "registry_outage_prose", "other-acr"),
+    ("FYI docker login to ACR works but docker push returns denied", "login_ok_operation_denied_prose", "auth"),
+    ("ACR pull through cache rule returns 404 for docker hub images", "status_404_prose", "other-acr"),
+    ("the new self-hosted runner can't reach myreg.azurecr.io, curl to /v2/ hangs", "registry_unreachable_prose", "client-firewall"),
+    ("the App Service logs say ImagePullFailure for our ACR image after we disabled admin user", "admin_user_disabled", "auth"),
 ]  # fmt: skip
 
 
@@ -3120,6 +3125,14 @@ def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str)
         "the wiki has no AAAA record so IPv6-only laptops can't open it",
         "npm install fails behind the firewall",
         "the firewall blocks git pull from github",
+        "is the wiki down? confluence is stuck loading",
+        "is GitHub down? our actions are stuck queued",
+        "the schema registry is down again, kafka consumers fail",
+        "the API returns 404 for the old endpoint",
+        "npm login works but npm publish returns 403",
+        "git login works but git push returns denied",
+        "we're stuck pulling the latest changes from the monorepo",
+        "the build is stuck pulling dependencies from maven central",
         "the GitHub repo with our dotfiles has been deleted",
         "pip install runs into cert issues behind Zscaler",
         "apt-get update fails with 407 from the proxy",
