@@ -2974,6 +2974,8 @@ CHANNEL_REPORTS = [
     ("ACR pull through cache rule returns 404 for docker hub images", "status_404_prose", "other-acr"),
     ("the new self-hosted runner can't reach myreg.azurecr.io, curl to /v2/ hangs", "registry_unreachable_prose", "client-firewall"),
     ("the App Service logs say ImagePullFailure for our ACR image after we disabled admin user", "admin_user_disabled", "auth"),
+    ("GitHub Actions runner: Error: Cannot perform an interactive login from a non TTY device", "login_credentials_missing", "auth"),
+    ("ACR 的私有终结点配置后，AKS 拉取镜像超时", "private_endpoint_words", "registry-private-endpoint"),
 ]  # fmt: skip
 
 
