@@ -2945,6 +2945,12 @@ def test_pods_that_stopped_pulling_after_an_egress_change_lead_with_the_firewall
 #: 'returning 407', a registry name that 'doesn't resolve', a bare 403 (``None``: the words cannot tell
 #: the cause, and the reply names candidates and the deciding check).
 CHANNEL_REPORTS = [
+    ("can't log in to our registry since the password rotation", "registry_login_failed", "auth"),
+    ("cannot log in to contoso.azurecr.io with the service principal any more", "registry_login_failed", "auth"),
+    ("since the DNS server change nobody in the office can pull from our registry", "registry_failure_phrase_verb", "client-dns"),
+    ("our registry is returning 500s on every push since noon", "registry_failure_phrase", "other-acr"),
+    ("docker push が途中で止まります", "registry_failure_phrase_ja", None),  # 止まります: stops, a stalled push
+    ("証明書エラーで ACR から pull できません", "ssl_generic", None),  # 証明書エラー: a certificate error
     ("docker login works on my mac but not in WSL", "works_here_not_there_prose", "client-firewall"),
     ("pull works from cloud shell but not from our on-prem build agents", "works_here_not_there_prose", "client-firewall"),
     ("自宅だと pull できるのに会社だとできません", "works_elsewhere_prose", "client-firewall"),
@@ -3060,50 +3066,6 @@ def test_a_tools_message_is_read_as_its_signal_and_cause(text: str, signal: str,
 
 @pytest.mark.parametrize(
     "text",
-    ["I can't log in to jira since this morning", "cannot log in to grafana after the upgrade", "unable to login to the vpn portal"],
-)
-def test_a_login_to_another_service_is_not_a_registry_login(text: str) -> None:
-    """'can't log in to X' is a registry failure only when X reads as a registry."""
-    assert not diagnose(text).reply
-
-
-@pytest.mark.parametrize(
-    ("text", "cause"),
-    [
-        ("can't log in to our registry since the password rotation", "auth"),
-        ("cannot log in to contoso.azurecr.io with the service principal any more", "auth"),
-        ("since the DNS server change nobody in the office can pull from our registry", "client-dns"),
-        ("our registry is returning 500s on every push since noon", "other-acr"),
-    ],
-)
-def test_chat_reports_of_logins_pulls_and_pushes_are_answered(text: str, cause: str) -> None:
-    d = diagnose(text)
-    assert d.reply and d.cause == cause, [(c.id, c.confidence) for c in d.causes]
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["nobody can pull requests on github today", "the API is returning 500s since the deploy", "no one can log in to jira"],
-)
-def test_look_alike_chat_about_other_services_stays_silent(text: str) -> None:
-    assert not diagnose(text).reply
-
-
-def test_japanese_pushes_that_stall_and_certificate_errors_are_read() -> None:
-    """'止まります' (stops) after push is a stalled registry operation; '証明書エラー' is a TLS failure."""
-    stalled = diagnose("docker push が途中で止まります")
-    assert "registry_failure_phrase_ja" in stalled.facts.signals and stalled.reply
-    certificate = diagnose("証明書エラーで ACR から pull できません")
-    assert "ssl_generic" in certificate.facts.signals and certificate.reply
-
-
-@pytest.mark.parametrize("text", ["時計が止まります", "会議中に Teams が固まる", "証明書エラーで社内 Wiki が開けません"])
-def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str) -> None:
-    assert not diagnose(text).reply
-
-
-@pytest.mark.parametrize(
-    "text",
     [
         "the app works on my laptop but not in production",
         "docker compose works on linux but not on windows, the bind mount is empty",
@@ -3125,6 +3087,15 @@ def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str)
         "the job failed to push metrics to the pushgateway",
         "Grafana failed pulling metrics from prometheus",
         "the wiki has no AAAA record so IPv6-only laptops can't open it",
+        "I can't log in to jira since this morning",
+        "cannot log in to grafana after the upgrade",
+        "unable to login to the vpn portal",
+        "nobody can pull requests on github today",
+        "the API is returning 500s since the deploy",
+        "no one can log in to jira",
+        "時計が止まります",
+        "会議中に Teams が固まる",
+        "証明書エラーで社内 Wiki が開けません",
         "npm install fails behind the firewall",
         "the firewall blocks git pull from github",
         "is the wiki down? confluence is stuck loading",
@@ -3148,7 +3119,8 @@ def test_japanese_stalls_and_certificate_errors_elsewhere_stay_silent(text: str)
 def test_other_things_said_the_same_way_stay_silent(text: str) -> None:
     """The same phrasings about something that is not an image registry: another tool's rate limit, DNS,
     firewall, proxy or certificate trouble, a deleted git repository, a site's HTTPS redirect, metrics
-    pushed to a Pushgateway, Chinese 'can't push' about code."""
+    pushed to a Pushgateway, a login to another service ('can't log in to X' is a registry's only when X
+    reads as one), Chinese 'can't push' about code, Japanese stalls and certificate errors elsewhere."""
     assert not diagnose(text).reply
 
 
